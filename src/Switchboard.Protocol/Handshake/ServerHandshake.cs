@@ -1,0 +1,213 @@
+namespace Switchboard.Protocol.Handshake;
+
+/// <summary>Why a server refused an opening handshake. Each maps to one HTTP status and text.</summary>
+public enum HandshakeRejection
+{
+    /// <summary>Not refused.</summary>
+    None,
+    /// <summary>The method is not GET (§4.2.1 item 1): 405.</summary>
+    MethodNotGet,
+    /// <summary>The request is older than HTTP/1.1 (§4.2.1 item 1): 400.</summary>
+    HttpVersionTooOld,
+    /// <summary>No Host header (§4.2.1 item 2): 400.</summary>
+    MissingHost,
+    /// <summary>A plain HTTP request (no Upgrade header at all) to a WebSocket endpoint: 426.</summary>
+    NotWebSocketRequest,
+    /// <summary>Upgrade does not list "websocket" (§4.2.1 item 3): 400.</summary>
+    InvalidUpgradeHeader,
+    /// <summary>Connection does not list "Upgrade" (§4.2.1 item 4): 400.</summary>
+    InvalidConnectionHeader,
+    /// <summary>Sec-WebSocket-Key missing or not base64 of 16 bytes (§4.2.1 item 5): 400.</summary>
+    InvalidKey,
+    /// <summary>Sec-WebSocket-Version is not 13 (§4.2.1 item 6, §4.4): 426 with Sec-WebSocket-Version: 13.</summary>
+    UnsupportedVersion,
+    /// <summary>The Origin policy refused the request (§4.2.2 item 4, §10.2): 403.</summary>
+    OriginNotAllowed,
+}
+
+/// <summary>Server-side settings for the opening handshake.</summary>
+public sealed class ServerHandshakeOptions
+{
+    /// <summary>Subprotocols this server speaks, in order of preference.</summary>
+    public IReadOnlyList<string> SubProtocols { get; init; } = [];
+
+    /// <summary>
+    /// Decides on the request's Origin (null when the request had none: not a browser).
+    /// Return false to refuse with 403. Null accepts every origin.
+    /// </summary>
+    public Func<string?, bool>? OriginPolicy { get; init; }
+}
+
+/// <summary>The outcome of <see cref="ServerHandshake.Validate"/>.</summary>
+public sealed class ServerHandshakeResult
+{
+    /// <summary>True when the upgrade may proceed with a 101 response.</summary>
+    public bool IsAccepted => Rejection == HandshakeRejection.None;
+    /// <summary>Why the request was refused.</summary>
+    public HandshakeRejection Rejection { get; init; }
+    /// <summary>101 when accepted, otherwise the error status.</summary>
+    public int StatusCode { get; init; }
+    /// <summary>The HTTP reason phrase for <see cref="StatusCode"/>.</summary>
+    public required string ReasonPhrase { get; init; }
+    /// <summary>A one-line explanation for the response body.</summary>
+    public required string Message { get; init; }
+    /// <summary>Sec-WebSocket-Accept for the 101 response.</summary>
+    public string? AcceptKey { get; init; }
+    /// <summary>The selected subprotocol, if any.</summary>
+    public string? SubProtocol { get; init; }
+    /// <summary>Headers the response must carry (for 101: Upgrade, Connection, Sec-WebSocket-Accept, ...).</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> ResponseHeaders { get; init; } = [];
+}
+
+/// <summary>
+/// The server's half of the opening handshake (RFC 6455 §4.2), sans-I/O: validates a request and tells
+/// the host what to answer. Mirrors <see cref="ClientHandshake"/>.
+/// </summary>
+public static class ServerHandshake
+{
+    /// <summary>Validates an upgrade request.</summary>
+    /// <param name="method">The request method.</param>
+    /// <param name="httpVersion">The protocol, e.g. "HTTP/1.1".</param>
+    /// <param name="headers">The request headers.</param>
+    /// <param name="options">Subprotocols and Origin policy.</param>
+    public static ServerHandshakeResult Validate(string method, string httpVersion, IHeaderSource headers, ServerHandshakeOptions options)
+    {
+        if (!string.Equals(method, "GET", StringComparison.Ordinal))
+        {
+            return Reject(HandshakeRejection.MethodNotGet, 405, "Method Not Allowed", "A WebSocket handshake must use GET.", [new("Allow", "GET")]);
+        }
+
+        if (!IsHttp11OrLater(httpVersion))
+        {
+            return Reject(HandshakeRejection.HttpVersionTooOld, 400, "Bad Request", "A WebSocket handshake requires HTTP/1.1 or later.");
+        }
+
+        if (string.IsNullOrWhiteSpace(headers.Get("Host")))
+        {
+            return Reject(HandshakeRejection.MissingHost, 400, "Bad Request", "Missing Host header.");
+        }
+
+        string? upgrade = headers.Get("Upgrade");
+        if (upgrade is null)
+        {
+            return Reject(HandshakeRejection.NotWebSocketRequest, 426, "Upgrade Required",
+                "This endpoint speaks WebSocket only: send a WebSocket upgrade request.",
+                [new("Upgrade", "websocket"), new("Connection", "Upgrade"), new("Sec-WebSocket-Version", "13")]);
+        }
+
+        if (!HeaderTokens.Contains(upgrade, "websocket"))
+        {
+            return Reject(HandshakeRejection.InvalidUpgradeHeader, 400, "Bad Request", "The Upgrade header must contain \"websocket\".");
+        }
+
+        if (!HeaderTokens.Contains(headers.Get("Connection"), "Upgrade"))
+        {
+            return Reject(HandshakeRejection.InvalidConnectionHeader, 400, "Bad Request", "The Connection header must contain \"Upgrade\".");
+        }
+
+        string? key = headers.Get("Sec-WebSocket-Key");
+        if (!WebSocketAccept.IsValidKey(key))
+        {
+            return Reject(HandshakeRejection.InvalidKey, 400, "Bad Request",
+                key is null ? "Missing Sec-WebSocket-Key header." : "Sec-WebSocket-Key must be base64 of 16 bytes.");
+        }
+
+        if (headers.Get("Sec-WebSocket-Version")?.Trim() != "13")
+        {
+            return Reject(HandshakeRejection.UnsupportedVersion, 426, "Upgrade Required",
+                "Unsupported Sec-WebSocket-Version: this server speaks version 13.", [new("Sec-WebSocket-Version", "13")]);
+        }
+
+        if (options.OriginPolicy is { } policy && !policy(headers.Get("Origin")))
+        {
+            return Reject(HandshakeRejection.OriginNotAllowed, 403, "Forbidden", "Origin not allowed.");
+        }
+
+        string? subProtocol = SelectSubProtocol(headers.Get("Sec-WebSocket-Protocol"), options.SubProtocols);
+        string accept = WebSocketAccept.Compute(key!);
+        var response = new List<KeyValuePair<string, string>>(4)
+        {
+            new("Upgrade", "websocket"),
+            new("Connection", "Upgrade"),
+            new("Sec-WebSocket-Accept", accept),
+        };
+        if (subProtocol is not null)
+        {
+            response.Add(new("Sec-WebSocket-Protocol", subProtocol));
+        }
+
+        return new ServerHandshakeResult
+        {
+            StatusCode = 101,
+            ReasonPhrase = "Switching Protocols",
+            Message = string.Empty,
+            AcceptKey = accept,
+            SubProtocol = subProtocol,
+            ResponseHeaders = response,
+        };
+    }
+
+    /// <summary>
+    /// Picks the first of the server's subprotocols (in its order of preference) that the client offered;
+    /// null when none matches, in which case the response carries no Sec-WebSocket-Protocol (§4.2.2).
+    /// </summary>
+    public static string? SelectSubProtocol(string? offered, IReadOnlyList<string> supported)
+    {
+        if (offered is null || supported.Count == 0)
+        {
+            return null;
+        }
+
+        List<string> requested = HeaderTokens.Split(offered);
+        foreach (string candidate in supported)
+        {
+            foreach (string r in requested)
+            {
+                if (string.Equals(r, candidate, StringComparison.Ordinal))
+                {
+                    return candidate; // subprotocol names are case-sensitive (§11.3.4)
+                }
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Writes the raw HTTP/1.1 response for a result (for hosts that own the socket).</summary>
+    public static byte[] FormatResponse(ServerHandshakeResult result)
+    {
+        var sb = new System.Text.StringBuilder();
+        sb.Append("HTTP/1.1 ").Append(result.StatusCode).Append(' ').Append(result.ReasonPhrase).Append("\r\n");
+        foreach (var (name, value) in result.ResponseHeaders)
+        {
+            sb.Append(name).Append(": ").Append(value).Append("\r\n");
+        }
+
+        if (!result.IsAccepted)
+        {
+            string body = result.Message + "\n";
+            if (!result.ResponseHeaders.Any(h => h.Key.Equals("Connection", StringComparison.OrdinalIgnoreCase)))
+            {
+                sb.Append("Connection: close\r\n");
+            }
+
+            sb.Append("Content-Type: text/plain; charset=utf-8\r\nContent-Length: ")
+              .Append(System.Text.Encoding.UTF8.GetByteCount(body)).Append("\r\n\r\n").Append(body);
+        }
+        else
+        {
+            sb.Append("\r\n");
+        }
+
+        return System.Text.Encoding.UTF8.GetBytes(sb.ToString());
+    }
+
+    private static bool IsHttp11OrLater(string version) => version switch
+    {
+        "HTTP/1.1" or "HTTP/2" or "HTTP/2.0" or "HTTP/3" or "HTTP/3.0" => true,
+        _ => false,
+    };
+
+    private static ServerHandshakeResult Reject(HandshakeRejection rejection, int status, string phrase, string message, KeyValuePair<string, string>[]? headers = null) =>
+        new() { Rejection = rejection, StatusCode = status, ReasonPhrase = phrase, Message = message, ResponseHeaders = headers ?? [] };
+}
