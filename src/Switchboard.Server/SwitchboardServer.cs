@@ -1,0 +1,76 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Switchboard.WebSockets;
+using Switchboard.WebSockets.AspNetCore;
+
+namespace Switchboard.Server;
+
+/// <summary>Builds and runs the Switchboard server.</summary>
+public static class SwitchboardServer
+{
+    /// <summary>Builds the app: Kestrel (HTTP/1.1) on <see cref="SwitchboardServerOptions.Urls"/> with /echo and /healthz.</summary>
+    public static WebApplication Build(SwitchboardServerOptions options, Action<ILoggingBuilder>? logging = null)
+    {
+        string[] problems = [.. options.Validate()];
+        if (problems.Length > 0)
+        {
+            throw new ServerConfigurationException(string.Join(Environment.NewLine, problems));
+        }
+
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        if (logging is null)
+        {
+            builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
+            builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
+        }
+        else
+        {
+            logging(builder.Logging);
+        }
+
+        builder.WebHost.UseUrls(options.Urls);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Limits.RequestHeadersTimeout = options.HandshakeTimeout; // bounds a handshake that never finishes
+            k.Limits.MaxRequestHeadersTotalSize = 16 * 1024;
+            k.ConfigureEndpointDefaults(l => l.Protocols = HttpProtocols.Http1);
+        });
+
+        WebApplication app = builder.Build();
+        var connection = new WebSocketConnectionOptions
+        {
+            MaxMessageSize = options.MaxMessageSize,
+            KeepAliveInterval = options.KeepAliveInterval == TimeSpan.Zero ? null : options.KeepAliveInterval,
+            KeepAliveTimeout = options.KeepAliveTimeout,
+            CloseTimeout = options.CloseTimeout,
+        };
+
+        app.MapWebSocket("/echo", _ => EchoHandler.Instance, new WebSocketEndpointOptions { Connection = connection });
+        app.MapGet("/healthz", () => Results.Text("ok\n"));
+        return app;
+    }
+
+    /// <summary>The addresses the server actually listens on (resolves port 0).</summary>
+    public static IReadOnlyList<string> GetAddresses(WebApplication app) =>
+        [.. app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? []];
+}
+
+/// <summary>/echo: sends every message back exactly as received, text as text and binary as binary.</summary>
+internal sealed class EchoHandler : WebSocketHandler
+{
+    public static EchoHandler Instance { get; } = new();
+
+    public override ValueTask OnMessageAsync(WebSocketConnection connection, WebSocketMessage message)
+    {
+        connection.Send(message.Type, message.Data);
+        return ValueTask.CompletedTask;
+    }
+}

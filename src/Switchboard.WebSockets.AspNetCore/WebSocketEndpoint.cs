@@ -1,0 +1,111 @@
+using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Primitives;
+using Switchboard.Protocol;
+using Switchboard.Protocol.Handshake;
+
+namespace Switchboard.WebSockets.AspNetCore;
+
+/// <summary>Settings for a mapped WebSocket endpoint.</summary>
+public sealed class WebSocketEndpointOptions
+{
+    /// <summary>Subprotocols the endpoint speaks, in order of preference.</summary>
+    public IReadOnlyList<string> SubProtocols { get; init; } = [];
+
+    /// <summary>Decides on the Origin header (null: no Origin, not a browser). Null accepts all origins.</summary>
+    public Func<string?, bool>? OriginPolicy { get; init; }
+
+    /// <summary>Settings for each accepted connection.</summary>
+    public WebSocketConnectionOptions Connection { get; init; } = new();
+}
+
+/// <summary>Maps Switchboard WebSocket endpoints into an ASP.NET Core app.</summary>
+public static class WebSocketEndpointRouteBuilderExtensions
+{
+    /// <summary>
+    /// Maps <paramref name="pattern"/> to a WebSocket endpoint. A valid upgrade request gets 101 and runs the
+    /// engine on the upgraded connection with a handler from <paramref name="handlerFactory"/>; anything else
+    /// gets the handshake's status (400, 403, 405 or 426) and a one-line text body saying what was wrong.
+    /// </summary>
+    public static IEndpointConventionBuilder MapWebSocket(this IEndpointRouteBuilder endpoints, string pattern,
+        Func<HttpContext, WebSocketHandler> handlerFactory, WebSocketEndpointOptions? options = null)
+    {
+        options ??= new WebSocketEndpointOptions();
+        var handshakeOptions = new ServerHandshakeOptions { SubProtocols = options.SubProtocols, OriginPolicy = options.OriginPolicy };
+        ILogger logger = endpoints.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.WebSockets");
+        WebSocketConnectionOptions connectionOptions = options.Connection.Logger is null
+            ? CopyWithLogger(options.Connection, logger)
+            : options.Connection;
+        return endpoints.Map(pattern, context => HandleAsync(context, handlerFactory, handshakeOptions, connectionOptions));
+    }
+
+    /// <summary>Accepts (or refuses) a WebSocket upgrade on <paramref name="context"/> and runs the connection to its end.</summary>
+    public static async Task HandleAsync(HttpContext context, Func<HttpContext, WebSocketHandler> handlerFactory,
+        ServerHandshakeOptions handshakeOptions, WebSocketConnectionOptions connectionOptions)
+    {
+        ServerHandshakeResult result = ServerHandshake.Validate(context.Request.Method, context.Request.Protocol,
+            new HeaderSource(context.Request.Headers), handshakeOptions);
+        IHttpUpgradeFeature? upgrade = context.Features.Get<IHttpUpgradeFeature>();
+        if (result.IsAccepted && upgrade is not { IsUpgradableRequest: true })
+        {
+            result = new ServerHandshakeResult
+            {
+                Rejection = HandshakeRejection.HttpVersionTooOld,
+                StatusCode = 400,
+                ReasonPhrase = "Bad Request",
+                Message = "This connection cannot be upgraded (WebSocket needs an HTTP/1.1 connection).",
+            };
+        }
+
+        if (!result.IsAccepted)
+        {
+            context.Response.StatusCode = result.StatusCode;
+            foreach (var (name, value) in result.ResponseHeaders)
+            {
+                context.Response.Headers[name] = value;
+            }
+
+            context.Response.ContentType = "text/plain; charset=utf-8";
+            await context.Response.WriteAsync(result.Message + "\n", Encoding.UTF8).ConfigureAwait(false);
+            return;
+        }
+
+        foreach (var (name, value) in result.ResponseHeaders)
+        {
+            context.Response.Headers[name] = value;
+        }
+
+        WebSocketHandler handler = handlerFactory(context);
+        Stream stream = await upgrade!.UpgradeAsync().ConfigureAwait(false);
+        var connection = new WebSocketConnection(DuplexPipe.Create(stream), WebSocketRole.Server, connectionOptions,
+            result.SubProtocol, abortTransport: context.Abort);
+        await connection.RunAsync(handler).ConfigureAwait(false);
+    }
+
+    private static WebSocketConnectionOptions CopyWithLogger(WebSocketConnectionOptions o, ILogger logger) => new()
+    {
+        MaxMessageSize = o.MaxMessageSize,
+        MaxOutboundQueueBytes = o.MaxOutboundQueueBytes,
+        OverflowPolicy = o.OverflowPolicy,
+        KeepAliveInterval = o.KeepAliveInterval,
+        KeepAliveTimeout = o.KeepAliveTimeout,
+        CloseTimeout = o.CloseTimeout,
+        ReceiveQueueCapacity = o.ReceiveQueueCapacity,
+        Heartbeat = o.Heartbeat,
+        Logger = logger,
+    };
+
+    private sealed class HeaderSource(IHeaderDictionary headers) : IHeaderSource
+    {
+        public string? Get(string name)
+        {
+            StringValues v = headers[name];
+            return v.Count == 0 ? null : v.Count == 1 ? v[0] : string.Join(", ", v.ToArray());
+        }
+    }
+}

@@ -1,0 +1,763 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.IO.Pipelines;
+using System.Text;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Switchboard.Protocol;
+using Switchboard.Protocol.Handshake;
+
+namespace Switchboard.WebSockets;
+
+/// <summary>
+/// One WebSocket connection on an <see cref="IDuplexPipe"/>, after the opening handshake.
+/// <para>
+/// Receiving: one read loop (<see cref="RunAsync"/>) decodes frames in order and awaits the handler for each
+/// message; pings are answered, close frames answered, violations fail the connection with their close code.
+/// </para>
+/// <para>
+/// Sending: every send only enqueues (lock-free) and returns a <see cref="SendResult"/>; one writer per
+/// connection, scheduled on the thread pool only while there is something to write, drains everything
+/// queued and flushes once per batch. Sends from any number of threads are safe and keep each thread's order.
+/// </para>
+/// </summary>
+public sealed partial class WebSocketConnection : IThreadPoolWorkItem
+{
+    private const int FlushThreshold = 64 * 1024;
+    private static long s_nextId;
+
+    private readonly IDuplexPipe _transport;
+    private readonly Action? _abortTransport;
+    private readonly WebSocketConnectionOptions _options;
+    private readonly WebSocketHeartbeat _heartbeat;
+    private readonly FrameDecoder _decoder;
+    private readonly ILogger _logger;
+    private readonly IWebSocketRandom? _random;
+    private readonly ConcurrentQueue<OutboundFrame> _queue = new();
+    private readonly TaskCompletionSource _writerDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<WebSocketCloseStatus> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private long _queuedBytes;
+    private int _writerScheduled;
+    private volatile bool _discardData;
+    private volatile bool _completeOutput;
+    private bool _closeWritten;      // writer only
+    private byte[]? _maskKeys;       // writer only (client role)
+    private int _maskKeyIndex;       // writer only
+
+    private int _state = (int)WebSocketState.Connecting;
+    private int _running;
+    private int _aborted;
+    private string? _abortReason;
+
+    private long _lastReceiveMs;
+    private long _pingSentMs = -1;
+    private long _closeDeadlineMs = long.MaxValue;
+
+    private bool _closeFrameReceived;
+    private bool _handshakeComplete;
+    private bool _stopParsing;
+    private ushort _receivedCode;
+    private string _receivedReason = string.Empty;
+    private WebSocketError? _error;
+
+    private byte[]? _messageBuffer;
+    private int _messageLength;
+    private bool _assembling;
+    private MessageType _assemblingType;
+    private Channel<ReceivedMessage>? _receiveChannel;
+
+    /// <summary>
+    /// Wraps an upgraded transport. <paramref name="abortTransport"/> must tear the underlying connection down
+    /// at once (used for timeouts); the connection completes both pipe ends itself when it finishes.
+    /// </summary>
+    public WebSocketConnection(IDuplexPipe transport, WebSocketRole role, WebSocketConnectionOptions? options = null,
+        string? subProtocol = null, Action? abortTransport = null, IWebSocketRandom? random = null)
+    {
+        _transport = transport;
+        _abortTransport = abortTransport;
+        _options = options ?? WebSocketConnectionOptions.Default;
+        _heartbeat = _options.Heartbeat ?? WebSocketHeartbeat.Shared;
+        _logger = _options.Logger ?? NullLogger.Instance;
+        Role = role;
+        SubProtocol = subProtocol;
+        Id = Interlocked.Increment(ref s_nextId);
+        _decoder = new FrameDecoder(new FrameDecoderOptions { Role = role, MaxMessageSize = _options.MaxMessageSize });
+        if (role == WebSocketRole.Client)
+        {
+            _random = random ?? CryptoWebSocketRandom.Instance;
+        }
+    }
+
+    /// <summary>A process-unique id.</summary>
+    public long Id { get; }
+
+    /// <summary>Server or client side.</summary>
+    public WebSocketRole Role { get; }
+
+    /// <summary>The subprotocol agreed in the handshake, or null.</summary>
+    public string? SubProtocol { get; }
+
+    /// <summary>The current state.</summary>
+    public WebSocketState State => (WebSocketState)Volatile.Read(ref _state);
+
+    /// <summary>Free for the application's own per-connection state.</summary>
+    public object? UserState { get; set; }
+
+    /// <summary>Bytes waiting in the outbound queue.</summary>
+    public long QueuedBytes => Volatile.Read(ref _queuedBytes);
+
+    /// <summary>Completes with the close status when the connection has ended.</summary>
+    public Task<WebSocketCloseStatus> Completion => _completion.Task;
+
+    // ------------------------------------------------------------------ sending
+
+    /// <summary>Queues a prepared frame: the same bytes are shared with every other connection it is sent to.</summary>
+    public SendResult Send(PreparedFrame frame) =>
+        Enqueue(new OutboundFrame(frame.Buffer, frame.HeaderStart, frame.PayloadLength, frame.Opcode, fin: true, pooled: false));
+
+    /// <summary>Queues a text message.</summary>
+    public SendResult SendText(ReadOnlySpan<char> text) => IsOpen ? Enqueue(OutboundFrame.RentText(text)) : SendResult.Closed;
+
+    /// <summary>Queues a text message.</summary>
+    public SendResult SendText(string text) => SendText(text.AsSpan());
+
+    /// <summary>Queues a message. Text payloads must be valid UTF-8.</summary>
+    public SendResult Send(MessageType type, ReadOnlySpan<byte> payload) =>
+        IsOpen ? Enqueue(OutboundFrame.Rent((Opcode)type, payload, fin: true)) : SendResult.Closed;
+
+    /// <summary>Queues a message held in a sequence (e.g. a received message, to echo it).</summary>
+    public SendResult Send(MessageType type, ReadOnlySequence<byte> payload)
+    {
+        if (payload.IsSingleSegment)
+        {
+            return Send(type, payload.FirstSpan);
+        }
+
+        byte[] tmp = ArrayPool<byte>.Shared.Rent((int)payload.Length);
+        try
+        {
+            payload.CopyTo(tmp);
+            return Send(type, tmp.AsSpan(0, (int)payload.Length));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(tmp);
+        }
+    }
+
+    /// <summary>
+    /// Queues one fragment of a message (RFC 6455 §5.4): the first carries the type, the rest are
+    /// continuations; <paramref name="endOfMessage"/> sets FIN. The caller must not send other data messages
+    /// on this connection until the fragmented one is finished.
+    /// </summary>
+    public SendResult SendFragment(MessageType type, ReadOnlySpan<byte> payload, bool isFirst, bool endOfMessage) =>
+        IsOpen ? Enqueue(OutboundFrame.Rent(isFirst ? (Opcode)type : Opcode.Continuation, payload, endOfMessage)) : SendResult.Closed;
+
+    /// <summary>Sends a ping (at most 125 bytes of payload).</summary>
+    public SendResult SendPing(ReadOnlySpan<byte> payload = default)
+    {
+        if (payload.Length > 125)
+        {
+            throw new ArgumentException("A ping payload is at most 125 bytes (RFC 6455 §5.5).", nameof(payload));
+        }
+
+        return IsOpen ? EnqueueControl(OutboundFrame.Rent(Opcode.Ping, payload, fin: true)) : SendResult.Closed;
+    }
+
+    /// <summary>
+    /// Starts the closing handshake (RFC 6455 §7.1.2): queues a close frame behind the messages already queued;
+    /// nothing more is sent after it. Does nothing if closing already started.
+    /// </summary>
+    public void Close(ushort code = WebSocketCloseCode.NormalClosure, string? reason = null)
+    {
+        ClosePayload.Validate(code, reason);
+        StartClose(code, reason);
+    }
+
+    /// <summary>Closes and waits until the connection has ended.</summary>
+    public async Task<WebSocketCloseStatus> CloseAsync(ushort code = WebSocketCloseCode.NormalClosure, string? reason = null, CancellationToken cancellationToken = default)
+    {
+        Close(code, reason);
+        return await Completion.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Tears the connection down at once, without a closing handshake.</summary>
+    public void Abort() => Abort("Aborted by the application");
+
+    private bool IsOpen => Volatile.Read(ref _state) == (int)WebSocketState.Open;
+
+    private SendResult Enqueue(OutboundFrame frame)
+    {
+        if (!IsOpen)
+        {
+            frame.Release();
+            return SendResult.Closed;
+        }
+
+        long total = Interlocked.Add(ref _queuedBytes, frame.Cost);
+        if (total > _options.MaxOutboundQueueBytes && total != frame.Cost)
+        {
+            Interlocked.Add(ref _queuedBytes, -frame.Cost);
+            frame.Release();
+            if (_options.OverflowPolicy == OutboundOverflowPolicy.Reject)
+            {
+                return SendResult.QueueFull;
+            }
+
+            Log.OutboundOverflow(_logger, Id, total);
+            _discardData = true;
+            StartClose(WebSocketCloseCode.PolicyViolation, "Outbound queue limit exceeded");
+            return SendResult.Closed;
+        }
+
+        _queue.Enqueue(frame);
+        ScheduleWriter();
+        return SendResult.Enqueued;
+    }
+
+    private SendResult EnqueueControl(OutboundFrame frame)
+    {
+        Interlocked.Add(ref _queuedBytes, frame.Cost);
+        _queue.Enqueue(frame);
+        ScheduleWriter();
+        return SendResult.Enqueued;
+    }
+
+    private bool StartClose(ushort code, string? reason)
+    {
+        if (Interlocked.CompareExchange(ref _state, (int)WebSocketState.CloseSent, (int)WebSocketState.Open) != (int)WebSocketState.Open)
+        {
+            return false;
+        }
+
+        Volatile.Write(ref _closeDeadlineMs, _heartbeat.NowMs + (long)_options.CloseTimeout.TotalMilliseconds);
+        EnqueueCloseFrame(code, reason);
+        return true;
+    }
+
+    private void EnqueueCloseFrame(ushort code, string? reason)
+    {
+        Span<byte> body = stackalloc byte[125];
+        int n = ClosePayload.Write(body, code, reason);
+        EnqueueControl(OutboundFrame.Rent(Opcode.Close, body[..n], fin: true));
+    }
+
+    private void ScheduleWriter()
+    {
+        if (Interlocked.CompareExchange(ref _writerScheduled, 1, 0) == 0)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+        }
+    }
+
+    void IThreadPoolWorkItem.Execute() => _ = WriterLoopAsync();
+
+    private async Task WriterLoopAsync()
+    {
+        PipeWriter output = _transport.Output;
+        try
+        {
+            while (true)
+            {
+                long unflushed = 0;
+                while (_queue.TryDequeue(out OutboundFrame frame))
+                {
+                    Interlocked.Add(ref _queuedBytes, -frame.Cost);
+                    try
+                    {
+                        if (_closeWritten || (_discardData && !frame.Opcode.IsControl()))
+                        {
+                            continue; // nothing is sent after a close frame (RFC 6455 §5.5.1)
+                        }
+
+                        WriteFrame(output, frame);
+                        unflushed += frame.Cost;
+                        _closeWritten = frame.Opcode == Opcode.Close;
+                    }
+                    finally
+                    {
+                        frame.Release();
+                    }
+
+                    if (unflushed >= FlushThreshold)
+                    {
+                        unflushed = 0;
+                        FlushResult r = await output.FlushAsync().ConfigureAwait(false);
+                        if (r.IsCompleted || r.IsCanceled)
+                        {
+                            throw new IOException("The transport closed while writing.");
+                        }
+                    }
+                }
+
+                if (unflushed > 0)
+                {
+                    FlushResult r = await output.FlushAsync().ConfigureAwait(false);
+                    if (r.IsCompleted || r.IsCanceled)
+                    {
+                        throw new IOException("The transport closed while writing.");
+                    }
+                }
+
+                if (_closeWritten)
+                {
+                    // Our close went out after the peer's: the handshake is done (RFC 6455 §7.1.4).
+                    Interlocked.CompareExchange(ref _state, (int)WebSocketState.Closed, (int)WebSocketState.CloseReceived);
+                }
+
+                if (_completeOutput)
+                {
+                    await output.CompleteAsync().ConfigureAwait(false);
+                    DrainQueue();
+                    _writerDone.TrySetResult();
+                    return; // _writerScheduled stays 1: the writer never runs again
+                }
+
+                Volatile.Write(ref _writerScheduled, 0);
+                if ((_queue.IsEmpty && !_completeOutput) || Interlocked.CompareExchange(ref _writerScheduled, 1, 0) != 0)
+                {
+                    return;
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            Log.WriteFailed(_logger, Id, ex.Message);
+            try
+            {
+                await output.CompleteAsync(ex).ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // The transport is already gone.
+            }
+
+            DrainQueue();
+            Abort("Write failed: " + ex.Message);
+            _writerDone.TrySetResult();
+        }
+    }
+
+    private void DrainQueue()
+    {
+        while (_queue.TryDequeue(out OutboundFrame frame))
+        {
+            Interlocked.Add(ref _queuedBytes, -frame.Cost);
+            frame.Release();
+        }
+    }
+
+    private void WriteFrame(PipeWriter output, in OutboundFrame frame)
+    {
+        if (Role == WebSocketRole.Server)
+        {
+            output.Write(frame.ServerFrame);
+            return;
+        }
+
+        FrameEncoder.WriteFrame(output, frame.Fin, 0, frame.Opcode, frame.Payload, masked: true, NextMaskKey());
+    }
+
+    private uint NextMaskKey()
+    {
+        // RFC 6455 §5.3: a fresh, unpredictable key per frame. Drawn from the random source 64 keys at a time.
+        _maskKeys ??= new byte[256];
+        if (_maskKeyIndex == 0)
+        {
+            _random!.Fill(_maskKeys);
+        }
+
+        uint key = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(_maskKeys.AsSpan(_maskKeyIndex));
+        _maskKeyIndex = (_maskKeyIndex + 4) & 255;
+        return key;
+    }
+
+    // ------------------------------------------------------------------ receiving
+
+    /// <summary>
+    /// Pull-mode receive for connections started with <see cref="StartReceiving"/>: the next whole message,
+    /// or null once the connection has closed (see <see cref="Completion"/> for how).
+    /// </summary>
+    public async ValueTask<ReceivedMessage?> ReceiveAsync(CancellationToken cancellationToken = default)
+    {
+        Channel<ReceivedMessage> channel = _receiveChannel ?? throw new InvalidOperationException("This connection delivers messages to a handler; ReceiveAsync is for connections started with StartReceiving().");
+        while (await channel.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (channel.Reader.TryRead(out ReceivedMessage? m))
+            {
+                return m;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Starts the read loop in pull mode: messages are buffered (bounded) for <see cref="ReceiveAsync"/>.</summary>
+    public void StartReceiving()
+    {
+        _receiveChannel = Channel.CreateBounded<ReceivedMessage>(new BoundedChannelOptions(Math.Max(1, _options.ReceiveQueueCapacity))
+        {
+            SingleReader = false,
+            SingleWriter = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+        _ = RunAsync(new ChannelHandler(_receiveChannel));
+    }
+
+    /// <summary>
+    /// Runs the connection until it closes: calls the handler for open, each message, error and close, and
+    /// returns how it ended. Call once. Cancelling <paramref name="cancellationToken"/> aborts the connection.
+    /// </summary>
+    public async Task<WebSocketCloseStatus> RunAsync(WebSocketHandler handler, CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.Exchange(ref _running, 1) != 0)
+        {
+            throw new InvalidOperationException("RunAsync was already called for this connection.");
+        }
+
+        _lastReceiveMs = _heartbeat.NowMs;
+        Volatile.Write(ref _state, (int)WebSocketState.Open);
+        _heartbeat.Register(this);
+        using CancellationTokenRegistration reg = cancellationToken.Register(static s => ((WebSocketConnection)s!).Abort("Cancelled"), this);
+        try
+        {
+            if (await InvokeAsync(handler, static (h, c, _) => h.OnOpenAsync(c), default(FrameEvent)).ConfigureAwait(false))
+            {
+                await ReadLoopAsync(handler).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex)
+        {
+            // The transport failed or was aborted: an abnormal closure (1006).
+            _abortReason ??= ex.Message;
+        }
+        finally
+        {
+            _heartbeat.Unregister(this);
+        }
+
+        // Let the writer flush whatever close frame is queued, then complete the output.
+        _completeOutput = true;
+        if (Interlocked.CompareExchange(ref _writerScheduled, 1, 0) == 0)
+        {
+            _ = WriterLoopAsync();
+        }
+
+        try
+        {
+            await _writerDone.Task.WaitAsync(_options.CloseTimeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            Abort("Timed out flushing the close frame");
+        }
+
+        await _transport.Input.CompleteAsync().ConfigureAwait(false);
+        (_transport as IDisposable)?.Dispose();
+        ReturnMessageBuffer();
+        Volatile.Write(ref _state, (int)WebSocketState.Closed);
+
+        WebSocketCloseStatus status = ComputeStatus();
+        Log.Closed(_logger, Id, status.Code, status.Reason, status.WasClean);
+        try
+        {
+            await handler.OnCloseAsync(this, status).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Log.HandlerFailed(_logger, Id, ex);
+        }
+
+        _receiveChannel?.Writer.TryComplete();
+        _completion.TrySetResult(status);
+        return status;
+    }
+
+    private WebSocketCloseStatus ComputeStatus()
+    {
+        if (_error is { } error)
+        {
+            return new WebSocketCloseStatus(_closeFrameReceived ? _receivedCode : error.CloseCode, error.Message, WasClean: false);
+        }
+
+        if (_closeFrameReceived)
+        {
+            return new WebSocketCloseStatus(_receivedCode, _receivedReason, _handshakeComplete);
+        }
+
+        return new WebSocketCloseStatus(WebSocketCloseCode.AbnormalClosure, _abortReason ?? "Connection closed without a close frame", WasClean: false);
+    }
+
+    private async Task ReadLoopAsync(WebSocketHandler handler)
+    {
+        PipeReader input = _transport.Input;
+        while (true)
+        {
+            ReadResult result = await input.ReadAsync().ConfigureAwait(false);
+            ReadOnlySequence<byte> buffer = result.Buffer;
+            if (!buffer.IsEmpty)
+            {
+                Volatile.Write(ref _lastReceiveMs, _heartbeat.NowMs);
+                Volatile.Write(ref _pingSentMs, -1);
+            }
+
+            SequencePosition consumed = buffer.Start;
+            if (_stopParsing)
+            {
+                consumed = buffer.End; // after the close handshake (client waiting for TCP close): discard
+            }
+            else
+            {
+                while (true)
+                {
+                    var reader = new SequenceReader<byte>(buffer.Slice(consumed));
+                    DecodeStatus status = _decoder.Decode(ref reader, out FrameEvent ev);
+                    consumed = reader.Position;
+                    if (status == DecodeStatus.NeedMoreData)
+                    {
+                        break;
+                    }
+
+                    // ev.Payload points into buffer, which stays valid until AdvanceTo below.
+                    if (!await HandleEventAsync(handler, ev).ConfigureAwait(false))
+                    {
+                        consumed = buffer.End;
+                        break;
+                    }
+                }
+            }
+
+            input.AdvanceTo(consumed, buffer.End);
+
+            if (result.IsCanceled || result.IsCompleted)
+            {
+                return;
+            }
+
+            if (_stopParsing && (_error is not null || Role == WebSocketRole.Server || !_handshakeComplete))
+            {
+                // A server closes the TCP connection first (RFC 6455 §7.1.1); a failed connection is dropped.
+                return;
+            }
+        }
+    }
+
+    /// <summary>Handles one decoded event; false when parsing must stop.</summary>
+    private async ValueTask<bool> HandleEventAsync(WebSocketHandler handler, FrameEvent ev)
+    {
+        switch (ev.Kind)
+        {
+            case FrameEventKind.Data:
+                if (!IsOpen)
+                {
+                    return true; // closing: messages after our close frame are dropped, as browsers do
+                }
+
+                if (handler.StreamsMessages)
+                {
+                    return await InvokeAsync(handler, static (h, c, e) => h.OnMessageChunkAsync(c, e.MessageType, e.Payload, e.EndOfMessage), ev).ConfigureAwait(false);
+                }
+
+                if (ev.EndOfMessage && !_assembling)
+                {
+                    return await InvokeAsync(handler, static (h, c, e) => h.OnMessageAsync(c, new WebSocketMessage(e.MessageType, e.Payload)), ev).ConfigureAwait(false);
+                }
+
+                AppendToMessage(ev);
+                if (!ev.EndOfMessage)
+                {
+                    return true;
+                }
+
+                var whole = new WebSocketMessage(_assemblingType, new ReadOnlySequence<byte>(_messageBuffer!, 0, _messageLength));
+                bool ok = await InvokeAsync(handler, (h, c, _) => h.OnMessageAsync(c, whole), ev).ConfigureAwait(false);
+                _assembling = false;
+                _messageLength = 0;
+                ReturnMessageBuffer();
+                return ok;
+
+            case FrameEventKind.Ping:
+                if (IsOpen)
+                {
+                    EnqueueControl(OutboundFrame.Rent(Opcode.Pong, ev.Payload.IsSingleSegment ? ev.Payload.FirstSpan : ev.Payload.ToArray(), fin: true));
+                }
+
+                return true;
+
+            case FrameEventKind.Pong:
+                return true; // unsolicited pongs are ignored (RFC 6455 §5.5.3); any inbound byte already counted as liveness
+
+            case FrameEventKind.Close:
+                _closeFrameReceived = true;
+                _receivedCode = ev.CloseCode;
+                _receivedReason = ev.Reason ?? string.Empty;
+                _handshakeComplete = true;
+                _stopParsing = true;
+                if (Interlocked.CompareExchange(ref _state, (int)WebSocketState.CloseReceived, (int)WebSocketState.Open) == (int)WebSocketState.Open)
+                {
+                    // Echo the status code (RFC 6455 §5.5.1); an empty close is answered with an empty close.
+                    EnqueueCloseFrame(ev.CloseCode, null);
+                }
+
+                Volatile.Write(ref _closeDeadlineMs, _heartbeat.NowMs + (long)_options.CloseTimeout.TotalMilliseconds);
+                return false;
+
+            default:
+                await FailAsync(handler, new WebSocketError(ev.CloseCode, ev.Reason ?? "Protocol error")).ConfigureAwait(false);
+                return false;
+        }
+    }
+
+    private async ValueTask FailAsync(WebSocketHandler handler, WebSocketError error)
+    {
+        _error ??= error;
+        _stopParsing = true;
+        Log.Failed(_logger, Id, error.CloseCode, error.Message);
+        StartClose(error.CloseCode, ClosePayload.Truncate(error.Message));
+        try
+        {
+            await handler.OnErrorAsync(this, error).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Log.HandlerFailed(_logger, Id, ex);
+        }
+    }
+
+    private async ValueTask<bool> InvokeAsync(WebSocketHandler handler, Func<WebSocketHandler, WebSocketConnection, FrameEvent, ValueTask> call, FrameEvent ev)
+    {
+        try
+        {
+            await call(handler, this, ev).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception ex)
+        {
+            Log.HandlerFailed(_logger, Id, ex);
+            await FailAsync(handler, new WebSocketError(WebSocketCloseCode.InternalError, "Internal error", ex)).ConfigureAwait(false);
+            return false;
+        }
+    }
+
+    private void AppendToMessage(FrameEvent ev)
+    {
+        if (!_assembling)
+        {
+            _assembling = true;
+            _assemblingType = ev.MessageType;
+            _messageLength = 0;
+        }
+
+        int needed = checked(_messageLength + (int)ev.Payload.Length);
+        if (_messageBuffer is null || _messageBuffer.Length < needed)
+        {
+            int size = (int)Math.Min(Math.Max(needed, Math.Max(4096, (_messageBuffer?.Length ?? 0) * 2L)), Math.Max(needed, _options.MaxMessageSize));
+            byte[] bigger = ArrayPool<byte>.Shared.Rent(size);
+            if (_messageBuffer is not null)
+            {
+                _messageBuffer.AsSpan(0, _messageLength).CopyTo(bigger);
+                ArrayPool<byte>.Shared.Return(_messageBuffer);
+            }
+
+            _messageBuffer = bigger;
+        }
+
+        ev.Payload.CopyTo(_messageBuffer.AsSpan(_messageLength));
+        _messageLength = needed;
+    }
+
+    private void ReturnMessageBuffer()
+    {
+        // Idle connections hold no message buffer: it is rented per fragmented message only.
+        if (_messageBuffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_messageBuffer);
+            _messageBuffer = null;
+        }
+    }
+
+    // ------------------------------------------------------------------ heartbeat and abort
+
+    internal void OnHeartbeat(long nowMs)
+    {
+        if (IsOpen && _options.KeepAliveInterval is { } interval)
+        {
+            long pingSent = Volatile.Read(ref _pingSentMs);
+            if (pingSent < 0)
+            {
+                if (nowMs - Volatile.Read(ref _lastReceiveMs) >= (long)interval.TotalMilliseconds)
+                {
+                    Volatile.Write(ref _pingSentMs, nowMs);
+                    EnqueueControl(OutboundFrame.Rent(Opcode.Ping, default, fin: true));
+                }
+            }
+            else if (nowMs - pingSent >= (long)_options.KeepAliveTimeout.TotalMilliseconds)
+            {
+                _error ??= new WebSocketError(WebSocketCloseCode.AbnormalClosure, "Keepalive timeout: no pong from the peer");
+                Abort("Keepalive timeout");
+            }
+        }
+
+        if (nowMs >= Volatile.Read(ref _closeDeadlineMs))
+        {
+            Abort("Closing handshake timed out");
+        }
+    }
+
+    private void Abort(string reason)
+    {
+        if (Interlocked.Exchange(ref _aborted, 1) != 0)
+        {
+            return;
+        }
+
+        _abortReason ??= reason;
+        Log.Aborted(_logger, Id, reason);
+        try
+        {
+            _transport.Input.CancelPendingRead();
+        }
+        catch (Exception)
+        {
+            // Already completed.
+        }
+
+        try
+        {
+            _abortTransport?.Invoke();
+        }
+        catch (Exception)
+        {
+            // Already torn down.
+        }
+    }
+
+    private sealed class ChannelHandler(Channel<ReceivedMessage> channel) : WebSocketHandler
+    {
+        public override ValueTask OnMessageAsync(WebSocketConnection connection, WebSocketMessage message) =>
+            channel.Writer.WriteAsync(new ReceivedMessage(message.Type, message.ToArray()));
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Debug, "Connection {Id} failed with {Code}: {Reason}")]
+        public static partial void Failed(ILogger logger, long id, ushort code, string reason);
+
+        [LoggerMessage(2, LogLevel.Debug, "Connection {Id} closed: {Code} {Reason} (clean: {WasClean})")]
+        public static partial void Closed(ILogger logger, long id, ushort code, string reason, bool wasClean);
+
+        [LoggerMessage(3, LogLevel.Debug, "Connection {Id} aborted: {Reason}")]
+        public static partial void Aborted(ILogger logger, long id, string reason);
+
+        [LoggerMessage(4, LogLevel.Warning, "Connection {Id}: outbound queue limit exceeded ({Bytes} bytes); closing with 1008")]
+        public static partial void OutboundOverflow(ILogger logger, long id, long bytes);
+
+        [LoggerMessage(5, LogLevel.Error, "Connection {Id}: the message handler threw")]
+        public static partial void HandlerFailed(ILogger logger, long id, Exception exception);
+
+        [LoggerMessage(6, LogLevel.Debug, "Connection {Id}: write failed: {Message}")]
+        public static partial void WriteFailed(ILogger logger, long id, string message);
+    }
+}
