@@ -62,6 +62,11 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     private string _receivedReason = string.Empty;
     private WebSocketError? _error;
 
+    private readonly object _pongLock = new();
+    private byte[]? _pongPayload;
+    private int _pongLength;
+    private bool _pongQueued;
+
     private byte[]? _messageBuffer;
     private int _messageLength;
     private bool _assembling;
@@ -225,6 +230,44 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
         return SendResult.Enqueued;
     }
 
+    /// <summary>
+    /// Answers a ping. At most one pong waits in the queue: while it has not been written, later pings only
+    /// replace its payload (RFC 6455 §5.5.3 allows answering just the most recent ping), so a ping flood
+    /// from a peer that does not read costs constant memory.
+    /// </summary>
+    private void QueuePong(ReadOnlySequence<byte> payload)
+    {
+        // A lock, not lock-free: this is the control path (rare), and the payload copy must be atomic with the flag.
+        lock (_pongLock)
+        {
+            _pongPayload ??= new byte[125];
+            payload.CopyTo(_pongPayload);
+            _pongLength = (int)payload.Length;
+            if (_pongQueued)
+            {
+                return;
+            }
+
+            _pongQueued = true;
+        }
+
+        EnqueueControl(new OutboundFrame(Array.Empty<byte>(), 0, 0, Opcode.Pong, fin: true, pooled: false));
+    }
+
+    private void WritePendingPong(PipeWriter output)
+    {
+        Span<byte> payload = stackalloc byte[125];
+        int length;
+        lock (_pongLock)
+        {
+            length = _pongLength;
+            _pongPayload.AsSpan(0, length).CopyTo(payload);
+            _pongQueued = false;
+        }
+
+        FrameEncoder.WriteFrame(output, true, 0, Opcode.Pong, payload[..length], Role == WebSocketRole.Client, Role == WebSocketRole.Client ? NextMaskKey() : 0);
+    }
+
     private bool StartClose(ushort code, string? reason)
     {
         if (Interlocked.CompareExchange(ref _state, (int)WebSocketState.CloseSent, (int)WebSocketState.Open) != (int)WebSocketState.Open)
@@ -351,6 +394,12 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
 
     private void WriteFrame(PipeWriter output, in OutboundFrame frame)
     {
+        if (frame.Opcode == Opcode.Pong)
+        {
+            WritePendingPong(output);
+            return;
+        }
+
         if (Role == WebSocketRole.Server)
         {
             output.Write(frame.ServerFrame);
@@ -581,13 +630,14 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
             case FrameEventKind.Ping:
                 if (IsOpen)
                 {
-                    EnqueueControl(OutboundFrame.Rent(Opcode.Pong, ev.Payload.IsSingleSegment ? ev.Payload.FirstSpan : ev.Payload.ToArray(), fin: true));
+                    QueuePong(ev.Payload);
                 }
 
                 return true;
 
             case FrameEventKind.Pong:
-                return true; // unsolicited pongs are ignored (RFC 6455 §5.5.3); any inbound byte already counted as liveness
+                // Any inbound byte already counted as liveness; unsolicited pongs need no answer (RFC 6455 §5.5.3).
+                return await InvokeAsync(handler, static (h, c, e) => h.OnPongAsync(c, e.Payload), ev).ConfigureAwait(false);
 
             case FrameEventKind.Close:
                 _closeFrameReceived = true;

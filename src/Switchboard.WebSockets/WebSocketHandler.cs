@@ -50,6 +50,9 @@ public abstract class WebSocketHandler
     /// <summary>A piece of a message arrived (only when <see cref="StreamsMessages"/>). The data is valid only during the call.</summary>
     public virtual ValueTask OnMessageChunkAsync(WebSocketConnection connection, MessageType type, ReadOnlySequence<byte> chunk, bool endOfMessage) => ValueTask.CompletedTask;
 
+    /// <summary>A pong arrived (the answer to <see cref="WebSocketConnection.SendPing"/>, or unsolicited). The payload is valid only during the call.</summary>
+    public virtual ValueTask OnPongAsync(WebSocketConnection connection, ReadOnlySequence<byte> payload) => ValueTask.CompletedTask;
+
     /// <summary>The connection is being failed: a protocol violation, a timeout or a transport error. <see cref="OnCloseAsync"/> follows.</summary>
     public virtual ValueTask OnErrorAsync(WebSocketConnection connection, WebSocketError error) => ValueTask.CompletedTask;
 
