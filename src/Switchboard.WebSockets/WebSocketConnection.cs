@@ -352,6 +352,11 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
 
                 if (_completeOutput)
                 {
+                    if (!_queue.IsEmpty)
+                    {
+                        continue; // e.g. a close frame queued while the last flush was in progress: write it first
+                    }
+
                     await output.CompleteAsync().ConfigureAwait(false);
                     DrainQueue();
                     _writerDone.TrySetResult();

@@ -4,6 +4,41 @@ using System.Text;
 
 namespace Switchboard.WebSockets.Tests;
 
+/// <summary>A FIFO of received bytes with O(1) removal from the front.</summary>
+internal sealed class ByteQueue
+{
+    private byte[] _data = new byte[65536];
+    private int _start;
+    private int _end;
+
+    public int Count => _end - _start;
+
+    public byte this[int index] => _data[_start + index];
+
+    public void Add(ReadOnlySpan<byte> bytes)
+    {
+        if (_end + bytes.Length > _data.Length)
+        {
+            byte[] next = Count + bytes.Length > _data.Length / 2 ? new byte[Math.Max(_data.Length * 2, Count + bytes.Length)] : _data;
+            Array.Copy(_data, _start, next, 0, Count);
+            _end = Count;
+            _start = 0;
+            _data = next;
+        }
+
+        bytes.CopyTo(_data.AsSpan(_end));
+        _end += bytes.Length;
+    }
+
+    /// <summary>Removes and returns the first <paramref name="n"/> bytes.</summary>
+    public byte[] Take(int n)
+    {
+        byte[] result = _data.AsSpan(_start, n).ToArray();
+        _start += n;
+        return result;
+    }
+}
+
 /// <summary>A frame as read off the wire by the raw test peer.</summary>
 public sealed record RawFrame(bool Fin, int Rsv, int Opcode, byte[] Payload)
 {
@@ -20,7 +55,7 @@ public sealed class RawWebSocket : IAsyncDisposable
 {
     private readonly TcpClient _tcp;
     private readonly NetworkStream _stream;
-    private readonly List<byte> _buffer = [];
+    private readonly ByteQueue _buffer = new();
     private static readonly byte[] MaskKey = [0x12, 0x34, 0x56, 0x78];
 
     private RawWebSocket(TcpClient tcp)
@@ -119,14 +154,13 @@ public sealed class RawWebSocket : IAsyncDisposable
             int end = IndexOfHeadEnd();
             if (end >= 0)
             {
-                string head = Encoding.ASCII.GetString([.. _buffer.Take(end + 4)]);
-                _buffer.RemoveRange(0, end + 4);
+                string head = Encoding.ASCII.GetString(_buffer.Take(end + 4));
                 return head;
             }
 
             if (!await FillAsync(cts.Token))
             {
-                return Encoding.ASCII.GetString([.. _buffer]);
+                return Encoding.ASCII.GetString(_buffer.Take(_buffer.Count));
             }
         }
     }
@@ -139,7 +173,7 @@ public sealed class RawWebSocket : IAsyncDisposable
         {
         }
 
-        return Encoding.UTF8.GetString([.. _buffer]);
+        return Encoding.UTF8.GetString(_buffer.Take(_buffer.Count));
     }
 
     private int IndexOfHeadEnd()
@@ -173,7 +207,7 @@ public sealed class RawWebSocket : IAsyncDisposable
             return false;
         }
 
-        _buffer.AddRange(tmp.AsSpan(0, n));
+        _buffer.Add(tmp.AsSpan(0, n));
         return true;
     }
 
@@ -237,7 +271,7 @@ public sealed class RawWebSocket : IAsyncDisposable
                 return null;
             }
 
-            key = [.. _buffer.Skip(pos).Take(4)];
+            key = [_buffer[pos], _buffer[pos + 1], _buffer[pos + 2], _buffer[pos + 3]];
             pos += 4;
         }
 
@@ -246,7 +280,8 @@ public sealed class RawWebSocket : IAsyncDisposable
             return null;
         }
 
-        byte[] payload = [.. _buffer.Skip(pos).Take((int)len)];
+        _buffer.Take(pos);
+        byte[] payload = _buffer.Take((int)len);
         if (masked)
         {
             for (int i = 0; i < payload.Length; i++)
@@ -255,7 +290,6 @@ public sealed class RawWebSocket : IAsyncDisposable
             }
         }
 
-        _buffer.RemoveRange(0, pos + (int)len);
         Assert.False(masked, "a server must not mask frames (RFC 6455 §5.1)");
         return new RawFrame((b0 & 0x80) != 0, (b0 >> 4) & 7, b0 & 0xF, payload);
     }

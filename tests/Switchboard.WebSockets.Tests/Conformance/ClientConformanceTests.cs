@@ -16,7 +16,7 @@ internal sealed class RawServer : IAsyncDisposable
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
     private TcpClient? _client;
     private NetworkStream? _stream;
-    private readonly List<byte> _buffer = [];
+    private readonly ByteQueue _buffer = new();
 
     public RawServer() => _listener.Start();
 
@@ -32,12 +32,12 @@ internal sealed class RawServer : IAsyncDisposable
         _stream = _client.GetStream();
         while (true)
         {
-            string s = Encoding.ASCII.GetString([.. _buffer]);
+            string s = Encoding.ASCII.GetString(Enumerable.Range(0, _buffer.Count).Select(i => _buffer[i]).ToArray());
             int end = s.IndexOf("\r\n\r\n", StringComparison.Ordinal);
             if (end >= 0)
             {
                 Request = s[..(end + 4)];
-                _buffer.RemoveRange(0, end + 4);
+                _buffer.Take(end + 4);
                 break;
             }
 
@@ -81,7 +81,7 @@ internal sealed class RawServer : IAsyncDisposable
             return false;
         }
 
-        _buffer.AddRange(tmp.AsSpan(0, n));
+        _buffer.Add(tmp.AsSpan(0, n));
         return true;
     }
 
@@ -96,20 +96,20 @@ internal sealed class RawServer : IAsyncDisposable
                 int headerLength = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + 4;
                 if (_buffer.Count >= headerLength)
                 {
-                    long len = len7 == 126 ? BinaryPrimitives.ReadUInt16BigEndian([.. _buffer.Skip(2).Take(2)])
-                        : len7 == 127 ? (long)BinaryPrimitives.ReadUInt64BigEndian([.. _buffer.Skip(2).Take(8)]) : len7;
+                    long len = len7 == 126 ? (_buffer[2] << 8) | _buffer[3]
+                        : len7 == 127 ? (long)BinaryPrimitives.ReadUInt64BigEndian(Enumerable.Range(2, 8).Select(i => _buffer[i]).ToArray()) : len7;
                     if (_buffer.Count >= headerLength + len)
                     {
                         Assert.True((_buffer[1] & 0x80) != 0, "client frames must be masked (RFC 6455 §5.3)");
-                        byte[] key = [.. _buffer.Skip(headerLength - 4).Take(4)];
-                        byte[] payload = [.. _buffer.Skip(headerLength).Take((int)len)];
+                        byte b0 = _buffer[0];
+                        byte[] header = _buffer.Take(headerLength);
+                        byte[] key = header[^4..];
+                        byte[] payload = _buffer.Take((int)len);
                         for (int i = 0; i < payload.Length; i++)
                         {
                             payload[i] ^= key[i & 3];
                         }
 
-                        byte b0 = _buffer[0];
-                        _buffer.RemoveRange(0, headerLength + (int)len);
                         LastMaskKey = BitConverter.ToUInt32(key);
                         return new RawFrame((b0 & 0x80) != 0, (b0 >> 4) & 7, b0 & 0xF, payload);
                     }

@@ -77,6 +77,22 @@ internal sealed class PeerProcess : IAsyncDisposable
         return new PeerProcess(Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {fileName}"));
     }
 
+    public int Pid => _process.Id;
+
+    /// <summary>Resident set size of the process, from /proc.</summary>
+    public long ResidentBytes()
+    {
+        foreach (string line in File.ReadLines($"/proc/{Pid}/status"))
+        {
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            {
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+            }
+        }
+
+        throw new InvalidOperationException("no VmRSS");
+    }
+
     public string Stderr
     {
         get

@@ -7,6 +7,15 @@ namespace Switchboard.WebSockets.Tests.Server;
 /// <summary>`switchboard serve` as a real process.</summary>
 public class ServeCommandTests
 {
+    /// <summary>Starts `switchboard serve` on a free loopback port and waits until it listens.</summary>
+    internal static async Task<(PeerProcess Process, int Port)> StartServerAsync(params string[] extraArgs)
+    {
+        int port = FreePort();
+        PeerProcess server = PeerProcess.Start("dotnet", AppContext.BaseDirectory, [SwitchboardDll, "serve", "--urls", $"http://127.0.0.1:{port}", .. extraArgs]);
+        await server.ReadLineAsync("info: Microsoft.Hosting.Lifetime[0] Application started");
+        return (server, port);
+    }
+
     /// <summary>The CLI from its own build output (same configuration as the tests).</summary>
     private static string SwitchboardDll
     {
@@ -17,7 +26,7 @@ public class ServeCommandTests
         }
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         var l = new TcpListener(IPAddress.Loopback, 0);
         l.Start();
@@ -29,9 +38,8 @@ public class ServeCommandTests
     [Fact]
     public async Task Serve_runs_an_echo_server_on_the_given_urls()
     {
-        int port = FreePort();
-        await using var server = PeerProcess.Start("dotnet", AppContext.BaseDirectory, SwitchboardDll, "serve", "--urls", $"http://127.0.0.1:{port}");
-        await server.ReadLineAsync("info: Microsoft.Hosting.Lifetime[0] Application started");
+        var (server, port) = await StartServerAsync();
+        await using var _ = server;
         WebSocketConnection ws = await WebSocketClient.ConnectAsync(new Uri($"ws://127.0.0.1:{port}/echo"));
         ws.SendText("hello switchboard");
         Assert.Equal("hello switchboard", (await ws.ReceiveAsync())!.Text);
