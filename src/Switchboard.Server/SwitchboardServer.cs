@@ -54,9 +54,23 @@ public static class SwitchboardServer
         };
 
         app.MapWebSocket("/echo", _ => EchoHandler.Instance, new WebSocketEndpointOptions { Connection = connection });
+
+        var hub = new Hub.Hub(options.CreateStore(), options.Hub, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.Hub"));
+        ILogger hubLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.Server");
+        app.MapWebSocket("/hub", ctx => new HubHandler(hub, Identity.FromQuery(ctx.Request.Query["name"], ctx.Request.Query["user"]), hubLogger),
+            new WebSocketEndpointOptions { Connection = connection });
+        app.MapWebSocket("/ws", _ => new SeedChatHandler(hub, hubLogger), new WebSocketEndpointOptions { Connection = connection });
+        app.Services.GetRequiredService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>().ApplicationStopped.Register(() => hub.DisposeAsync().AsTask().GetAwaiter().GetResult());
+        hub.InitializeAsync().GetAwaiter().GetResult();
+        HubInstances.Add(app, hub);
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         return app;
     }
+
+    /// <summary>The hub an app built by <see cref="Build"/> runs.</summary>
+    public static Hub.Hub GetHub(WebApplication app) => HubInstances.TryGetValue(app, out Hub.Hub? hub) ? hub : throw new InvalidOperationException("Not a Switchboard app.");
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<WebApplication, Hub.Hub> HubInstances = [];
 
     /// <summary>The addresses the server actually listens on (resolves port 0).</summary>
     public static IReadOnlyList<string> GetAddresses(WebApplication app) =>

@@ -24,6 +24,14 @@ public sealed class SwitchboardServerOptions
     /// <summary>Closing handshake timeout.</summary>
     public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>Hub settings (rooms, limits, retention).</summary>
+    public Hub.HubOptions Hub { get; set; } = new();
+
+    /// <summary>Creates the message store. Default: in memory (the SQLite store is configured with <see cref="StoreFactory"/>).</summary>
+    public Func<Hub.IMessageStore>? StoreFactory { get; set; }
+
+    internal Hub.IMessageStore CreateStore() => StoreFactory?.Invoke() ?? new Hub.InMemoryMessageStore();
+
     /// <summary>Validates the settings; returns one message per problem, naming the setting.</summary>
     public IEnumerable<string> Validate()
     {

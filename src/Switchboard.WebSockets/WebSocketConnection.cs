@@ -40,6 +40,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
 
     private long _queuedBytes;
     private int _writerScheduled;
+    private TaskCompletionSource? _drained;
     private volatile bool _discardData;
     private volatile bool _completeOutput;
     private bool _closeWritten;      // writer only
@@ -112,6 +113,30 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
 
     /// <summary>Bytes waiting in the outbound queue.</summary>
     public long QueuedBytes => Volatile.Read(ref _queuedBytes);
+
+    /// <summary>
+    /// Completes when everything queued so far has been handed to the transport (the queue is empty), or when the
+    /// connection has ended. For producers that pace themselves, e.g. a history replay.
+    /// </summary>
+    public Task WhenOutboundDrainedAsync()
+    {
+        if (Volatile.Read(ref _queuedBytes) <= 0 || _completion.Task.IsCompleted)
+        {
+            return Task.CompletedTask;
+        }
+
+        TaskCompletionSource tcs = Volatile.Read(ref _drained) ?? new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        tcs = Interlocked.CompareExchange(ref _drained, tcs, null) ?? tcs;
+        if (Volatile.Read(ref _queuedBytes) <= 0 || _completion.Task.IsCompleted)
+        {
+            SignalDrained(); // the writer may have emptied the queue before it could see the waiter
+        }
+
+        ScheduleWriter();
+        return tcs.Task;
+    }
+
+    private void SignalDrained() => Interlocked.Exchange(ref _drained, null)?.TrySetResult();
 
     /// <summary>Completes with the close status when the connection has ended.</summary>
     public Task<WebSocketCloseStatus> Completion => _completion.Task;
@@ -363,6 +388,11 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
                     return; // _writerScheduled stays 1: the writer never runs again
                 }
 
+                if (_queue.IsEmpty)
+                {
+                    SignalDrained();
+                }
+
                 Volatile.Write(ref _writerScheduled, 0);
                 if ((_queue.IsEmpty && !_completeOutput) || Interlocked.CompareExchange(ref _writerScheduled, 1, 0) != 0)
                 {
@@ -526,6 +556,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
 
         _receiveChannel?.Writer.TryComplete();
         _completion.TrySetResult(status);
+        SignalDrained();
         return status;
     }
 

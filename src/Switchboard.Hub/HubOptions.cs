@@ -1,0 +1,58 @@
+using System.Text.RegularExpressions;
+
+namespace Switchboard.Hub;
+
+/// <summary>Hub settings.</summary>
+public sealed partial class HubOptions
+{
+    /// <summary>Create a room the first time someone joins or publishes to it. Default true.</summary>
+    public bool AutoCreateRooms { get; init; } = true;
+
+    /// <summary>Rooms that always exist. Default: "general" (the seed chat's room).</summary>
+    public IReadOnlyList<string> Rooms { get; init; } = ["general"];
+
+    /// <summary>Largest message text, in UTF-8 bytes. Default 16 KiB.</summary>
+    public int MaxTextBytes { get; init; } = 16 * 1024;
+
+    /// <summary>Longest client message id. Default 128 characters.</summary>
+    public int MaxIdLength { get; init; } = 128;
+
+    /// <summary>Messages sent on join when the client gives no <c>since</c>. Default 50.</summary>
+    public int HistoryOnJoin { get; init; } = 50;
+
+    /// <summary>Largest <c>history</c> page. Default 500.</summary>
+    public int MaxHistoryPage { get; init; } = 500;
+
+    /// <summary>Messages per store read while a joining client catches up. Default 500.</summary>
+    public int CatchUpPageSize { get; init; } = 500;
+
+    /// <summary>Recent messages kept in memory per room, so most joins switch to live without a store read. Default 256.</summary>
+    public int RecentCacheSize { get; init; } = 256;
+
+    /// <summary>While catching up, wait for the connection to drain below this many queued bytes before the next page. Default 256 KiB.</summary>
+    public long CatchUpQueueLimit { get; init; } = 256 * 1024;
+
+    /// <summary>Most publishes appended to the store in one batch. Default 256.</summary>
+    public int MaxPublishBatch { get; init; } = 256;
+
+    /// <summary>Retention for rooms without their own policy. Default: keep everything.</summary>
+    public RetentionPolicy Retention { get; init; } = RetentionPolicy.Unlimited;
+
+    /// <summary>Retention per room name.</summary>
+    public IReadOnlyDictionary<string, RetentionPolicy> RoomRetention { get; init; } = new Dictionary<string, RetentionPolicy>();
+
+    /// <summary>The clock for message times.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>Room names: 1–64 of letters, digits, '.', '_' and '-', starting with a letter or digit.</summary>
+    public static bool IsValidRoomName(string? name) => name is not null && RoomName().IsMatch(name);
+
+    /// <summary>The retention policy for a room.</summary>
+    public RetentionPolicy RetentionFor(string room) => RoomRetention.TryGetValue(room, out RetentionPolicy? p) ? p : Retention;
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    private static partial Regex RoomName();
+}
+
+/// <summary>Who a connection is: a stable user id (two tabs of one user share it) and a display name.</summary>
+public sealed record HubIdentity(string UserId, string Name);

@@ -1,0 +1,357 @@
+using System.Buffers;
+using System.Text;
+using Microsoft.Extensions.Logging;
+
+namespace Switchboard.Hub;
+
+/// <summary>
+/// One connection speaking the hub protocol: parses its commands, answers each (echoing its <c>ref</c>), and
+/// keeps its room memberships. Call <see cref="HandleAsync"/> for every text message, in order, and
+/// <see cref="DisconnectedAsync"/> once when the connection ends.
+/// </summary>
+public sealed class HubSession
+{
+    private readonly Hub _hub;
+    private readonly Dictionary<string, Subscriber> _rooms = new(StringComparer.Ordinal);
+
+    internal HubSession(Hub hub, IHubConnection connection, HubIdentity identity)
+    {
+        _hub = hub;
+        Connection = connection;
+        Identity = identity;
+    }
+
+    /// <summary>The connection.</summary>
+    public IHubConnection Connection { get; }
+
+    /// <summary>Who is connected.</summary>
+    public HubIdentity Identity { get; }
+
+    private HubOptions Options => _hub.Options;
+
+    /// <summary>Handles one text message (a command).</summary>
+    public async ValueTask HandleAsync(ReadOnlySequence<byte> utf8)
+    {
+        HubCommand? cmd = HubCommand.Parse(utf8, out string? error, out string? reference);
+        if (cmd is null)
+        {
+            Reply(HubProtocol.Error(error!.StartsWith("Invalid JSON", StringComparison.Ordinal) ? HubErrorCodes.BadJson : HubErrorCodes.BadCommand, error, reference));
+            return;
+        }
+
+        switch (cmd.Type)
+        {
+            case "join":
+                await JoinAsync(cmd).ConfigureAwait(false);
+                break;
+            case "leave":
+                await LeaveAsync(cmd).ConfigureAwait(false);
+                break;
+            case "publish":
+                await PublishAsync(cmd).ConfigureAwait(false);
+                break;
+            case "history":
+                await HistoryAsync(cmd).ConfigureAwait(false);
+                break;
+            case "ping":
+                Reply(HubProtocol.Build("pong", w => HubProtocol.WriteRef(w, cmd.Ref)));
+                break;
+            default:
+                Reply(HubProtocol.Error(HubErrorCodes.BadCommand, $"Unknown command type '{Truncate(cmd.Type)}'.", cmd.Ref));
+                break;
+        }
+    }
+
+    /// <summary>Leaves every room (presence: member_left where this was the user's last connection).</summary>
+    public async ValueTask DisconnectedAsync()
+    {
+        List<(string Room, Subscriber Subscriber)> rooms;
+        lock (_rooms)
+        {
+            rooms = [.. _rooms.Select(kv => (kv.Key, kv.Value))];
+            _rooms.Clear();
+        }
+
+        foreach (var (name, subscriber) in rooms)
+        {
+            Room? room = await _hub.GetRoomAsync(name, create: false).ConfigureAwait(false);
+            if (room is not null)
+            {
+                var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                room.Post(new Room.Leave(subscriber, done));
+                await done.Task.ConfigureAwait(false);
+            }
+        }
+    }
+
+    private void Reply(OutboundMessage message) => Connection.Send(message);
+
+    private static string Truncate(string s) => s.Length <= 64 ? s : s[..64] + "…";
+
+    private bool TryGetRoom(HubCommand cmd, out string room)
+    {
+        room = cmd.GetString("room") ?? string.Empty;
+        if (!cmd.Has("room"))
+        {
+            Reply(HubProtocol.Error(HubErrorCodes.BadCommand, $"'{cmd.Type}' needs a \"room\".", cmd.Ref));
+            return false;
+        }
+
+        if (!HubOptions.IsValidRoomName(room))
+        {
+            Reply(HubProtocol.Error(HubErrorCodes.InvalidRoom,
+                "Room names are 1-64 characters of letters, digits, '.', '_' and '-', starting with a letter or digit.", cmd.Ref));
+            return false;
+        }
+
+        return true;
+    }
+
+    private async Task<Room?> OpenRoomAsync(HubCommand cmd, string name, bool create)
+    {
+        try
+        {
+            Room? room = await _hub.GetRoomAsync(name, create).ConfigureAwait(false);
+            if (room is null)
+            {
+                Reply(HubProtocol.Error(HubErrorCodes.RoomNotFound, $"Room '{name}' does not exist.", cmd.Ref));
+            }
+
+            return room;
+        }
+        catch (Exception)
+        {
+            Reply(HubProtocol.Error(HubErrorCodes.Internal, "The room could not be opened; try again.", cmd.Ref));
+            return null;
+        }
+    }
+
+    private async ValueTask JoinAsync(HubCommand cmd)
+    {
+        if (!TryGetRoom(cmd, out string name))
+        {
+            return;
+        }
+
+        if (!cmd.TryGetLong("since", out long? since))
+        {
+            Reply(HubProtocol.Error(HubErrorCodes.InvalidArgument, "\"since\" must be a non-negative integer offset.", cmd.Ref));
+            return;
+        }
+
+        string? epoch = cmd.GetString("epoch");
+        var subscriber = new Subscriber(Connection, this);
+        lock (_rooms)
+        {
+            if (!_rooms.TryAdd(name, subscriber))
+            {
+                Reply(HubProtocol.Error(HubErrorCodes.AlreadyJoined, $"Already joined '{name}'.", cmd.Ref));
+                return;
+            }
+        }
+
+        Room? room = await OpenRoomAsync(cmd, name, create: true).ConfigureAwait(false);
+        if (room is null)
+        {
+            lock (_rooms)
+            {
+                _rooms.Remove(name);
+            }
+
+            return;
+        }
+
+        var started = new TaskCompletionSource<long?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        room.Post(new Room.JoinStart(subscriber, since, epoch, cmd.Ref, started));
+        _ = CatchUpWhenNeededAsync(room, subscriber, started.Task);
+    }
+
+    /// <summary>
+    /// Streams the history a joining client missed, a page at a time and only as fast as the connection drains,
+    /// then asks the room worker to switch it to live at exactly the offset reached: no gap, no duplicate, and
+    /// bounded memory however far behind the client is.
+    /// </summary>
+    private async Task CatchUpWhenNeededAsync(Room room, Subscriber subscriber, Task<long?> started)
+    {
+        long? start = await started.ConfigureAwait(false);
+        if (start is not long cursor)
+        {
+            return; // live at once, from the room's recent cache
+        }
+
+        try
+        {
+            while (!subscriber.Removed)
+            {
+                if (Connection.QueuedBytes > Options.CatchUpQueueLimit)
+                {
+                    await Connection.WhenDrainedAsync().ConfigureAwait(false);
+                    continue;
+                }
+
+                IReadOnlyList<StoredMessage> page = await _hub.Store.ReadAfterAsync(room.Name, cursor, Options.CatchUpPageSize).ConfigureAwait(false);
+                if (page.Count > 0 && page[0].Offset > cursor + 1)
+                {
+                    Connection.Send(Room.Gap(room.Name, cursor + 1, page[0].Offset - 1));
+                }
+                else if (page.Count == 0 && cursor < room.State.First - 1)
+                {
+                    Connection.Send(Room.Gap(room.Name, cursor + 1, room.State.First - 1));
+                    cursor = room.State.First - 1;
+                }
+
+                foreach (StoredMessage m in page)
+                {
+                    Connection.Send(HubProtocol.Message(room.Name, m));
+                    cursor = m.Offset;
+                }
+
+                if (page.Count < Options.CatchUpPageSize)
+                {
+                    var live = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+                    room.Post(new Room.GoLive(subscriber, cursor, live));
+                    if (await live.Task.ConfigureAwait(false))
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+        catch (Exception)
+        {
+            Connection.Send(HubProtocol.Error(HubErrorCodes.Internal, $"Catching up on '{room.Name}' failed; join again to resume.", null));
+        }
+    }
+
+    private async ValueTask LeaveAsync(HubCommand cmd)
+    {
+        if (!TryGetRoom(cmd, out string name))
+        {
+            return;
+        }
+
+        Subscriber? subscriber;
+        lock (_rooms)
+        {
+            _rooms.Remove(name, out subscriber);
+        }
+
+        if (subscriber is null)
+        {
+            Reply(HubProtocol.Error(HubErrorCodes.NotJoined, $"Not a member of '{name}'.", cmd.Ref));
+            return;
+        }
+
+        Room room = (await _hub.GetRoomAsync(name, create: false).ConfigureAwait(false))!;
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        room.Post(new Room.Leave(subscriber, done));
+        await done.Task.ConfigureAwait(false);
+        Reply(HubProtocol.Build("left", w =>
+        {
+            HubProtocol.WriteRef(w, cmd.Ref);
+            w.WriteString("room", name);
+        }));
+    }
+
+    private async ValueTask PublishAsync(HubCommand cmd)
+    {
+        if (!TryGetRoom(cmd, out string name))
+        {
+            return;
+        }
+
+        string? text = cmd.GetString("text");
+        if (text is null || text.Length == 0 || Encoding.UTF8.GetByteCount(text) > Options.MaxTextBytes)
+        {
+            Reply(HubProtocol.Error(HubErrorCodes.InvalidText, $"\"text\" must be a non-empty string of at most {Options.MaxTextBytes} UTF-8 bytes.", cmd.Ref));
+            return;
+        }
+
+        string? id = cmd.GetString("id");
+        if (string.IsNullOrEmpty(id) || id.Length > Options.MaxIdLength)
+        {
+            Reply(HubProtocol.Error(HubErrorCodes.InvalidId, $"\"id\" must be a non-empty string of at most {Options.MaxIdLength} characters (a client-chosen id; retries reuse it).", cmd.Ref));
+            return;
+        }
+
+        Room? room = await OpenRoomAsync(cmd, name, create: true).ConfigureAwait(false);
+        if (room is null)
+        {
+            return;
+        }
+
+        string? reference = cmd.Ref;
+        room.Post(new Room.Publish(new NewMessage(id, Identity.UserId, Identity.Name, text, Options.Time.GetUtcNow()), (result, error) =>
+        {
+            if (error is not null || result is not AppendResult r)
+            {
+                Reply(HubProtocol.Error(HubErrorCodes.Internal, "The message could not be stored; retry with the same id.", reference));
+                return;
+            }
+
+            Reply(HubProtocol.Build("ack", w =>
+            {
+                HubProtocol.WriteRef(w, reference);
+                w.WriteString("id", r.Message.Id);
+                w.WriteString("room", name);
+                w.WriteNumber("offset", r.Message.Offset);
+                if (r.Duplicate)
+                {
+                    w.WriteBoolean("duplicate", true);
+                }
+            }));
+        }));
+    }
+
+    private async ValueTask HistoryAsync(HubCommand cmd)
+    {
+        if (!TryGetRoom(cmd, out string name))
+        {
+            return;
+        }
+
+        if (!cmd.TryGetLong("before", out long? before) || !cmd.TryGetLong("limit", out long? limit) || limit is 0)
+        {
+            Reply(HubProtocol.Error(HubErrorCodes.InvalidArgument, "\"before\" must be a non-negative offset and \"limit\" a positive integer.", cmd.Ref));
+            return;
+        }
+
+        Room? room = await OpenRoomAsync(cmd, name, create: false).ConfigureAwait(false);
+        if (room is null)
+        {
+            return;
+        }
+
+        int take = (int)Math.Min(limit ?? Options.HistoryOnJoin, Options.MaxHistoryPage);
+        long beforeOffset = before ?? long.MaxValue;
+        IReadOnlyList<StoredMessage> page;
+        try
+        {
+            page = await _hub.Store.ReadBeforeAsync(name, beforeOffset, take).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            Reply(HubProtocol.Error(HubErrorCodes.Internal, "History could not be read; try again.", cmd.Ref));
+            return;
+        }
+
+        RoomState state = room.State;
+        Reply(HubProtocol.Build("history", w =>
+        {
+            HubProtocol.WriteRef(w, cmd.Ref);
+            w.WriteString("room", name);
+            w.WriteString("epoch", state.Epoch);
+            w.WriteStartArray("messages");
+            foreach (StoredMessage m in page)
+            {
+                w.WriteStartObject();
+                HubProtocol.WriteMessageFields(w, m);
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            long oldest = page.Count > 0 ? page[0].Offset : Math.Min(beforeOffset, state.Head + 1);
+            w.WriteBoolean("more", oldest > state.First);
+        }));
+    }
+}

@@ -1,0 +1,436 @@
+using System.Text.Json;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+
+namespace Switchboard.Hub;
+
+/// <summary>A stored message with its encodings, each built at most once however many connections receive it.</summary>
+internal sealed class RoomMessage(string room, StoredMessage stored)
+{
+    private OutboundMessage? _hub;
+    private OutboundMessage? _seed;
+
+    public StoredMessage Stored { get; } = stored;
+
+    /// <summary>The hub protocol's <c>message</c> event.</summary>
+    public OutboundMessage Hub => _hub ??= HubProtocol.Message(room, Stored);
+
+    /// <summary>The seed chat contract: {"name","message","time":"HH:MM:SS"} in server local time.</summary>
+    public OutboundMessage Seed => _seed ??= SeedChat.Encode(Stored);
+}
+
+/// <summary>Someone receiving a room's live messages: a hub session, or a seed /ws connection (seed format, no presence).</summary>
+internal sealed class Subscriber(IHubConnection connection, HubSession? session)
+{
+    public IHubConnection Connection { get; } = connection;
+    public HubSession? Session { get; } = session;
+
+    /// <summary>Set by the room worker when the subscriber left; a pending catch-up then stops.</summary>
+    public volatile bool Removed;
+
+    public void Deliver(RoomMessage m) => Connection.Send(Session is null ? m.Seed : m.Hub);
+}
+
+/// <summary>
+/// One room. Every change to the room (publish, join, go-live, leave) goes through one worker loop, which makes
+/// offsets, fan-out order and the join seam simple to reason about: consecutive publishes are appended to the
+/// store in one batch, acknowledged once durable, and fanned out in offset order to the live subscribers.
+/// </summary>
+internal sealed class Room
+{
+    private readonly IMessageStore _store;
+    private readonly HubOptions _options;
+    private readonly ILogger _logger;
+    private readonly Channel<Work> _work = Channel.CreateUnbounded<Work>(new UnboundedChannelOptions { SingleReader = true });
+
+    // Owned by the worker loop.
+    private readonly List<Subscriber> _live = [];
+    private readonly Dictionary<string, Member> _members = new(StringComparer.Ordinal);
+    private readonly LinkedList<RoomMessage> _recent = new();
+    private RoomState _state;
+
+    private Room(string name, RoomState state, IMessageStore store, HubOptions options, ILogger logger)
+    {
+        Name = name;
+        _state = state;
+        _store = store;
+        _options = options;
+        _logger = logger;
+        _ = Task.Run(RunAsync);
+    }
+
+    public string Name { get; }
+
+    /// <summary>The state as of the last change (read outside the worker: a snapshot).</summary>
+    public RoomState State => _state;
+
+    public static async Task<Room> OpenAsync(string name, IMessageStore store, HubOptions options, ILogger logger) =>
+        new(name, await store.OpenRoomAsync(name).ConfigureAwait(false), store, options, logger);
+
+    private sealed class Member(HubIdentity identity)
+    {
+        public HubIdentity Identity { get; } = identity;
+        public HashSet<string> Connections { get; } = [];
+    }
+
+    // ---------------------------------------------------------------- work items
+
+    internal abstract class Work;
+
+    internal sealed class Publish(NewMessage message, Action<AppendResult?, Exception?> done) : Work
+    {
+        public NewMessage Message { get; } = message;
+        public Action<AppendResult?, Exception?> Done { get; } = done;
+    }
+
+    internal sealed class JoinStart(Subscriber subscriber, long? since, string? epoch, string? reference, TaskCompletionSource<long?> done) : Work
+    {
+        public Subscriber Subscriber { get; } = subscriber;
+        public long? Since { get; } = since;
+        public string? Epoch { get; } = epoch;
+        public string? Ref { get; } = reference;
+
+        /// <summary>Null when live at once, else the cursor to catch up from.</summary>
+        public TaskCompletionSource<long?> Done { get; } = done;
+    }
+
+    internal sealed class GoLive(Subscriber subscriber, long cursor, TaskCompletionSource<bool> done) : Work
+    {
+        public Subscriber Subscriber { get; } = subscriber;
+        public long Cursor { get; } = cursor;
+        public TaskCompletionSource<bool> Done { get; } = done;
+    }
+
+    internal sealed class Leave(Subscriber subscriber, TaskCompletionSource done) : Work
+    {
+        public Subscriber Subscriber { get; } = subscriber;
+        public TaskCompletionSource Done { get; } = done;
+    }
+
+    internal sealed class Trim(TaskCompletionSource done) : Work
+    {
+        public TaskCompletionSource Done { get; } = done;
+    }
+
+    public void Post(Work work) => _work.Writer.TryWrite(work);
+
+    public void Stop() => _work.Writer.TryComplete();
+
+    private async Task RunAsync()
+    {
+        var batch = new List<Publish>();
+        ChannelReader<Work> reader = _work.Reader;
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            while (reader.TryRead(out Work? work))
+            {
+                try
+                {
+                    if (work is Publish p)
+                    {
+                        batch.Add(p);
+                        if (batch.Count >= _options.MaxPublishBatch)
+                        {
+                            await AppendBatchAsync(batch).ConfigureAwait(false);
+                        }
+
+                        continue;
+                    }
+
+                    if (batch.Count > 0)
+                    {
+                        await AppendBatchAsync(batch).ConfigureAwait(false);
+                    }
+
+                    await HandleAsync(work).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    _logger.LogError(ex, "Room {Room}: work item failed", Name);
+                }
+            }
+
+            if (batch.Count > 0)
+            {
+                try
+                {
+                    await AppendBatchAsync(batch).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    _logger.LogError(ex, "Room {Room}: append failed", Name);
+                }
+            }
+        }
+    }
+
+    private async Task AppendBatchAsync(List<Publish> batch)
+    {
+        Publish[] items = [.. batch];
+        batch.Clear();
+        IReadOnlyList<AppendResult> results;
+        try
+        {
+            results = await _store.AppendAsync(Name, [.. items.Select(i => i.Message)]).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            _logger.LogError(ex, "Room {Room}: storing {Count} messages failed", Name, items.Length);
+            foreach (Publish p in items)
+            {
+                p.Done(null, ex);
+            }
+
+            return;
+        }
+
+        for (int i = 0; i < items.Length; i++)
+        {
+            AppendResult r = results[i];
+            if (!r.Duplicate)
+            {
+                _state = _state with { Head = r.Message.Offset };
+                var message = new RoomMessage(Name, r.Message);
+                Remember(message);
+                foreach (Subscriber s in _live)
+                {
+                    s.Deliver(message);
+                }
+            }
+
+            items[i].Done(r, null);
+        }
+    }
+
+    private void Remember(RoomMessage message)
+    {
+        _recent.AddLast(message);
+        PruneCache();
+    }
+
+    private void PruneCache()
+    {
+        while (_recent.Count > _options.RecentCacheSize || (_recent.First is { } f && f.Value.Stored.Offset < _state.First))
+        {
+            _recent.RemoveFirst();
+        }
+    }
+
+    /// <summary>True when the recent cache holds every message after <paramref name="cursor"/> (or there are none).</summary>
+    private bool CacheCovers(long cursor) =>
+        cursor >= _state.Head || (_recent.First is { } f && f.Value.Stored.Offset <= cursor + 1);
+
+    private void SendCachedAfter(Subscriber s, long cursor)
+    {
+        for (LinkedListNode<RoomMessage>? n = _recent.First; n is not null; n = n.Next)
+        {
+            if (n.Value.Stored.Offset > cursor)
+            {
+                s.Deliver(n.Value);
+            }
+        }
+    }
+
+    private async Task HandleAsync(Work work)
+    {
+        switch (work)
+        {
+            case JoinStart j:
+                HandleJoinStart(j);
+                break;
+            case GoLive g:
+                if (g.Subscriber.Removed)
+                {
+                    g.Done.TrySetResult(true); // left while catching up: nothing to do
+                }
+                else if (CacheCovers(g.Cursor))
+                {
+                    SendCachedAfter(g.Subscriber, g.Cursor);
+                    _live.Add(g.Subscriber);
+                    g.Done.TrySetResult(true);
+                }
+                else
+                {
+                    g.Done.TrySetResult(false);
+                }
+
+                break;
+            case Leave l:
+                HandleLeave(l.Subscriber);
+                l.Done.TrySetResult();
+                break;
+            case Trim t:
+                try
+                {
+                    _state = await _store.TrimAsync(Name, _options.RetentionFor(Name), _options.Time.GetUtcNow()).ConfigureAwait(false);
+                    PruneCache();
+                }
+                finally
+                {
+                    t.Done.TrySetResult();
+                }
+
+                break;
+        }
+    }
+
+    private void HandleJoinStart(JoinStart j)
+    {
+        Subscriber s = j.Subscriber;
+        HubSession? session = s.Session;
+        if (session is not null)
+        {
+            AddPresence(session);
+        }
+
+        bool epochChanged = j.Epoch is not null && j.Epoch != _state.Epoch;
+        long cursor;
+        if (j.Since is null)
+        {
+            cursor = Math.Max(_state.First - 1, _state.Head - _options.HistoryOnJoin);
+        }
+        else if (epochChanged)
+        {
+            cursor = 0;
+        }
+        else
+        {
+            cursor = Math.Min(j.Since.Value, _state.Head);
+        }
+
+        long gapFrom = 0, gapTo = 0;
+        if (cursor < _state.First - 1)
+        {
+            gapFrom = cursor + 1;
+            gapTo = _state.First - 1;
+            cursor = _state.First - 1;
+        }
+
+        if (session is not null)
+        {
+            HubIdentity[] members = [.. _members.Values.Select(m => m.Identity)];
+            s.Connection.Send(HubProtocol.Build("joined", w =>
+            {
+                HubProtocol.WriteRef(w, j.Ref);
+                w.WriteString("room", Name);
+                w.WriteString("epoch", _state.Epoch);
+                w.WriteNumber("offset", _state.Head);
+                w.WriteNumber("from", cursor);
+                if (epochChanged)
+                {
+                    w.WriteBoolean("epochChanged", true);
+                }
+
+                w.WriteStartArray("members");
+                foreach (HubIdentity m in members)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("user", m.UserId);
+                    w.WriteString("name", m.Name);
+                    w.WriteEndObject();
+                }
+
+                w.WriteEndArray();
+            }));
+            if (gapTo > 0)
+            {
+                s.Connection.Send(Gap(Name, gapFrom, gapTo));
+            }
+        }
+
+        if (CacheCovers(cursor))
+        {
+            SendCachedAfter(s, cursor);
+            _live.Add(s);
+            j.Done.TrySetResult(null);
+        }
+        else
+        {
+            j.Done.TrySetResult(cursor);
+        }
+    }
+
+    /// <summary>The <c>gap</c> notice: messages from..to are gone (retention) and will never be delivered.</summary>
+    public static OutboundMessage Gap(string room, long from, long to) => HubProtocol.Build("gap", w =>
+    {
+        w.WriteString("room", room);
+        w.WriteNumber("from", from);
+        w.WriteNumber("to", to);
+        w.WriteString("reason", "retention");
+    });
+
+    private void AddPresence(HubSession session)
+    {
+        HubIdentity id = session.Identity;
+        if (!_members.TryGetValue(id.UserId, out Member? member))
+        {
+            member = new Member(id);
+            _members[id.UserId] = member;
+            OutboundMessage joined = Presence("member_joined", id);
+            foreach (Subscriber other in _live)
+            {
+                if (other.Session is not null)
+                {
+                    other.Connection.Send(joined);
+                }
+            }
+        }
+
+        member.Connections.Add(session.Connection.Id);
+    }
+
+    private void HandleLeave(Subscriber s)
+    {
+        s.Removed = true;
+        _live.Remove(s);
+        HubSession? session = s.Session;
+        if (session is null)
+        {
+            return;
+        }
+
+        HubIdentity id = session.Identity;
+        if (_members.TryGetValue(id.UserId, out Member? member) && member.Connections.Remove(session.Connection.Id) && member.Connections.Count == 0)
+        {
+            _members.Remove(id.UserId);
+            OutboundMessage left = Presence("member_left", member.Identity);
+            foreach (Subscriber other in _live)
+            {
+                if (other.Session is not null)
+                {
+                    other.Connection.Send(left);
+                }
+            }
+        }
+    }
+
+    private OutboundMessage Presence(string type, HubIdentity id) => HubProtocol.Build(type, w =>
+    {
+        w.WriteString("room", Name);
+        w.WriteString("user", id.UserId);
+        w.WriteString("name", id.Name);
+    });
+}
+
+/// <summary>The seed chat contract (/ws): JSON {"name","message"} in, {"name","message","time"} out.</summary>
+public static class SeedChat
+{
+    /// <summary>The room seed /ws clients talk in.</summary>
+    public const string Room = "general";
+
+    /// <summary>Encodes a stored message the way the seed server sends it (time is server local HH:MM:SS).</summary>
+    public static OutboundMessage Encode(StoredMessage m)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(128);
+        using (var w = new Utf8JsonWriter(buffer, HubProtocol.WriterOptions))
+        {
+            w.WriteStartObject();
+            w.WriteString("name", m.Name);
+            w.WriteString("message", m.Text);
+            w.WriteString("time", m.Time.ToLocalTime().ToString("HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture));
+            w.WriteEndObject();
+        }
+
+        return new OutboundMessage(buffer.WrittenSpan.ToArray());
+    }
+}

@@ -1,0 +1,156 @@
+using System.Buffers;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Switchboard.Hub;
+using Switchboard.Protocol;
+using Switchboard.WebSockets;
+
+namespace Switchboard.Server;
+
+/// <summary>The hub's view of a WebSocket connection: each hub message is framed once and shared by every recipient.</summary>
+internal sealed class HubConnectionAdapter(WebSocketConnection connection) : IHubConnection
+{
+    private static readonly Func<OutboundMessage, PreparedFrame> Frame = m => PreparedFrame.Create(MessageType.Text, m.Utf8Json.Span);
+
+    public string Id { get; } = connection.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    public long QueuedBytes => connection.QueuedBytes;
+
+    public bool Send(OutboundMessage message) => connection.Send(message.GetOrCreateTransportForm(Frame)) == SendResult.Enqueued;
+
+    public Task WhenDrainedAsync() => connection.WhenOutboundDrainedAsync();
+
+    public void Close(ushort code, string reason) => connection.Close(code, reason);
+}
+
+/// <summary>/hub: the hub protocol (JSON text messages, docs/protocol.md).</summary>
+internal sealed class HubHandler(Hub.Hub hub, HubIdentity identity, ILogger logger) : WebSocketHandler
+{
+    private HubSession? _session;
+
+    public override ValueTask OnOpenAsync(WebSocketConnection connection)
+    {
+        _session = hub.Connect(new HubConnectionAdapter(connection), identity);
+        return ValueTask.CompletedTask;
+    }
+
+    public override ValueTask OnMessageAsync(WebSocketConnection connection, WebSocketMessage message)
+    {
+        if (message.Type != MessageType.Text)
+        {
+            // Abuse of the protocol itself: the only case (with oversize messages, 1009) that closes the connection.
+            connection.Close(WebSocketCloseCode.UnsupportedData, "The hub protocol uses JSON text messages");
+            return ValueTask.CompletedTask;
+        }
+
+        return _session!.HandleAsync(message.Data);
+    }
+
+    public override async ValueTask OnCloseAsync(WebSocketConnection connection, WebSocketCloseStatus status)
+    {
+        if (_session is not null)
+        {
+            try
+            {
+                await _session.DisconnectedAsync();
+            }
+            catch (Exception ex)
+            {
+                logger.LogWarning(ex, "Hub session cleanup failed");
+            }
+        }
+    }
+}
+
+/// <summary>
+/// /ws: the seed chat contract. A client sends {"name": ..., "message": ...}; the server adds "time" (HH:MM:SS,
+/// server local time) and sends it to every /ws client, the sender included. These are the messages of the
+/// hub's "general" room: stored like any other, and seen by hub clients there (and vice versa).
+/// </summary>
+internal sealed class SeedChatHandler(Hub.Hub hub, ILogger logger) : WebSocketHandler
+{
+    private IAsyncDisposable? _subscription;
+    private HubConnectionAdapter? _adapter;
+
+    public override async ValueTask OnOpenAsync(WebSocketConnection connection)
+    {
+        _adapter = new HubConnectionAdapter(connection);
+        _subscription = await hub.SubscribeSeedAsync(_adapter);
+    }
+
+    public override ValueTask OnMessageAsync(WebSocketConnection connection, WebSocketMessage message)
+    {
+        string? name = null, text = null, problem = null;
+        try
+        {
+            using JsonDocument doc = JsonDocument.Parse(message.Data);
+            JsonElement root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                problem = "Send a JSON object: {\"name\": ..., \"message\": ...}.";
+            }
+            else
+            {
+                name = root.TryGetProperty("name", out JsonElement n) && n.ValueKind == JsonValueKind.String ? n.GetString() : "Anonymous";
+                text = root.TryGetProperty("message", out JsonElement m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
+                if (text is null)
+                {
+                    problem = "\"message\" must be a string.";
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            problem = "Invalid JSON: send {\"name\": ..., \"message\": ...}.";
+        }
+
+        if (problem is not null)
+        {
+            _adapter!.Send(HubProtocol.Error(HubErrorCodes.BadJson, problem, null));
+            return ValueTask.CompletedTask;
+        }
+
+        if (System.Text.Encoding.UTF8.GetByteCount(text!) > hub.Options.MaxTextBytes)
+        {
+            _adapter!.Send(HubProtocol.Error(HubErrorCodes.InvalidText, $"\"message\" is longer than {hub.Options.MaxTextBytes} UTF-8 bytes.", null));
+            return ValueTask.CompletedTask;
+        }
+
+        string who = string.IsNullOrWhiteSpace(name) ? "Anonymous" : Identity.Clean(name);
+        Task publish = hub.PublishAsync(SeedChat.Room, new HubIdentity(who, who), text!);
+        _ = publish.ContinueWith(t =>
+        {
+            logger.LogWarning(t.Exception, "Storing a /ws message failed");
+            _adapter!.Send(HubProtocol.Error(HubErrorCodes.Internal, "The message could not be stored.", null));
+        }, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        return ValueTask.CompletedTask;
+    }
+
+    public override async ValueTask OnCloseAsync(WebSocketConnection connection, WebSocketCloseStatus status)
+    {
+        if (_subscription is not null)
+        {
+            await _subscription.DisposeAsync();
+        }
+    }
+}
+
+/// <summary>Identity without authentication: the client picks a display name (the seed way) and optionally a user id.</summary>
+internal static class Identity
+{
+    public const int MaxLength = 64;
+
+    public static string Clean(string value)
+    {
+        string v = new([.. value.Trim().Where(c => !char.IsControl(c))]);
+        return v.Length <= MaxLength ? v : v[..MaxLength];
+    }
+
+    /// <summary>From the query string: ?name=Display+Name&amp;user=stable-id (user defaults to the name).</summary>
+    public static HubIdentity FromQuery(string? name, string? user)
+    {
+        string display = string.IsNullOrWhiteSpace(name) ? "Anonymous" : Clean(name);
+        string id = string.IsNullOrWhiteSpace(user) ? display : Clean(user);
+        return new HubIdentity(id, display);
+    }
+}
