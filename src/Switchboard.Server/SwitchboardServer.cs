@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Switchboard.Protocol;
 using Switchboard.WebSockets;
 using Switchboard.WebSockets.AspNetCore;
 
@@ -53,14 +54,22 @@ public static class SwitchboardServer
             CloseTimeout = options.CloseTimeout,
         };
 
-        app.MapWebSocket("/echo", _ => EchoHandler.Instance, new WebSocketEndpointOptions { Connection = connection });
+        var registry = new WebSocketConnectionRegistry();
+        app.MapWebSocket("/echo", _ => EchoHandler.Instance, new WebSocketEndpointOptions { Connection = connection, Registry = registry });
 
         var hub = new Hub.Hub(options.CreateStore(), options.Hub, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.Hub"));
         ILogger hubLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.Server");
         app.MapWebSocket("/hub", ctx => new HubHandler(hub, Identity.FromQuery(ctx.Request.Query["name"], ctx.Request.Query["user"]), hubLogger),
-            new WebSocketEndpointOptions { Connection = connection });
-        app.MapWebSocket("/ws", _ => new SeedChatHandler(hub, hubLogger), new WebSocketEndpointOptions { Connection = connection });
-        app.Services.GetRequiredService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>().ApplicationStopped.Register(() => hub.DisposeAsync().AsTask().GetAwaiter().GetResult());
+            new WebSocketEndpointOptions { Connection = connection, Registry = registry });
+        app.MapWebSocket("/ws", _ => new SeedChatHandler(hub, hubLogger), new WebSocketEndpointOptions { Connection = connection, Registry = registry });
+
+        // SIGTERM / Ctrl-C: Kestrel stops accepting; every connection is closed with 1001; then the store is flushed.
+        app.Lifetime.ApplicationStopping.Register(() =>
+        {
+            hubLogger.LogInformation("Shutting down: closing {Count} connections with 1001", registry.Count);
+            registry.CloseAllAsync(WebSocketCloseCode.GoingAway, "Server shutting down", options.CloseTimeout).GetAwaiter().GetResult();
+        });
+        app.Lifetime.ApplicationStopped.Register(() => hub.DisposeAsync().AsTask().GetAwaiter().GetResult());
         hub.InitializeAsync().GetAwaiter().GetResult();
         HubInstances.Add(app, hub);
         app.MapGet("/healthz", () => Results.Text("ok\n"));

@@ -1,6 +1,11 @@
+using Microsoft.Extensions.Configuration;
+
 namespace Switchboard.Server;
 
-/// <summary>Server settings. Each has a command-line flag and a configuration key (Switchboard:Xxx).</summary>
+/// <summary>
+/// Server settings, bound from configuration section "Switchboard" (appsettings.json, environment variables,
+/// command-line flags; see <see cref="Load"/>). Every problem found by <see cref="Validate"/> names its setting.
+/// </summary>
 public sealed class SwitchboardServerOptions
 {
     /// <summary>The default listen address: loopback, port 8000 (what the classic chat page expects).</summary>
@@ -12,7 +17,7 @@ public sealed class SwitchboardServerOptions
     /// <summary>Opening handshake timeout: a client must send its whole upgrade request within this time.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Largest message accepted (bytes).</summary>
+    /// <summary>Largest WebSocket message accepted (bytes).</summary>
     public long MaxMessageSize { get; set; } = 16 * 1024 * 1024;
 
     /// <summary>Keepalive ping interval; zero disables keepalive.</summary>
@@ -24,28 +29,84 @@ public sealed class SwitchboardServerOptions
     /// <summary>Closing handshake timeout.</summary>
     public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>Where history is kept: "sqlite" (default) or "memory".</summary>
+    public string Store { get; set; } = "sqlite";
+
+    /// <summary>The SQLite database file (Store = sqlite).</summary>
+    public string Database { get; set; } = "switchboard.db";
+
     /// <summary>Hub settings (rooms, limits, retention).</summary>
     public Hub.HubOptions Hub { get; set; } = new();
 
-    /// <summary>Creates the message store. Default: in memory (the SQLite store is configured with <see cref="StoreFactory"/>).</summary>
+    /// <summary>Overrides <see cref="Store"/>: creates the message store (tests, embedding).</summary>
     public Func<Hub.IMessageStore>? StoreFactory { get; set; }
 
-    internal Hub.IMessageStore CreateStore() => StoreFactory?.Invoke() ?? new Hub.InMemoryMessageStore();
+    internal Hub.IMessageStore CreateStore() => StoreFactory?.Invoke() ?? Store.ToLowerInvariant() switch
+    {
+        "memory" => new Hub.InMemoryMessageStore(),
+        _ => OpenSqlite(),
+    };
+
+    private Hub.IMessageStore OpenSqlite()
+    {
+        try
+        {
+            return Stores.Sqlite.SqliteMessageStore.OpenAsync(Database).GetAwaiter().GetResult();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or Microsoft.Data.Sqlite.SqliteException)
+        {
+            throw new ServerConfigurationException($"Switchboard:Database: cannot open '{Database}': {ex.Message}");
+        }
+    }
+
+    /// <summary>
+    /// Loads settings. Later sources win: defaults; <c>appsettings.json</c> in the working directory (or
+    /// <paramref name="configFile"/>), section "Switchboard"; environment variables (<c>Switchboard__Urls</c> or
+    /// <c>SWITCHBOARD_URLS</c>); then <paramref name="overrides"/> (the command-line flags that were given).
+    /// </summary>
+    public static SwitchboardServerOptions Load(IReadOnlyDictionary<string, string?>? overrides = null, string? configFile = null)
+    {
+        if (configFile is not null && !File.Exists(configFile))
+        {
+            throw new ServerConfigurationException($"--config: file '{configFile}' does not exist.");
+        }
+
+        IConfigurationRoot sectioned = new ConfigurationBuilder()
+            .AddJsonFile(Path.GetFullPath(configFile ?? "appsettings.json"), optional: configFile is null)
+            .AddEnvironmentVariables()
+            .Build();
+        IConfigurationRoot flat = new ConfigurationBuilder()
+            .AddEnvironmentVariables("SWITCHBOARD_")
+            .AddInMemoryCollection(overrides ?? new Dictionary<string, string?>())
+            .Build();
+        var options = new SwitchboardServerOptions();
+        try
+        {
+            sectioned.GetSection("Switchboard").Bind(options);
+            flat.Bind(options);
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new ServerConfigurationException(ex.Message.Replace("'", "", StringComparison.Ordinal));
+        }
+
+        return options;
+    }
 
     /// <summary>Validates the settings; returns one message per problem, naming the setting.</summary>
     public IEnumerable<string> Validate()
     {
+        if (string.IsNullOrWhiteSpace(Urls))
+        {
+            yield return "Switchboard:Urls: at least one address is required.";
+        }
+
         foreach (string url in Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             if (!Uri.TryCreate(url.Replace("*", "0.0.0.0", StringComparison.Ordinal).Replace("+", "0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out Uri? u) || u.Scheme != "http")
             {
                 yield return $"Switchboard:Urls: '{url}' is not a valid http:// address (e.g. http://127.0.0.1:8000).";
             }
-        }
-
-        if (string.IsNullOrWhiteSpace(Urls))
-        {
-            yield return "Switchboard:Urls: at least one address is required.";
         }
 
         if (HandshakeTimeout <= TimeSpan.Zero)
@@ -66,6 +127,21 @@ public sealed class SwitchboardServerOptions
         if (CloseTimeout <= TimeSpan.Zero)
         {
             yield return "Switchboard:CloseTimeout must be positive.";
+        }
+
+        if (StoreFactory is null && Store.ToLowerInvariant() is not ("sqlite" or "memory"))
+        {
+            yield return $"Switchboard:Store: '{Store}' is not a store; use sqlite or memory.";
+        }
+
+        if (Store.Equals("sqlite", StringComparison.OrdinalIgnoreCase) && string.IsNullOrWhiteSpace(Database))
+        {
+            yield return "Switchboard:Database: a file path is required for the sqlite store.";
+        }
+
+        if (Hub.MaxTextBytes <= 0 || Hub.HistoryOnJoin < 0 || Hub.MaxHistoryPage <= 0)
+        {
+            yield return "Switchboard:Hub: MaxTextBytes and MaxHistoryPage must be positive, HistoryOnJoin zero or more.";
         }
     }
 }

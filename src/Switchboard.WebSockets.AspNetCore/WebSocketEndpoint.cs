@@ -22,6 +22,44 @@ public sealed class WebSocketEndpointOptions
 
     /// <summary>Settings for each accepted connection.</summary>
     public WebSocketConnectionOptions Connection { get; init; } = new();
+
+    /// <summary>Tracks this endpoint's open connections (e.g. to close them all at shutdown).</summary>
+    public WebSocketConnectionRegistry? Registry { get; init; }
+}
+
+/// <summary>The open connections of one or more endpoints.</summary>
+public sealed class WebSocketConnectionRegistry
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<WebSocketConnection, byte> _connections = new();
+
+    /// <summary>Connections currently open.</summary>
+    public int Count => _connections.Count;
+
+    internal void Add(WebSocketConnection c) => _connections.TryAdd(c, 0);
+
+    internal void Remove(WebSocketConnection c) => _connections.TryRemove(c, out _);
+
+    /// <summary>
+    /// Starts the closing handshake on every connection with <paramref name="code"/> and waits until all have
+    /// ended or <paramref name="timeout"/> passed (then aborts the rest).
+    /// </summary>
+    public async Task CloseAllAsync(ushort code, string reason, TimeSpan timeout)
+    {
+        WebSocketConnection[] all = [.. _connections.Keys];
+        foreach (WebSocketConnection c in all)
+        {
+            c.Close(code, reason);
+        }
+
+        Task done = Task.WhenAll(all.Select(c => c.Completion));
+        if (await Task.WhenAny(done, Task.Delay(timeout)).ConfigureAwait(false) != done)
+        {
+            foreach (WebSocketConnection c in all)
+            {
+                c.Abort();
+            }
+        }
+    }
 }
 
 /// <summary>Maps Switchboard WebSocket endpoints into an ASP.NET Core app.</summary>
@@ -41,12 +79,12 @@ public static class WebSocketEndpointRouteBuilderExtensions
         WebSocketConnectionOptions connectionOptions = options.Connection.Logger is null
             ? CopyWithLogger(options.Connection, logger)
             : options.Connection;
-        return endpoints.Map(pattern, context => HandleAsync(context, handlerFactory, handshakeOptions, connectionOptions));
+        return endpoints.Map(pattern, context => HandleAsync(context, handlerFactory, handshakeOptions, connectionOptions, options.Registry));
     }
 
     /// <summary>Accepts (or refuses) a WebSocket upgrade on <paramref name="context"/> and runs the connection to its end.</summary>
     public static async Task HandleAsync(HttpContext context, Func<HttpContext, WebSocketHandler> handlerFactory,
-        ServerHandshakeOptions handshakeOptions, WebSocketConnectionOptions connectionOptions)
+        ServerHandshakeOptions handshakeOptions, WebSocketConnectionOptions connectionOptions, WebSocketConnectionRegistry? registry = null)
     {
         ServerHandshakeResult result = ServerHandshake.Validate(context.Request.Method, context.Request.Protocol,
             new HeaderSource(context.Request.Headers), handshakeOptions);
@@ -84,7 +122,15 @@ public static class WebSocketEndpointRouteBuilderExtensions
         Stream stream = await upgrade!.UpgradeAsync().ConfigureAwait(false);
         var connection = new WebSocketConnection(DuplexPipe.Create(stream), WebSocketRole.Server, connectionOptions,
             result.SubProtocol, abortTransport: context.Abort);
-        await connection.RunAsync(handler).ConfigureAwait(false);
+        registry?.Add(connection);
+        try
+        {
+            await connection.RunAsync(handler).ConfigureAwait(false);
+        }
+        finally
+        {
+            registry?.Remove(connection);
+        }
     }
 
     private static WebSocketConnectionOptions CopyWithLogger(WebSocketConnectionOptions o, ILogger logger) => new()

@@ -33,6 +33,7 @@ public sealed class HubTestServer
         var options = new SwitchboardServerOptions
         {
             Urls = "http://127.0.0.1:0",
+            Database = Path.Combine(Directory.CreateTempSubdirectory("switchboard-hub-").FullName, "hub.db"),
             Hub = new HubOptions
             {
                 RoomRetention = new Dictionary<string, RetentionPolicy> { ["retained"] = new RetentionPolicy(10, null) },

@@ -51,6 +51,7 @@ public sealed class TestServer
             HandshakeTimeout = TimeSpan.FromSeconds(2),
             MaxMessageSize = MaxMessageSize,
             CloseTimeout = TimeSpan.FromSeconds(3),
+            Store = "memory",
         };
         WebApplication app = SwitchboardServer.Build(options, l => l.SetMinimumLevel(LogLevel.Warning));
         TestServer? server = null;

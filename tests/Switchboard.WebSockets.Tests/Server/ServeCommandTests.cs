@@ -1,39 +1,16 @@
 using System.Net;
 using System.Net.Sockets;
-using Switchboard.WebSockets.Tests.Interop;
+using Switchboard.Tests.Shared;
 
 namespace Switchboard.WebSockets.Tests.Server;
 
 /// <summary>`switchboard serve` as a real process.</summary>
 public class ServeCommandTests
 {
-    /// <summary>Starts `switchboard serve` on a free loopback port and waits until it listens.</summary>
-    internal static async Task<(PeerProcess Process, int Port)> StartServerAsync(params string[] extraArgs)
-    {
-        int port = FreePort();
-        PeerProcess server = PeerProcess.Start("dotnet", AppContext.BaseDirectory, [SwitchboardDll, "serve", "--urls", $"http://127.0.0.1:{port}", .. extraArgs]);
-        await server.ReadLineAsync("info: Microsoft.Hosting.Lifetime[0] Application started");
-        return (server, port);
-    }
+    internal static Task<(PeerProcess Process, int Port)> StartServerAsync(params string[] extraArgs) =>
+        ServerProcess.StartAsync(0, ["--store", "memory", .. extraArgs]);
 
-    /// <summary>The CLI from its own build output (same configuration as the tests).</summary>
-    private static string SwitchboardDll
-    {
-        get
-        {
-            string configuration = AppContext.BaseDirectory.Contains("/Release/", StringComparison.Ordinal) ? "Release" : "Debug";
-            return Repo.Path("src", "Switchboard.Cli", "bin", configuration, "net10.0", "switchboard.dll");
-        }
-    }
-
-    internal static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
+    private static string SwitchboardDll => ServerProcess.SwitchboardDll;
 
     [Fact]
     public async Task Serve_runs_an_echo_server_on_the_given_urls()

@@ -1,0 +1,396 @@
+using System.Threading.Channels;
+using Microsoft.Data.Sqlite;
+using Switchboard.Hub;
+
+namespace Switchboard.Stores.Sqlite;
+
+/// <summary>
+/// <see cref="IMessageStore"/> on SQLite. Write-ahead logging with <c>synchronous=FULL</c> (a commit is on disk
+/// before it is acknowledged); one writer connection owns every write and batches all requests waiting at that
+/// moment (publishes to any number of rooms) into one transaction, so many publishes share one fsync. Reads use
+/// their own pooled connections and never wait for the writer.
+/// </summary>
+public sealed class SqliteMessageStore : IMessageStore
+{
+    private readonly string _connectionString;
+    private readonly SqliteConnection _writer;
+    private readonly Channel<Request> _requests = Channel.CreateUnbounded<Request>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Dictionary<string, RoomState> _rooms = new(StringComparer.Ordinal); // writer-owned cache
+    private readonly Task _loop;
+
+    private SqliteMessageStore(string connectionString, SqliteConnection writer)
+    {
+        _connectionString = connectionString;
+        _writer = writer;
+        _loop = Task.Run(WriterLoopAsync);
+    }
+
+    /// <summary>The database file.</summary>
+    public string Path => new SqliteConnectionStringBuilder(_connectionString).DataSource;
+
+    /// <summary>Opens (creating if needed) the database at <paramref name="path"/>.</summary>
+    public static async Task<SqliteMessageStore> OpenAsync(string path, CancellationToken cancellationToken = default)
+    {
+        string full = System.IO.Path.GetFullPath(path);
+        string? dir = System.IO.Path.GetDirectoryName(full);
+        if (dir is not null)
+        {
+            Directory.CreateDirectory(dir);
+        }
+
+        string cs = new SqliteConnectionStringBuilder { DataSource = full, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = true, DefaultTimeout = 30 }.ToString();
+        var writer = new SqliteConnection(cs);
+        await writer.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await ExecAsync(writer, """
+            PRAGMA journal_mode = WAL;
+            PRAGMA synchronous = FULL;
+            PRAGMA busy_timeout = 30000;
+            CREATE TABLE IF NOT EXISTS rooms (
+                name  TEXT PRIMARY KEY,
+                epoch TEXT NOT NULL,
+                head  INTEGER NOT NULL,
+                first INTEGER NOT NULL
+            ) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS messages (
+                room    TEXT NOT NULL,
+                seq     INTEGER NOT NULL,
+                id      TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                name    TEXT NOT NULL,
+                text    TEXT NOT NULL,
+                time_ms INTEGER NOT NULL,
+                PRIMARY KEY (room, seq)
+            ) WITHOUT ROWID;
+            CREATE UNIQUE INDEX IF NOT EXISTS messages_idempotency ON messages (room, user_id, id);
+            """).ConfigureAwait(false);
+        return new SqliteMessageStore(cs, writer);
+    }
+
+    private static async Task ExecAsync(SqliteConnection c, string sql)
+    {
+        using SqliteCommand cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        await cmd.ExecuteNonQueryAsync().ConfigureAwait(false);
+    }
+
+    // ------------------------------------------------------------ the writer
+
+    private abstract class Request
+    {
+        public abstract void Execute(SqliteMessageStore store);
+        public abstract void Fail(Exception error);
+        public abstract void Complete();
+    }
+
+    private abstract class Request<T> : Request
+    {
+        private readonly TaskCompletionSource<T> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private T? _result;
+
+        public Task<T> Task => _done.Task;
+
+        protected void SetResult(T value) => _result = value;
+
+        public override void Fail(Exception error) => _done.TrySetException(error);
+
+        public override void Complete() => _done.TrySetResult(_result!);
+    }
+
+    private sealed class OpenRequest(string room) : Request<RoomState>
+    {
+        public override void Execute(SqliteMessageStore store) => SetResult(store.OpenRoom(room));
+    }
+
+    private sealed class AppendRequest(string room, IReadOnlyList<NewMessage> messages) : Request<IReadOnlyList<AppendResult>>
+    {
+        public override void Execute(SqliteMessageStore store) => SetResult(store.Append(room, messages));
+    }
+
+    private sealed class TrimRequest(string room, RetentionPolicy policy, DateTimeOffset now) : Request<RoomState>
+    {
+        public override void Execute(SqliteMessageStore store) => SetResult(store.Trim(room, policy, now));
+    }
+
+    private async Task<T> SubmitAsync<T>(Request<T> request)
+    {
+        if (!_requests.Writer.TryWrite(request))
+        {
+            throw new ObjectDisposedException(nameof(SqliteMessageStore));
+        }
+
+        return await request.Task.ConfigureAwait(false);
+    }
+
+    private async Task WriterLoopAsync()
+    {
+        var batch = new List<Request>();
+        while (await _requests.Reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            while (batch.Count < 1024 && _requests.Reader.TryRead(out Request? r))
+            {
+                batch.Add(r);
+            }
+
+            // One transaction for the whole batch; a savepoint per request so one failure fails only its request.
+            var committed = new List<Request>(batch.Count);
+            var failed = new List<(Request, Exception)>();
+            Dictionary<string, RoomState> snapshot = new(_rooms, StringComparer.Ordinal);
+            try
+            {
+                using SqliteTransaction tx = _writer.BeginTransaction(deferred: false);
+                foreach (Request r in batch)
+                {
+                    Exec("SAVEPOINT req");
+                    try
+                    {
+                        r.Execute(this);
+                        Exec("RELEASE req");
+                        committed.Add(r);
+                    }
+                    catch (Exception ex)
+                    {
+                        Exec("ROLLBACK TO req");
+                        Exec("RELEASE req");
+                        failed.Add((r, ex));
+                        _rooms.Clear(); // the cache may hold what was rolled back: reload rooms from the database
+
+                    }
+                }
+
+                tx.Commit(); // durable (WAL + synchronous=FULL) before anyone is told
+            }
+            catch (Exception ex)
+            {
+                _rooms.Clear();
+                foreach (var kv in snapshot)
+                {
+                    _rooms[kv.Key] = kv.Value;
+                }
+
+                foreach (Request r in batch)
+                {
+                    r.Fail(ex);
+                }
+
+                batch.Clear();
+                continue;
+            }
+
+            foreach (Request r in committed)
+            {
+                r.Complete();
+            }
+
+            foreach (var (r, ex) in failed)
+            {
+                r.Fail(ex);
+            }
+
+            batch.Clear();
+        }
+    }
+
+    private void Exec(string sql)
+    {
+        using SqliteCommand cmd = _writer.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+
+    private RoomState OpenRoom(string room)
+    {
+        if (_rooms.TryGetValue(room, out RoomState state))
+        {
+            return state;
+        }
+
+        using (SqliteCommand select = _writer.CreateCommand())
+        {
+            select.CommandText = "SELECT epoch, head, first FROM rooms WHERE name = $room";
+            select.Parameters.AddWithValue("$room", room);
+            using SqliteDataReader reader = select.ExecuteReader();
+            if (reader.Read())
+            {
+                state = new RoomState(reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2));
+                _rooms[room] = state;
+                return state;
+            }
+        }
+
+        state = new RoomState(Guid.NewGuid().ToString("N")[..12], 0, 1);
+        using SqliteCommand insert = _writer.CreateCommand();
+        insert.CommandText = "INSERT INTO rooms (name, epoch, head, first) VALUES ($room, $epoch, 0, 1)";
+        insert.Parameters.AddWithValue("$room", room);
+        insert.Parameters.AddWithValue("$epoch", state.Epoch);
+        insert.ExecuteNonQuery();
+        _rooms[room] = state;
+        return state;
+    }
+
+    private IReadOnlyList<AppendResult> Append(string room, IReadOnlyList<NewMessage> messages)
+    {
+        RoomState state = OpenRoom(room);
+        var results = new List<AppendResult>(messages.Count);
+        using SqliteCommand find = _writer.CreateCommand();
+        find.CommandText = "SELECT seq, name, text, time_ms FROM messages WHERE room = $room AND user_id = $user AND id = $id";
+        SqliteParameter fRoom = find.Parameters.Add("$room", SqliteType.Text);
+        SqliteParameter fUser = find.Parameters.Add("$user", SqliteType.Text);
+        SqliteParameter fId = find.Parameters.Add("$id", SqliteType.Text);
+        using SqliteCommand insert = _writer.CreateCommand();
+        insert.CommandText = "INSERT INTO messages (room, seq, id, user_id, name, text, time_ms) VALUES ($room, $seq, $id, $user, $name, $text, $time)";
+        SqliteParameter iRoom = insert.Parameters.Add("$room", SqliteType.Text);
+        SqliteParameter iSeq = insert.Parameters.Add("$seq", SqliteType.Integer);
+        SqliteParameter iId = insert.Parameters.Add("$id", SqliteType.Text);
+        SqliteParameter iUser = insert.Parameters.Add("$user", SqliteType.Text);
+        SqliteParameter iName = insert.Parameters.Add("$name", SqliteType.Text);
+        SqliteParameter iText = insert.Parameters.Add("$text", SqliteType.Text);
+        SqliteParameter iTime = insert.Parameters.Add("$time", SqliteType.Integer);
+        fRoom.Value = room;
+        iRoom.Value = room;
+        long head = state.Head;
+        foreach (NewMessage m in messages)
+        {
+            fUser.Value = m.UserId;
+            fId.Value = m.Id;
+            using (SqliteDataReader r = find.ExecuteReader())
+            {
+                if (r.Read())
+                {
+                    results.Add(new AppendResult(new StoredMessage(r.GetInt64(0), m.Id, m.UserId, r.GetString(1), r.GetString(2), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3))), true));
+                    continue;
+                }
+            }
+
+            head++;
+            long ms = m.Time.ToUnixTimeMilliseconds();
+            iSeq.Value = head;
+            iId.Value = m.Id;
+            iUser.Value = m.UserId;
+            iName.Value = m.Name;
+            iText.Value = m.Text;
+            iTime.Value = ms;
+            insert.ExecuteNonQuery();
+            results.Add(new AppendResult(new StoredMessage(head, m.Id, m.UserId, m.Name, m.Text, DateTimeOffset.FromUnixTimeMilliseconds(ms)), false));
+        }
+
+        if (head != state.Head)
+        {
+            using SqliteCommand update = _writer.CreateCommand();
+            update.CommandText = "UPDATE rooms SET head = $head WHERE name = $room";
+            update.Parameters.AddWithValue("$head", head);
+            update.Parameters.AddWithValue("$room", room);
+            update.ExecuteNonQuery();
+            _rooms[room] = state with { Head = head };
+        }
+
+        return results;
+    }
+
+    private RoomState Trim(string room, RetentionPolicy policy, DateTimeOffset now)
+    {
+        RoomState state = OpenRoom(room);
+        long first = state.First;
+        if (policy.MaxCount is long max)
+        {
+            first = Math.Max(first, state.Head - max + 1);
+        }
+
+        if (policy.MaxAge is TimeSpan age)
+        {
+            using SqliteCommand oldest = _writer.CreateCommand();
+            oldest.CommandText = "SELECT MIN(seq) FROM messages WHERE room = $room AND time_ms >= $cutoff";
+            oldest.Parameters.AddWithValue("$room", room);
+            oldest.Parameters.AddWithValue("$cutoff", (now - age).ToUnixTimeMilliseconds());
+            object? v = oldest.ExecuteScalar();
+            first = Math.Max(first, v is long s ? s : state.Head + 1);
+        }
+
+        if (first == state.First)
+        {
+            return state;
+        }
+
+        using SqliteCommand delete = _writer.CreateCommand();
+        delete.CommandText = "DELETE FROM messages WHERE room = $room AND seq < $first; UPDATE rooms SET first = $first WHERE name = $room";
+        delete.Parameters.AddWithValue("$room", room);
+        delete.Parameters.AddWithValue("$first", first);
+        delete.ExecuteNonQuery();
+        state = state with { First = first };
+        _rooms[room] = state;
+        return state;
+    }
+
+    // ------------------------------------------------------------ IMessageStore
+
+    /// <inheritdoc />
+    public async ValueTask<RoomState> OpenRoomAsync(string room, CancellationToken cancellationToken = default) =>
+        await SubmitAsync(new OpenRequest(room)).ConfigureAwait(false);
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<AppendResult>> AppendAsync(string room, IReadOnlyList<NewMessage> messages, CancellationToken cancellationToken = default) =>
+        await SubmitAsync(new AppendRequest(room, messages)).ConfigureAwait(false);
+
+    /// <inheritdoc />
+    public async ValueTask<RoomState> TrimAsync(string room, RetentionPolicy policy, DateTimeOffset now, CancellationToken cancellationToken = default) =>
+        await SubmitAsync(new TrimRequest(room, policy, now)).ConfigureAwait(false);
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<StoredMessage>> ReadAfterAsync(string room, long afterOffset, int limit, CancellationToken cancellationToken = default) =>
+        ReadAsync("SELECT seq, id, user_id, name, text, time_ms FROM messages WHERE room = $room AND seq > $offset ORDER BY seq LIMIT $limit",
+            room, afterOffset, limit, reverse: false, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<StoredMessage>> ReadBeforeAsync(string room, long beforeOffset, int limit, CancellationToken cancellationToken = default) =>
+        ReadAsync("SELECT seq, id, user_id, name, text, time_ms FROM messages WHERE room = $room AND seq < $offset ORDER BY seq DESC LIMIT $limit",
+            room, beforeOffset, limit, reverse: true, cancellationToken);
+
+    private async ValueTask<IReadOnlyList<StoredMessage>> ReadAsync(string sql, string room, long offset, int limit, bool reverse, CancellationToken cancellationToken)
+    {
+        await using var c = new SqliteConnection(_connectionString);
+        await c.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using SqliteCommand cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.Parameters.AddWithValue("$room", room);
+        cmd.Parameters.AddWithValue("$offset", offset);
+        cmd.Parameters.AddWithValue("$limit", limit);
+        var list = new List<StoredMessage>(Math.Min(limit, 1024));
+        await using SqliteDataReader r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            list.Add(new StoredMessage(r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(5))));
+        }
+
+        if (reverse)
+        {
+            list.Reverse();
+        }
+
+        return list;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<string>> ListRoomsAsync(CancellationToken cancellationToken = default)
+    {
+        await using var c = new SqliteConnection(_connectionString);
+        await c.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using SqliteCommand cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT name FROM rooms ORDER BY name";
+        var list = new List<string>();
+        await using SqliteDataReader r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            list.Add(r.GetString(0));
+        }
+
+        return list;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        _requests.Writer.TryComplete();
+        await _loop.ConfigureAwait(false);
+        await _writer.DisposeAsync().ConfigureAwait(false);
+        SqliteConnection.ClearPool(new SqliteConnection(_connectionString));
+    }
+}
