@@ -3,7 +3,8 @@ using Microsoft.Extensions.Hosting;
 using Switchboard.Server;
 
 var urls = new Option<string>("--urls") { Description = "Addresses to listen on, separated by ';' (default http://127.0.0.1:8000)" };
-var store = new Option<string>("--store") { Description = "Where history is kept: sqlite (default) or memory" };
+var store = new Option<string>("--store") { Description = "Where history is kept: sqlite (default), postgres or memory" };
+var postgres = new Option<string>("--postgres") { Description = "PostgreSQL connection string (with --store postgres)" };
 var database = new Option<string>("--db") { Description = "SQLite database file (default switchboard.db)" };
 var handshakeTimeout = new Option<double?>("--handshake-timeout") { Description = "Seconds a client has to send its whole upgrade request (default 10)" };
 var maxMessage = new Option<long?>("--max-message-size") { Description = "Largest WebSocket message accepted, in bytes (default 16777216)" };
@@ -11,7 +12,7 @@ var config = new Option<string>("--config") { Description = "A JSON settings fil
 
 var serve = new Command("serve", "Run the Switchboard server: chat hub at /hub, seed chat at /ws, echo at /echo")
 {
-    urls, store, database, handshakeTimeout, maxMessage, config,
+    urls, store, database, postgres, handshakeTimeout, maxMessage, config,
 };
 serve.SetAction(async (parse, cancellationToken) =>
 {
@@ -27,6 +28,7 @@ serve.SetAction(async (parse, cancellationToken) =>
     Put("Urls", parse.GetValue(urls));
     Put("Store", parse.GetValue(store));
     Put("Database", parse.GetValue(database));
+    Put("Postgres", parse.GetValue(postgres));
     Put("HandshakeTimeout", parse.GetValue(handshakeTimeout) is double s ? TimeSpan.FromSeconds(s).ToString() : null);
     Put("MaxMessageSize", parse.GetValue(maxMessage)?.ToString(System.Globalization.CultureInfo.InvariantCulture));
     try

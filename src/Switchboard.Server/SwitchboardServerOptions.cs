@@ -29,11 +29,14 @@ public sealed class SwitchboardServerOptions
     /// <summary>Closing handshake timeout.</summary>
     public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>Where history is kept: "sqlite" (default) or "memory".</summary>
+    /// <summary>Where history is kept: "sqlite" (default), "postgres" or "memory".</summary>
     public string Store { get; set; } = "sqlite";
 
     /// <summary>The SQLite database file (Store = sqlite).</summary>
     public string Database { get; set; } = "switchboard.db";
+
+    /// <summary>The PostgreSQL connection string (Store = postgres), e.g. "Host=127.0.0.1;Username=switchboard;Database=switchboard".</summary>
+    public string? Postgres { get; set; }
 
     /// <summary>Hub settings (rooms, limits, retention).</summary>
     public Hub.HubOptions Hub { get; set; } = new();
@@ -44,8 +47,21 @@ public sealed class SwitchboardServerOptions
     internal Hub.IMessageStore CreateStore() => StoreFactory?.Invoke() ?? Store.ToLowerInvariant() switch
     {
         "memory" => new Hub.InMemoryMessageStore(),
+        "postgres" => OpenPostgres(),
         _ => OpenSqlite(),
     };
+
+    private Hub.IMessageStore OpenPostgres()
+    {
+        try
+        {
+            return Stores.Postgres.PostgresMessageStore.OpenAsync(Postgres!).GetAwaiter().GetResult();
+        }
+        catch (Exception ex) when (ex is ArgumentException or Npgsql.NpgsqlException or System.Net.Sockets.SocketException or TimeoutException)
+        {
+            throw new ServerConfigurationException($"Switchboard:Postgres: cannot connect: {ex.Message}");
+        }
+    }
 
     private Hub.IMessageStore OpenSqlite()
     {
@@ -129,9 +145,14 @@ public sealed class SwitchboardServerOptions
             yield return "Switchboard:CloseTimeout must be positive.";
         }
 
-        if (StoreFactory is null && Store.ToLowerInvariant() is not ("sqlite" or "memory"))
+        if (StoreFactory is null && Store.ToLowerInvariant() is not ("sqlite" or "memory" or "postgres"))
         {
-            yield return $"Switchboard:Store: '{Store}' is not a store; use sqlite or memory.";
+            yield return $"Switchboard:Store: '{Store}' is not a store; use sqlite, postgres or memory.";
+        }
+
+        if (Store.Equals("postgres", StringComparison.OrdinalIgnoreCase) && string.IsNullOrWhiteSpace(Postgres))
+        {
+            yield return "Switchboard:Postgres: a connection string is required for the postgres store.";
         }
 
         if (Store.Equals("sqlite", StringComparison.OrdinalIgnoreCase) && string.IsNullOrWhiteSpace(Database))

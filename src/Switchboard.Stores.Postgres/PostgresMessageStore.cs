@@ -1,0 +1,219 @@
+using Npgsql;
+using NpgsqlTypes;
+using Switchboard.Hub;
+
+namespace Switchboard.Stores.Postgres;
+
+/// <summary>
+/// <see cref="IMessageStore"/> on PostgreSQL. Each append batch is one transaction that locks its room's row
+/// (<c>SELECT … FOR UPDATE</c>), so offsets stay dense even with several writers; commits are durable
+/// (<c>synchronous_commit</c> on, the default) before the batch is acknowledged.
+/// </summary>
+public sealed class PostgresMessageStore : IMessageStore
+{
+    private readonly NpgsqlDataSource _data;
+
+    private PostgresMessageStore(NpgsqlDataSource data) => _data = data;
+
+    /// <summary>Connects with <paramref name="connectionString"/> and creates the tables if missing.</summary>
+    public static async Task<PostgresMessageStore> OpenAsync(string connectionString, CancellationToken cancellationToken = default)
+    {
+        NpgsqlDataSource data = NpgsqlDataSource.Create(connectionString);
+        try
+        {
+            await using NpgsqlConnection c = await data.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using NpgsqlCommand cmd = new("""
+                CREATE TABLE IF NOT EXISTS switchboard_rooms (
+                    name  text PRIMARY KEY,
+                    epoch text NOT NULL,
+                    head  bigint NOT NULL,
+                    first bigint NOT NULL
+                );
+                CREATE TABLE IF NOT EXISTS switchboard_messages (
+                    room    text NOT NULL,
+                    seq     bigint NOT NULL,
+                    id      text NOT NULL,
+                    user_id text NOT NULL,
+                    name    text NOT NULL,
+                    text    text NOT NULL,
+                    time_ms bigint NOT NULL,
+                    PRIMARY KEY (room, seq),
+                    UNIQUE (room, user_id, id)
+                );
+                """, c);
+            await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await data.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        return new PostgresMessageStore(data);
+    }
+
+    private static async Task<RoomState> OpenRoomAsync(NpgsqlConnection c, NpgsqlTransaction? tx, string room, bool forUpdate, CancellationToken ct)
+    {
+        await using (NpgsqlCommand insert = new("INSERT INTO switchboard_rooms (name, epoch, head, first) VALUES ($1, $2, 0, 1) ON CONFLICT (name) DO NOTHING", c, tx))
+        {
+            insert.Parameters.AddWithValue(room);
+            insert.Parameters.AddWithValue(Guid.NewGuid().ToString("N")[..12]);
+            await insert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        await using NpgsqlCommand select = new("SELECT epoch, head, first FROM switchboard_rooms WHERE name = $1" + (forUpdate ? " FOR UPDATE" : ""), c, tx);
+        select.Parameters.AddWithValue(room);
+        await using NpgsqlDataReader r = await select.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        await r.ReadAsync(ct).ConfigureAwait(false);
+        return new RoomState(r.GetString(0), r.GetInt64(1), r.GetInt64(2));
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<RoomState> OpenRoomAsync(string room, CancellationToken cancellationToken = default)
+    {
+        await using NpgsqlConnection c = await _data.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        return await OpenRoomAsync(c, null, room, forUpdate: false, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<AppendResult>> AppendAsync(string room, IReadOnlyList<NewMessage> messages, CancellationToken cancellationToken = default)
+    {
+        await using NpgsqlConnection c = await _data.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using NpgsqlTransaction tx = await c.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        RoomState state = await OpenRoomAsync(c, tx, room, forUpdate: true, cancellationToken).ConfigureAwait(false);
+        var results = new List<AppendResult>(messages.Count);
+        await using NpgsqlCommand find = new("SELECT seq, name, text, time_ms FROM switchboard_messages WHERE room = $1 AND user_id = $2 AND id = $3", c, tx);
+        find.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = room });
+        NpgsqlParameter fUser = find.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text });
+        NpgsqlParameter fId = find.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text });
+        await using NpgsqlCommand insert = new("INSERT INTO switchboard_messages (room, seq, id, user_id, name, text, time_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)", c, tx);
+        insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = room });
+        NpgsqlParameter iSeq = insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Bigint });
+        NpgsqlParameter iId = insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text });
+        NpgsqlParameter iUser = insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text });
+        NpgsqlParameter iName = insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text });
+        NpgsqlParameter iText = insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text });
+        NpgsqlParameter iTime = insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Bigint });
+        long head = state.Head;
+        foreach (NewMessage m in messages)
+        {
+            fUser.Value = m.UserId;
+            fId.Value = m.Id;
+            await using (NpgsqlDataReader r = await find.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+            {
+                if (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    results.Add(new AppendResult(new StoredMessage(r.GetInt64(0), m.Id, m.UserId, r.GetString(1), r.GetString(2), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3))), true));
+                    continue;
+                }
+            }
+
+            head++;
+            long ms = m.Time.ToUnixTimeMilliseconds();
+            iSeq.Value = head;
+            iId.Value = m.Id;
+            iUser.Value = m.UserId;
+            iName.Value = m.Name;
+            iText.Value = m.Text;
+            iTime.Value = ms;
+            await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            results.Add(new AppendResult(new StoredMessage(head, m.Id, m.UserId, m.Name, m.Text, DateTimeOffset.FromUnixTimeMilliseconds(ms)), false));
+        }
+
+        if (head != state.Head)
+        {
+            await using NpgsqlCommand update = new("UPDATE switchboard_rooms SET head = $1 WHERE name = $2", c, tx);
+            update.Parameters.AddWithValue(head);
+            update.Parameters.AddWithValue(room);
+            await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return results;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<StoredMessage>> ReadAfterAsync(string room, long afterOffset, int limit, CancellationToken cancellationToken = default) =>
+        ReadAsync("SELECT seq, id, user_id, name, text, time_ms FROM switchboard_messages WHERE room = $1 AND seq > $2 ORDER BY seq LIMIT $3", room, afterOffset, limit, false, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<StoredMessage>> ReadBeforeAsync(string room, long beforeOffset, int limit, CancellationToken cancellationToken = default) =>
+        ReadAsync("SELECT seq, id, user_id, name, text, time_ms FROM switchboard_messages WHERE room = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3", room, beforeOffset, limit, true, cancellationToken);
+
+    private async ValueTask<IReadOnlyList<StoredMessage>> ReadAsync(string sql, string room, long offset, int limit, bool reverse, CancellationToken ct)
+    {
+        await using NpgsqlCommand cmd = _data.CreateCommand(sql);
+        cmd.Parameters.AddWithValue(room);
+        cmd.Parameters.AddWithValue(offset);
+        cmd.Parameters.AddWithValue((long)limit);
+        var list = new List<StoredMessage>(Math.Min(limit, 1024));
+        await using NpgsqlDataReader r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+        {
+            list.Add(new StoredMessage(r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(5))));
+        }
+
+        if (reverse)
+        {
+            list.Reverse();
+        }
+
+        return list;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<RoomState> TrimAsync(string room, RetentionPolicy policy, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        await using NpgsqlConnection c = await _data.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using NpgsqlTransaction tx = await c.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        RoomState state = await OpenRoomAsync(c, tx, room, forUpdate: true, cancellationToken).ConfigureAwait(false);
+        long first = state.First;
+        if (policy.MaxCount is long max)
+        {
+            first = Math.Max(first, state.Head - max + 1);
+        }
+
+        if (policy.MaxAge is TimeSpan age)
+        {
+            await using NpgsqlCommand oldest = new("SELECT MIN(seq) FROM switchboard_messages WHERE room = $1 AND time_ms >= $2", c, tx);
+            oldest.Parameters.AddWithValue(room);
+            oldest.Parameters.AddWithValue((now - age).ToUnixTimeMilliseconds());
+            object? v = await oldest.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+            first = Math.Max(first, v is long s ? s : state.Head + 1);
+        }
+
+        if (first != state.First)
+        {
+            await using NpgsqlBatch batch = new(c, tx)
+            {
+                BatchCommands =
+                {
+                    new NpgsqlBatchCommand("DELETE FROM switchboard_messages WHERE room = $1 AND seq < $2") { Parameters = { new() { Value = room }, new() { Value = first } } },
+                    new NpgsqlBatchCommand("UPDATE switchboard_rooms SET first = $2 WHERE name = $1") { Parameters = { new() { Value = room }, new() { Value = first } } },
+                },
+            };
+            await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            state = state with { First = first };
+        }
+
+        await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return state;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<string>> ListRoomsAsync(CancellationToken cancellationToken = default)
+    {
+        await using NpgsqlCommand cmd = _data.CreateCommand("SELECT name FROM switchboard_rooms ORDER BY name");
+        var list = new List<string>();
+        await using NpgsqlDataReader r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            list.Add(r.GetString(0));
+        }
+
+        return list;
+    }
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync() => _data.DisposeAsync();
+}
