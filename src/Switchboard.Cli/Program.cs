@@ -51,5 +51,42 @@ serve.SetAction(async (parse, cancellationToken) =>
     }
 });
 
-var root = new RootCommand("Switchboard: real-time messaging over WebSockets") { serve };
+var subject = new Option<string>("--sub") { Description = "The user id (JWT subject)", Required = true };
+var displayName = new Option<string>("--name") { Description = "The display name" };
+var ttl = new Option<double>("--ttl") { Description = "Lifetime in seconds (default 3600)", DefaultValueFactory = _ => 3600 };
+var joinRooms = new Option<string[]>("--join") { Description = "Rooms the token may join (patterns like team-*); default: all", AllowMultipleArgumentsPerToken = true };
+var publishRooms = new Option<string[]>("--publish") { Description = "Rooms the token may publish to; default: all", AllowMultipleArgumentsPerToken = true };
+var key = new Option<string>("--key") { Description = "Signing key (default: Switchboard:Auth:SigningKey from the configuration)" };
+var tokenConfig = new Option<string>("--config") { Description = "A JSON settings file (section \"Switchboard\")" };
+var token = new Command("token", "Issue a JWT for development (HS256, signed with the server's key)")
+{
+    subject, displayName, ttl, joinRooms, publishRooms, key, tokenConfig,
+};
+token.SetAction(parse =>
+{
+    try
+    {
+        SwitchboardServerOptions options = SwitchboardServerOptions.Load(null, parse.GetValue(tokenConfig));
+        AuthOptions auth = options.Auth;
+        auth.SigningKey = parse.GetValue(key) ?? auth.SigningKey;
+        if (System.Text.Encoding.UTF8.GetByteCount(auth.SigningKey ?? "") < 32)
+        {
+            Console.Error.WriteLine("switchboard: a signing key of at least 32 bytes is required (--key, or Switchboard:Auth:SigningKey)");
+            return 2;
+        }
+
+        string[]? join = parse.GetValue(joinRooms);
+        string[]? publish = parse.GetValue(publishRooms);
+        Console.WriteLine(new TokenService(auth).Issue(parse.GetValue(subject)!, parse.GetValue(displayName), TimeSpan.FromSeconds(parse.GetValue(ttl)),
+            join is { Length: > 0 } ? join : null, publish is { Length: > 0 } ? publish : null));
+        return 0;
+    }
+    catch (ServerConfigurationException ex)
+    {
+        Console.Error.WriteLine("switchboard: invalid configuration: " + ex.Message);
+        return 2;
+    }
+});
+
+var root = new RootCommand("Switchboard: real-time messaging over WebSockets") { serve, token };
 return await root.Parse(args).InvokeAsync();

@@ -50,9 +50,9 @@ public sealed class Hub : IAsyncDisposable
     }
 
     /// <summary>Starts a hub-protocol session for a new connection and sends it the <c>welcome</c>.</summary>
-    public HubSession Connect(IHubConnection connection, HubIdentity identity)
+    public HubSession Connect(IHubConnection connection, HubIdentity identity, IHubAccess? access = null)
     {
-        var session = new HubSession(this, connection, identity);
+        var session = new HubSession(this, connection, identity, access);
         connection.Send(HubProtocol.Build("welcome", w =>
         {
             w.WriteString("connectionId", connection.Id);

@@ -56,3 +56,19 @@ public sealed partial class HubOptions
 
 /// <summary>Who a connection is: a stable user id (two tabs of one user share it) and a display name.</summary>
 public sealed record HubIdentity(string UserId, string Name);
+
+/// <summary>
+/// What one connection may do, when authentication is on (the server supplies it from the token). Absent:
+/// everything is allowed and <c>refresh</c> is not available.
+/// </summary>
+public interface IHubAccess
+{
+    /// <summary>May join (and read the history of) <paramref name="room"/>.</summary>
+    bool CanJoin(string room);
+
+    /// <summary>May publish to <paramref name="room"/>.</summary>
+    bool CanPublish(string room);
+
+    /// <summary>Presents a fresh token; returns null when accepted, else the reason it was refused.</summary>
+    ValueTask<string?> RefreshAsync(string token);
+}

@@ -26,6 +26,8 @@ public static class HubErrorCodes
     public const string InvalidArgument = "invalid_argument";
     /// <summary>The identity may not do this in this room.</summary>
     public const string Forbidden = "forbidden";
+    /// <summary>A token presented with <c>refresh</c> was refused.</summary>
+    public const string InvalidToken = "invalid_token";
     /// <summary>The server failed (e.g. storage unavailable); the command may be retried.</summary>
     public const string Internal = "internal";
 }

@@ -14,11 +14,14 @@ public sealed class HubSession
     private readonly Hub _hub;
     private readonly Dictionary<string, Subscriber> _rooms = new(StringComparer.Ordinal);
 
-    internal HubSession(Hub hub, IHubConnection connection, HubIdentity identity)
+    private readonly IHubAccess? _access;
+
+    internal HubSession(Hub hub, IHubConnection connection, HubIdentity identity, IHubAccess? access)
     {
         _hub = hub;
         Connection = connection;
         Identity = identity;
+        _access = access;
     }
 
     /// <summary>The connection.</summary>
@@ -52,6 +55,9 @@ public sealed class HubSession
                 break;
             case "history":
                 await HistoryAsync(cmd).ConfigureAwait(false);
+                break;
+            case "refresh":
+                await RefreshAsync(cmd).ConfigureAwait(false);
                 break;
             case "ping":
                 Reply(HubProtocol.Build("pong", w => HubProtocol.WriteRef(w, cmd.Ref)));
@@ -139,6 +145,11 @@ public sealed class HubSession
             return;
         }
 
+        if (Forbidden(cmd, name, publish: false))
+        {
+            return;
+        }
+
         string? epoch = cmd.GetString("epoch");
         var subscriber = new Subscriber(Connection, this);
         lock (_rooms)
@@ -223,6 +234,38 @@ public sealed class HubSession
         }
     }
 
+    private async ValueTask RefreshAsync(HubCommand cmd)
+    {
+        if (_access is null)
+        {
+            Reply(HubProtocol.Error(HubErrorCodes.BadCommand, "Authentication is not enabled on this server; there is nothing to refresh.", cmd.Ref));
+            return;
+        }
+
+        string? token = cmd.GetString("token");
+        if (string.IsNullOrEmpty(token))
+        {
+            Reply(HubProtocol.Error(HubErrorCodes.BadCommand, "'refresh' needs a \"token\".", cmd.Ref));
+            return;
+        }
+
+        string? error = await _access.RefreshAsync(token).ConfigureAwait(false);
+        Reply(error is null
+            ? HubProtocol.Build("refreshed", w => HubProtocol.WriteRef(w, cmd.Ref))
+            : HubProtocol.Error(HubErrorCodes.InvalidToken, error, cmd.Ref));
+    }
+
+    private bool Forbidden(HubCommand cmd, string room, bool publish)
+    {
+        if (_access is null || (publish ? _access.CanPublish(room) : _access.CanJoin(room)))
+        {
+            return false;
+        }
+
+        Reply(HubProtocol.Error(HubErrorCodes.Forbidden, $"Not allowed to {(publish ? "publish to" : "join")} '{room}'.", cmd.Ref));
+        return true;
+    }
+
     private async ValueTask LeaveAsync(HubCommand cmd)
     {
         if (!TryGetRoom(cmd, out string name))
@@ -256,6 +299,11 @@ public sealed class HubSession
     private async ValueTask PublishAsync(HubCommand cmd)
     {
         if (!TryGetRoom(cmd, out string name))
+        {
+            return;
+        }
+
+        if (Forbidden(cmd, name, publish: true))
         {
             return;
         }
@@ -306,6 +354,11 @@ public sealed class HubSession
     private async ValueTask HistoryAsync(HubCommand cmd)
     {
         if (!TryGetRoom(cmd, out string name))
+        {
+            return;
+        }
+
+        if (Forbidden(cmd, name, publish: false))
         {
             return;
         }

@@ -24,13 +24,15 @@ internal sealed class HubConnectionAdapter(WebSocketConnection connection) : IHu
 }
 
 /// <summary>/hub: the hub protocol (JSON text messages, docs/protocol.md).</summary>
-internal sealed class HubHandler(Hub.Hub hub, HubIdentity identity, ILogger logger) : WebSocketHandler
+internal sealed class HubHandler(Hub.Hub hub, HubIdentity identity, ILogger logger, Func<WebSocketConnection, TokenAccess>? access = null) : WebSocketHandler
 {
     private HubSession? _session;
+    private TokenAccess? _access;
 
     public override ValueTask OnOpenAsync(WebSocketConnection connection)
     {
-        _session = hub.Connect(new HubConnectionAdapter(connection), identity);
+        _access = access?.Invoke(connection);
+        _session = hub.Connect(new HubConnectionAdapter(connection), identity, _access);
         return ValueTask.CompletedTask;
     }
 
@@ -48,6 +50,7 @@ internal sealed class HubHandler(Hub.Hub hub, HubIdentity identity, ILogger logg
 
     public override async ValueTask OnCloseAsync(WebSocketConnection connection, WebSocketCloseStatus status)
     {
+        _access?.Dispose();
         if (_session is not null)
         {
             try
@@ -67,14 +70,23 @@ internal sealed class HubHandler(Hub.Hub hub, HubIdentity identity, ILogger logg
 /// server local time) and sends it to every /ws client, the sender included. These are the messages of the
 /// hub's "general" room: stored like any other, and seen by hub clients there (and vice versa).
 /// </summary>
-internal sealed class SeedChatHandler(Hub.Hub hub, ILogger logger) : WebSocketHandler
+internal sealed class SeedChatHandler(Hub.Hub hub, ILogger logger, Grant? grant = null, Func<WebSocketConnection, TokenAccess>? access = null) : WebSocketHandler
 {
+    private TokenAccess? _access;
+
     private IAsyncDisposable? _subscription;
     private HubConnectionAdapter? _adapter;
 
     public override async ValueTask OnOpenAsync(WebSocketConnection connection)
     {
         _adapter = new HubConnectionAdapter(connection);
+        _access = access?.Invoke(connection);
+        if (grant is not null && !Grant.Allows(grant.JoinRooms, SeedChat.Room))
+        {
+            connection.Close(WebSocketCloseCode.PolicyViolation, "Not allowed to join 'general'");
+            return;
+        }
+
         _subscription = await hub.SubscribeSeedAsync(_adapter);
     }
 
@@ -116,8 +128,16 @@ internal sealed class SeedChatHandler(Hub.Hub hub, ILogger logger) : WebSocketHa
             return ValueTask.CompletedTask;
         }
 
+        if (grant is not null && !Grant.Allows(grant.PublishRooms, SeedChat.Room))
+        {
+            _adapter!.Send(HubProtocol.Error(HubErrorCodes.Forbidden, "Not allowed to publish to 'general'.", null));
+            return ValueTask.CompletedTask;
+        }
+
+        // With authentication the token says who is speaking; without it, the message's "name" does (the seed way).
         string who = string.IsNullOrWhiteSpace(name) ? "Anonymous" : Identity.Clean(name);
-        Task publish = hub.PublishAsync(SeedChat.Room, new HubIdentity(who, who), text!);
+        HubIdentity from = grant?.Identity ?? new HubIdentity(who, who);
+        Task publish = hub.PublishAsync(SeedChat.Room, from, text!);
         _ = publish.ContinueWith(t =>
         {
             logger.LogWarning(t.Exception, "Storing a /ws message failed");
@@ -128,6 +148,7 @@ internal sealed class SeedChatHandler(Hub.Hub hub, ILogger logger) : WebSocketHa
 
     public override async ValueTask OnCloseAsync(WebSocketConnection connection, WebSocketCloseStatus status)
     {
+        _access?.Dispose();
         if (_subscription is not null)
         {
             await _subscription.DisposeAsync();

@@ -6,7 +6,9 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Switchboard.Hub;
 using Switchboard.Protocol;
+using Switchboard.Protocol.Handshake;
 using Switchboard.WebSockets;
 using Switchboard.WebSockets.AspNetCore;
 
@@ -59,9 +61,15 @@ public static class SwitchboardServer
 
         var hub = new Hub.Hub(options.CreateStore(), options.Hub, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.Hub"));
         ILogger hubLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.Server");
-        app.MapWebSocket("/hub", ctx => new HubHandler(hub, Identity.FromQuery(ctx.Request.Query["name"], ctx.Request.Query["user"]), hubLogger),
-            new WebSocketEndpointOptions { Connection = connection, Registry = registry });
-        app.MapWebSocket("/ws", _ => new SeedChatHandler(hub, hubLogger), new WebSocketEndpointOptions { Connection = connection, Registry = registry });
+        TokenService? tokens = options.Auth.Enabled ? new TokenService(options.Auth) : null;
+        var handshake = new ServerHandshakeOptions();
+        MapGuarded(app, "/hub", options, tokens, handshake, connection, registry, (ctx, grant) =>
+        {
+            HubIdentity identity = grant?.Identity ?? Identity.FromQuery(ctx.Request.Query["name"], ctx.Request.Query["user"]);
+            return new HubHandler(hub, identity, hubLogger, grant is null ? null : c => new TokenAccess(tokens!, grant, c));
+        });
+        MapGuarded(app, "/ws", options, tokens, handshake, connection, registry, (_, grant) =>
+            new SeedChatHandler(hub, hubLogger, grant, grant is null ? null : c => new TokenAccess(tokens!, grant, c)));
 
         // SIGTERM / Ctrl-C: Kestrel stops accepting; every connection is closed with 1001; then the store is flushed.
         app.Lifetime.ApplicationStopping.Register(() =>
@@ -74,6 +82,62 @@ public static class SwitchboardServer
         HubInstances.Add(app, hub);
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         return app;
+    }
+
+    /// <summary>
+    /// Maps a WebSocket endpoint behind the Origin allow-list and, when authentication is on, a token check —
+    /// both decided on the HTTP handshake, before any upgrade (403 / 401 with the reason).
+    /// </summary>
+    private static void MapGuarded(WebApplication app, string path, SwitchboardServerOptions options, TokenService? tokens,
+        ServerHandshakeOptions handshake, WebSocketConnectionOptions connection, WebSocketConnectionRegistry registry,
+        Func<HttpContext, Grant?, WebSocketHandler> handler)
+    {
+        app.Map(path, async (HttpContext ctx) =>
+        {
+            string? origin = ctx.Request.Headers.Origin;
+            if (origin is not null && !OriginAllowed(origin, ctx, options.Auth))
+            {
+                await Refuse(ctx, 403, $"Origin '{origin}' is not allowed to connect.");
+                return;
+            }
+
+            Grant? grant = null;
+            if (tokens is not null)
+            {
+                (grant, string? error) = await tokens.ValidateAsync(TokenService.FromRequest(ctx.Request));
+                if (grant is null)
+                {
+                    ctx.Response.Headers.WWWAuthenticate = $"Bearer error=\"invalid_token\", error_description=\"{error}\"";
+                    await Refuse(ctx, 401, error!);
+                    return;
+                }
+            }
+
+            await WebSocketEndpointRouteBuilderExtensions.HandleAsync(ctx, c => handler(c, grant), handshake, connection, registry);
+        });
+    }
+
+    private static bool OriginAllowed(string origin, HttpContext ctx, AuthOptions auth)
+    {
+        if (auth.AllowedOrigins.Count > 0)
+        {
+            return auth.AllowedOrigins.Any(o => string.Equals(o.TrimEnd('/'), origin, StringComparison.OrdinalIgnoreCase));
+        }
+
+        if (!auth.Enabled)
+        {
+            return true;
+        }
+
+        // Authentication on and no list: only the server's own origin (the page it serves).
+        return Uri.TryCreate(origin, UriKind.Absolute, out Uri? o) && string.Equals(o.Authority, ctx.Request.Host.Value, StringComparison.OrdinalIgnoreCase);
+    }
+
+    private static Task Refuse(HttpContext ctx, int status, string message)
+    {
+        ctx.Response.StatusCode = status;
+        ctx.Response.ContentType = "text/plain; charset=utf-8";
+        return ctx.Response.WriteAsync(message + "\n");
     }
 
     /// <summary>The hub an app built by <see cref="Build"/> runs.</summary>

@@ -38,6 +38,9 @@ public sealed class SwitchboardServerOptions
     /// <summary>The PostgreSQL connection string (Store = postgres), e.g. "Host=127.0.0.1;Username=switchboard;Database=switchboard".</summary>
     public string? Postgres { get; set; }
 
+    /// <summary>Authentication and the Origin allow-list.</summary>
+    public AuthOptions Auth { get; set; } = new();
+
     /// <summary>Hub settings (rooms, limits, retention).</summary>
     public Hub.HubOptions Hub { get; set; } = new();
 
@@ -158,6 +161,19 @@ public sealed class SwitchboardServerOptions
         if (Store.Equals("sqlite", StringComparison.OrdinalIgnoreCase) && string.IsNullOrWhiteSpace(Database))
         {
             yield return "Switchboard:Database: a file path is required for the sqlite store.";
+        }
+
+        if (Auth.Enabled && System.Text.Encoding.UTF8.GetByteCount(Auth.SigningKey ?? "") < 32)
+        {
+            yield return "Switchboard:Auth:SigningKey must be at least 32 bytes when Switchboard:Auth:Enabled is true.";
+        }
+
+        foreach (string origin in Auth.AllowedOrigins)
+        {
+            if (!Uri.TryCreate(origin, UriKind.Absolute, out Uri? o) || o.AbsolutePath != "/" || (o.Scheme != "http" && o.Scheme != "https"))
+            {
+                yield return $"Switchboard:Auth:AllowedOrigins: '{origin}' is not an origin like https://chat.example.com.";
+            }
         }
 
         if (Hub.MaxTextBytes <= 0 || Hub.HistoryOnJoin < 0 || Hub.MaxHistoryPage <= 0)

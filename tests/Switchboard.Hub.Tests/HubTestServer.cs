@@ -60,11 +60,12 @@ public sealed class HubClient : WebSocketHandler, IAsyncDisposable
 
     public JsonElement Welcome { get; private set; }
 
-    public static async Task<HubClient> ConnectAsync(Uri server, string name, string? user = null, string path = "/hub")
+    public static async Task<HubClient> ConnectAsync(Uri server, string name, string? user = null, string path = "/hub",
+        string? query = null, IReadOnlyList<KeyValuePair<string, string>>? headers = null)
     {
         var client = new HubClient();
-        string query = path == "/hub" ? $"?name={Uri.EscapeDataString(name)}" + (user is null ? "" : $"&user={Uri.EscapeDataString(user)}") : "";
-        client._connection = await WebSocketClient.ConnectAsync(new Uri(server, path + query), new() { Handler = client });
+        query ??= path == "/hub" ? $"?name={Uri.EscapeDataString(name)}" + (user is null ? "" : $"&user={Uri.EscapeDataString(user)}") : "";
+        client._connection = await WebSocketClient.ConnectAsync(new Uri(server, path + query), new() { Handler = client, Headers = headers ?? [] });
         if (path == "/hub")
         {
             client.Welcome = await client.NextAsync();

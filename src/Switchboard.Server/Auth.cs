@@ -1,0 +1,237 @@
+using System.Security.Claims;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+using Switchboard.Hub;
+
+namespace Switchboard.Server;
+
+/// <summary>Authentication settings (section "Switchboard:Auth"). Off by default: users pick a display name.</summary>
+public sealed class AuthOptions
+{
+    /// <summary>Require a JWT on /hub and /ws.</summary>
+    public bool Enabled { get; set; }
+
+    /// <summary>The HMAC-SHA256 signing key (at least 32 bytes of UTF-8).</summary>
+    public string? SigningKey { get; set; }
+
+    /// <summary>Expected issuer ("iss"); not checked when empty.</summary>
+    public string? Issuer { get; set; }
+
+    /// <summary>Expected audience ("aud"); not checked when empty.</summary>
+    public string? Audience { get; set; }
+
+    /// <summary>Tolerated clock difference when checking "exp" and "nbf" at the handshake. Default 30 s.</summary>
+    public TimeSpan ClockSkew { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Browser origins allowed to connect (e.g. "https://chat.example.com"); requests without an Origin header
+    /// (not browsers) are always allowed. Empty: any origin when authentication is off; only the server's own
+    /// origin (same host and port) when it is on — a page on another site cannot ride a user's token.
+    /// </summary>
+    public List<string> AllowedOrigins { get; set; } = [];
+}
+
+/// <summary>What a validated token grants.</summary>
+public sealed record Grant(HubIdentity Identity, DateTimeOffset ExpiresAt, IReadOnlyList<string>? JoinRooms, IReadOnlyList<string>? PublishRooms)
+{
+    /// <summary>True if <paramref name="room"/> matches one of <paramref name="patterns"/> ("team-*" matches a prefix); null patterns allow all.</summary>
+    public static bool Allows(IReadOnlyList<string>? patterns, string room) =>
+        patterns is null || patterns.Any(p => p == "*" || p == room || (p.EndsWith('*') && room.StartsWith(p[..^1], StringComparison.Ordinal)));
+}
+
+/// <summary>
+/// JWT validation and issuing (Microsoft.IdentityModel.JsonWebTokens, HS256).
+/// <para>
+/// Where the token travels, and why: browsers cannot set headers on a WebSocket request, so they pass it as the
+/// <c>access_token</c> query parameter; other clients may use <c>Authorization: Bearer</c>. Either way it is
+/// checked during the HTTP handshake, before the upgrade: a bad token is refused with 401 and a reason, and no
+/// unauthenticated WebSocket ever exists. (A token in the first message would let anyone hold open sockets;
+/// one smuggled in Sec-WebSocket-Protocol must be echoed back by the server.) Query strings can end up in
+/// access logs, so tokens should be short-lived and refreshed over the connection with the <c>refresh</c> command.
+/// </para>
+/// </summary>
+public sealed class TokenService
+{
+    private readonly AuthOptions _options;
+    private readonly JsonWebTokenHandler _handler = new() { MapInboundClaims = false };
+    private readonly SymmetricSecurityKey _key;
+
+    /// <summary>Creates the service; the key must be set.</summary>
+    public TokenService(AuthOptions options)
+    {
+        _options = options;
+        _key = new SymmetricSecurityKey(Encoding.UTF8.GetBytes(options.SigningKey ?? throw new ServerConfigurationException("Switchboard:Auth:SigningKey is required.")));
+    }
+
+    /// <summary>Issues a token (for development: `switchboard token`).</summary>
+    public string Issue(string subject, string? name, TimeSpan lifetime, IReadOnlyList<string>? join = null, IReadOnlyList<string>? publish = null)
+    {
+        var claims = new Dictionary<string, object> { ["sub"] = subject };
+        if (name is not null)
+        {
+            claims["name"] = name;
+        }
+
+        if (join is not null)
+        {
+            claims["join"] = join.ToArray();
+        }
+
+        if (publish is not null)
+        {
+            claims["publish"] = publish.ToArray();
+        }
+
+        DateTime now = DateTime.UtcNow;
+        return _handler.CreateToken(new SecurityTokenDescriptor
+        {
+            Claims = claims,
+            Issuer = string.IsNullOrEmpty(_options.Issuer) ? null : _options.Issuer,
+            Audience = string.IsNullOrEmpty(_options.Audience) ? null : _options.Audience,
+            NotBefore = now.AddSeconds(-1),
+            IssuedAt = now,
+            Expires = now + lifetime,
+            SigningCredentials = new SigningCredentials(_key, SecurityAlgorithms.HmacSha256),
+        });
+    }
+
+    /// <summary>Validates a token; returns the grant, or null with a reason to show the client.</summary>
+    public async Task<(Grant? Grant, string? Error)> ValidateAsync(string? token)
+    {
+        if (string.IsNullOrWhiteSpace(token))
+        {
+            return (null, "A token is required: pass access_token in the query string or an Authorization: Bearer header.");
+        }
+
+        TokenValidationResult result = await _handler.ValidateTokenAsync(token, new TokenValidationParameters
+        {
+            IssuerSigningKey = _key,
+            ValidateIssuerSigningKey = true,
+            ValidAlgorithms = [SecurityAlgorithms.HmacSha256],
+            ValidateIssuer = !string.IsNullOrEmpty(_options.Issuer),
+            ValidIssuer = _options.Issuer,
+            ValidateAudience = !string.IsNullOrEmpty(_options.Audience),
+            ValidAudience = _options.Audience,
+            ValidateLifetime = true,
+            RequireExpirationTime = true,
+            ClockSkew = _options.ClockSkew,
+        }).ConfigureAwait(false);
+        if (!result.IsValid)
+        {
+            return (null, result.Exception switch
+            {
+                SecurityTokenExpiredException => "The token has expired.",
+                SecurityTokenNotYetValidException => "The token is not valid yet.",
+                SecurityTokenInvalidSignatureException or SecurityTokenSignatureKeyNotFoundException => "The token's signature is invalid.",
+                SecurityTokenInvalidIssuerException => "The token's issuer is not accepted.",
+                SecurityTokenInvalidAudienceException => "The token's audience is not accepted.",
+                SecurityTokenNoExpirationException => "The token has no expiry.",
+                _ => "The token is malformed or invalid.",
+            });
+        }
+
+        var jwt = (JsonWebToken)result.SecurityToken;
+        string? subject = jwt.Subject;
+        if (string.IsNullOrWhiteSpace(subject))
+        {
+            return (null, "The token has no subject (sub).");
+        }
+
+        string name = jwt.TryGetPayloadValue("name", out string? n) && !string.IsNullOrWhiteSpace(n) ? n
+            : jwt.TryGetPayloadValue("preferred_username", out string? u) && !string.IsNullOrWhiteSpace(u) ? u : subject;
+        return (new Grant(new HubIdentity(Identity.Clean(subject), Identity.Clean(name)), new DateTimeOffset(jwt.ValidTo, TimeSpan.Zero),
+            ReadList(result.ClaimsIdentity, "join"), ReadList(result.ClaimsIdentity, "publish")), null);
+    }
+
+    private static List<string>? ReadList(ClaimsIdentity identity, string type)
+    {
+        List<string> values = [.. identity.FindAll(type).Select(c => c.Value)];
+        if (values.Count == 1 && values[0].StartsWith('['))
+        {
+            values = JsonSerializer.Deserialize<List<string>>(values[0]) ?? [];
+        }
+
+        return identity.HasClaim(c => c.Type == type) ? values : null;
+    }
+
+    /// <summary>The token of a WebSocket request: Authorization: Bearer, else the access_token query parameter.</summary>
+    public static string? FromRequest(HttpRequest request)
+    {
+        string? header = request.Headers.Authorization;
+        if (header is not null && header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            return header["Bearer ".Length..].Trim();
+        }
+
+        return request.Query["access_token"].ToString() is { Length: > 0 } q ? q : null;
+    }
+}
+
+/// <summary>
+/// A connection's rights from its token. Closes the connection with 4001 "Token expired" when the token expires,
+/// unless a fresh token for the same subject was presented with <c>refresh</c> first.
+/// </summary>
+internal sealed class TokenAccess : IHubAccess, IDisposable
+{
+    /// <summary>The close code for an expired token (application range, docs/protocol.md).</summary>
+    public const ushort TokenExpiredCloseCode = 4001;
+
+    private readonly TokenService _tokens;
+    private readonly WebSockets.WebSocketConnection _connection;
+    private readonly ITimer _timer;
+    private Grant _grant;
+
+    public TokenAccess(TokenService tokens, Grant grant, WebSockets.WebSocketConnection connection)
+    {
+        _tokens = tokens;
+        _grant = grant;
+        _connection = connection;
+        _timer = TimeProvider.System.CreateTimer(static s => ((TokenAccess)s!).Expire(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        Arm();
+    }
+
+    public bool CanJoin(string room) => Grant.Allows(_grant.JoinRooms, room);
+
+    public bool CanPublish(string room) => Grant.Allows(_grant.PublishRooms, room);
+
+    public async ValueTask<string?> RefreshAsync(string token)
+    {
+        var (grant, error) = await _tokens.ValidateAsync(token).ConfigureAwait(false);
+        if (grant is null)
+        {
+            return error;
+        }
+
+        if (grant.Identity.UserId != _grant.Identity.UserId)
+        {
+            return "A refreshed token must be for the same subject.";
+        }
+
+        _grant = grant;
+        Arm();
+        return null;
+    }
+
+    private void Arm()
+    {
+        TimeSpan due = _grant.ExpiresAt - DateTimeOffset.UtcNow;
+        _timer.Change(due < TimeSpan.Zero ? TimeSpan.Zero : due, Timeout.InfiniteTimeSpan);
+    }
+
+    private void Expire()
+    {
+        if (_grant.ExpiresAt <= DateTimeOffset.UtcNow)
+        {
+            _connection.Close(TokenExpiredCloseCode, "Token expired");
+        }
+        else
+        {
+            Arm(); // refreshed meanwhile
+        }
+    }
+
+    public void Dispose() => _timer.Dispose();
+}

@@ -1,0 +1,161 @@
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+using Switchboard.Server;
+
+namespace Switchboard.Hub.Tests;
+
+/// <summary>JWT authentication, room permissions, token expiry and refresh, and the Origin rule — on a server with auth on.</summary>
+public class AuthTests
+{
+    private const string Key = "test-signing-key-0123456789-abcdefghij";
+    private static readonly Lazy<Task<HubTestServer>> s_server = new(() => HubTestServer.StartAsync(o =>
+    {
+        o.Store = "memory";
+        o.Auth = new AuthOptions { Enabled = true, SigningKey = Key };
+    }));
+
+    private static readonly TokenService Tokens = new(new AuthOptions { Enabled = true, SigningKey = Key });
+
+    private static string Token(string sub, string? name = null, double seconds = 3600, string[]? join = null, string[]? publish = null) =>
+        Tokens.Issue(sub, name, TimeSpan.FromSeconds(seconds), join, publish);
+
+    private static string ForgedToken(string key, DateTime notBefore, DateTime expires) => new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
+    {
+        Claims = new Dictionary<string, object> { ["sub"] = "mallory" },
+        NotBefore = notBefore,
+        IssuedAt = notBefore,
+        Expires = expires,
+        SigningCredentials = new SigningCredentials(new SymmetricSecurityKey(Encoding.UTF8.GetBytes(key)), SecurityAlgorithms.HmacSha256),
+    });
+
+    /// <summary>Sends a WebSocket upgrade request and returns the raw HTTP response.</summary>
+    private static async Task<string> HandshakeAsync(HubTestServer server, string pathAndQuery, string? origin = null)
+    {
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync("127.0.0.1", server.Ws.Port);
+        NetworkStream s = tcp.GetStream();
+        string request = $"GET {pathAndQuery} HTTP/1.1\r\nHost: 127.0.0.1:{server.Ws.Port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+            $"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{(origin is null ? "" : $"Origin: {origin}\r\n")}\r\n";
+        await s.WriteAsync(Encoding.ASCII.GetBytes(request));
+        var buf = new byte[8192];
+        var sb = new StringBuilder();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        while (!sb.ToString().Contains("\r\n\r\n", StringComparison.Ordinal) || (sb.ToString().StartsWith("HTTP/1.1 4", StringComparison.Ordinal) && !sb.ToString().EndsWith('\n')))
+        {
+            int n = await s.ReadAsync(buf, cts.Token);
+            if (n == 0)
+            {
+                break;
+            }
+
+            sb.Append(Encoding.UTF8.GetString(buf, 0, n));
+            if (sb.ToString().StartsWith("HTTP/1.1 101", StringComparison.Ordinal))
+            {
+                break;
+            }
+        }
+
+        return sb.ToString();
+    }
+
+    [Theory]
+    [InlineData("none", "A token is required")]
+    [InlineData("garbage", "malformed")]
+    [InlineData("wrong-key", "signature")]
+    [InlineData("expired", "expired")]
+    public async Task Bad_or_missing_tokens_are_refused_with_401_and_a_reason(string kind, string reason)
+    {
+        HubTestServer server = await s_server.Value;
+        string? token = kind switch
+        {
+            "none" => null,
+            "garbage" => "not.a.jwt",
+            "wrong-key" => ForgedToken("another-key-0123456789-abcdefghijklmn", DateTime.UtcNow.AddMinutes(-1), DateTime.UtcNow.AddHours(1)),
+            _ => ForgedToken(Key, DateTime.UtcNow.AddHours(-2), DateTime.UtcNow.AddHours(-1)),
+        };
+        string response = await HandshakeAsync(server, "/hub" + (token is null ? "" : "?access_token=" + token));
+        Assert.StartsWith("HTTP/1.1 401 ", response);
+        Assert.Contains("WWW-Authenticate: Bearer error=\"invalid_token\"", response);
+        Assert.Contains(reason, response, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task Identity_comes_from_the_token_in_the_query_or_the_authorization_header()
+    {
+        HubTestServer server = await s_server.Value;
+        await using var viaQuery = await HubClient.ConnectAsync(server.Ws, "ignored-name", query: "?access_token=" + Token("alice", "Alice A."));
+        Assert.Equal(("alice", "Alice A."), (viaQuery.Welcome.GetProperty("user").GetString(), viaQuery.Welcome.GetProperty("name").GetString()));
+        await using var viaHeader = await HubClient.ConnectAsync(server.Ws, "x", query: "", headers: [new("Authorization", "Bearer " + Token("bob"))]);
+        Assert.Equal(("bob", "bob"), (viaHeader.Welcome.GetProperty("user").GetString(), viaHeader.Welcome.GetProperty("name").GetString()));
+    }
+
+    [Fact]
+    public async Task Room_permissions_come_from_the_token()
+    {
+        HubTestServer server = await s_server.Value;
+        await using var c = await HubClient.ConnectAsync(server.Ws, "x", query: "?access_token=" + Token("carol", join: ["team-*", "lobby"], publish: ["team-a"]));
+        Assert.Equal("joined", HubClient.Type(await c.ReplyAsync(c.Send(new { type = "join", room = "team-a" }))));
+        Assert.Equal("joined", HubClient.Type(await c.ReplyAsync(c.Send(new { type = "join", room = "lobby" }))));
+        Assert.Equal("forbidden", (await c.ReplyAsync(c.Send(new { type = "join", room = "secret" }))).GetProperty("code").GetString());
+        Assert.Equal("forbidden", (await c.ReplyAsync(c.Send(new { type = "history", room = "secret" }))).GetProperty("code").GetString());
+        Assert.Equal("ack", HubClient.Type(await c.ReplyAsync(c.Send(new { type = "publish", room = "team-a", text = "hi", id = "1" }))));
+        Assert.Equal("forbidden", (await c.ReplyAsync(c.Send(new { type = "publish", room = "lobby", text = "hi", id = "2" }))).GetProperty("code").GetString());
+    }
+
+    [Fact]
+    public async Task A_connection_whose_token_expires_is_closed_with_4001()
+    {
+        HubTestServer server = await s_server.Value;
+        await using var c = await HubClient.ConnectAsync(server.Ws, "x", query: "?access_token=" + Token("dave", seconds: 2));
+        WebSockets.WebSocketCloseStatus status = await c.Closed.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal((4001, "Token expired"), (status.Code, status.Reason));
+    }
+
+    [Fact]
+    public async Task A_fresh_token_presented_in_time_keeps_the_connection_open()
+    {
+        HubTestServer server = await s_server.Value;
+        await using var c = await HubClient.ConnectAsync(server.Ws, "x", query: "?access_token=" + Token("erin", seconds: 2));
+        Assert.Equal("invalid_token", (await c.ReplyAsync(c.Send(new { type = "refresh", token = Token("someone-else") }))).GetProperty("code").GetString());
+        Assert.Equal("invalid_token", (await c.ReplyAsync(c.Send(new { type = "refresh", token = "garbage" }))).GetProperty("code").GetString());
+        Assert.Equal("refreshed", HubClient.Type(await c.ReplyAsync(c.Send(new { type = "refresh", token = Token("erin", seconds: 3600) }))));
+        await Task.Delay(TimeSpan.FromSeconds(3)); // past the first token's expiry: what is tested is that nothing happens
+        Assert.Equal("pong", HubClient.Type(await c.ReplyAsync(c.Send(new { type = "ping" }))));
+        Assert.False(c.Closed.Task.IsCompleted);
+    }
+
+    [Fact]
+    public async Task With_auth_on_only_the_servers_own_origin_may_connect_from_a_browser()
+    {
+        HubTestServer server = await s_server.Value;
+        string token = Token("frank");
+        Assert.StartsWith("HTTP/1.1 403 ", await HandshakeAsync(server, "/hub?access_token=" + token, origin: "https://evil.example"));
+        Assert.StartsWith("HTTP/1.1 101 ", await HandshakeAsync(server, "/hub?access_token=" + token, origin: $"http://127.0.0.1:{server.Ws.Port}"));
+        Assert.StartsWith("HTTP/1.1 101 ", await HandshakeAsync(server, "/hub?access_token=" + token));
+    }
+
+    [Fact]
+    public async Task Seed_ws_speaks_as_the_token_subject()
+    {
+        HubTestServer server = await s_server.Value;
+        await using var ws = await HubClient.ConnectAsync(server.Ws, "", path: "/ws", query: "?access_token=" + Token("grace", "Grace H."));
+        string unique = Guid.NewGuid().ToString("N");
+        ws.SendRaw(JsonSerializer.Serialize(new { name = "Impostor", message = unique }));
+        JsonElement m = await ws.ExpectAsync2(e => e.TryGetProperty("message", out JsonElement t) && t.GetString() == unique);
+        Assert.Equal("Grace H.", m.GetProperty("name").GetString());
+    }
+
+    [Fact]
+    public async Task The_token_command_issues_a_token_the_server_accepts()
+    {
+        HubTestServer server = await s_server.Value;
+        await using var cli = PeerProcess.Start("dotnet", AppContext.BaseDirectory, ServerProcess.SwitchboardDll, "token", "--sub", "heidi", "--name", "Heidi", "--key", Key, "--ttl", "600");
+        string token = (await cli.ReadLineAsync("ey")).Trim();
+        Assert.Equal(0, await cli.WaitForExitAsync());
+        await using var c = await HubClient.ConnectAsync(server.Ws, "x", query: "?access_token=" + token);
+        Assert.Equal(("heidi", "Heidi"), (c.Welcome.GetProperty("user").GetString(), c.Welcome.GetProperty("name").GetString()));
+    }
+}
