@@ -56,6 +56,7 @@ internal sealed class Room
         _store = store;
         _options = options;
         _logger = logger;
+        HubMetrics.RoomOpened();
         _ = Task.Run(RunAsync);
     }
 
@@ -114,7 +115,13 @@ internal sealed class Room
 
     public void Post(Work work) => _work.Writer.TryWrite(work);
 
-    public void Stop() => _work.Writer.TryComplete();
+    public void Stop()
+    {
+        if (_work.Writer.TryComplete())
+        {
+            HubMetrics.RoomClosed();
+        }
+    }
 
     private async Task RunAsync()
     {
@@ -169,6 +176,7 @@ internal sealed class Room
         Publish[] items = [.. batch];
         batch.Clear();
         IReadOnlyList<AppendResult> results;
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
             results = await _store.AppendAsync(Name, [.. items.Select(i => i.Message)]).ConfigureAwait(false);
@@ -184,11 +192,14 @@ internal sealed class Room
             return;
         }
 
+        int duplicates = results.Count(r => r.Duplicate);
+        HubMetrics.Stored(items.Length - duplicates, duplicates, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
         for (int i = 0; i < items.Length; i++)
         {
             AppendResult r = results[i];
             if (!r.Duplicate)
             {
+                HubMetrics.Delivered(_live.Count);
                 _state = _state with { Head = r.Message.Offset };
                 var message = new RoomMessage(Name, r.Message);
                 Remember(message);

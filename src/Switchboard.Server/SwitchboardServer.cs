@@ -81,6 +81,9 @@ public static class SwitchboardServer
         hub.InitializeAsync().GetAwaiter().GetResult();
         HubInstances.Add(app, hub);
         app.MapGet("/healthz", () => Results.Text("ok\n"));
+        var exporter = new PrometheusExporter();
+        app.MapGet("/metrics", () => Results.Text(exporter.Scrape(), "text/plain; version=0.0.4; charset=utf-8"));
+        app.Lifetime.ApplicationStopped.Register(exporter.Dispose);
         return app;
     }
 

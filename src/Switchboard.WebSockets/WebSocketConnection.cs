@@ -237,6 +237,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
             }
 
             Log.OutboundOverflow(_logger, Id, total);
+            WebSocketMetrics.SlowConsumer();
             _discardData = true;
             StartClose(WebSocketCloseCode.PolicyViolation, "Outbound queue limit exceeded");
             return SendResult.Closed;
@@ -279,7 +280,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
         EnqueueControl(new OutboundFrame(Array.Empty<byte>(), 0, 0, Opcode.Pong, fin: true, pooled: false));
     }
 
-    private void WritePendingPong(PipeWriter output)
+    private int WritePendingPong(PipeWriter output)
     {
         Span<byte> payload = stackalloc byte[125];
         int length;
@@ -290,7 +291,9 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
             _pongQueued = false;
         }
 
-        FrameEncoder.WriteFrame(output, true, 0, Opcode.Pong, payload[..length], Role == WebSocketRole.Client, Role == WebSocketRole.Client ? NextMaskKey() : 0);
+        bool masked = Role == WebSocketRole.Client;
+        FrameEncoder.WriteFrame(output, true, 0, Opcode.Pong, payload[..length], masked, masked ? NextMaskKey() : 0);
+        return FrameHeader.GetEncodedLength(length, masked) + length;
     }
 
     private bool StartClose(ushort code, string? reason)
@@ -329,7 +332,8 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
         {
             while (true)
             {
-                long unflushed = 0;
+                long unflushed = 0, written = 0;
+                int dataFrames = 0;
                 while (_queue.TryDequeue(out OutboundFrame frame))
                 {
                     Interlocked.Add(ref _queuedBytes, -frame.Cost);
@@ -340,8 +344,9 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
                             continue; // nothing is sent after a close frame (RFC 6455 §5.5.1)
                         }
 
-                        WriteFrame(output, frame);
+                        written += WriteFrame(output, frame);
                         unflushed += frame.Cost;
+                        dataFrames += frame.Opcode.IsControl() ? 0 : 1;
                         _closeWritten = frame.Opcode == Opcode.Close;
                     }
                     finally
@@ -352,6 +357,9 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
                     if (unflushed >= FlushThreshold)
                     {
                         unflushed = 0;
+                        WebSocketMetrics.Sent(written, dataFrames);
+                        written = 0;
+                        dataFrames = 0;
                         FlushResult r = await output.FlushAsync().ConfigureAwait(false);
                         if (r.IsCompleted || r.IsCanceled)
                         {
@@ -360,8 +368,9 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
                     }
                 }
 
-                if (unflushed > 0)
+                if (unflushed > 0 || dataFrames > 0)
                 {
+                    WebSocketMetrics.Sent(written, dataFrames);
                     FlushResult r = await output.FlushAsync().ConfigureAwait(false);
                     if (r.IsCompleted || r.IsCanceled)
                     {
@@ -427,21 +436,22 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
         }
     }
 
-    private void WriteFrame(PipeWriter output, in OutboundFrame frame)
+    /// <summary>Writes one queued frame; returns the bytes written.</summary>
+    private int WriteFrame(PipeWriter output, in OutboundFrame frame)
     {
         if (frame.Opcode == Opcode.Pong)
         {
-            WritePendingPong(output);
-            return;
+            return WritePendingPong(output);
         }
 
         if (Role == WebSocketRole.Server)
         {
             output.Write(frame.ServerFrame);
-            return;
+            return frame.ServerFrame.Length;
         }
 
         FrameEncoder.WriteFrame(output, frame.Fin, 0, frame.Opcode, frame.Payload, masked: true, NextMaskKey());
+        return FrameHeader.GetEncodedLength(frame.PayloadLength, masked: true) + frame.PayloadLength;
     }
 
     private uint NextMaskKey()
@@ -504,6 +514,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
         _lastReceiveMs = _heartbeat.NowMs;
         Volatile.Write(ref _state, (int)WebSocketState.Open);
         _heartbeat.Register(this);
+        WebSocketMetrics.Opened();
         using CancellationTokenRegistration reg = cancellationToken.Register(static s => ((WebSocketConnection)s!).Abort("Cancelled"), this);
         try
         {
@@ -543,6 +554,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
         ReturnMessageBuffer();
         Volatile.Write(ref _state, (int)WebSocketState.Closed);
 
+        WebSocketMetrics.Closed();
         WebSocketCloseStatus status = ComputeStatus();
         Log.Closed(_logger, Id, status.Code, status.Reason, status.WasClean);
         try
@@ -614,6 +626,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
                 }
             }
 
+            WebSocketMetrics.Received(buffer.Slice(buffer.Start, consumed).Length);
             input.AdvanceTo(consumed, buffer.End);
 
             if (result.IsCanceled || result.IsCompleted)
@@ -638,6 +651,11 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
                 if (!IsOpen)
                 {
                     return true; // closing: messages after our close frame are dropped, as browsers do
+                }
+
+                if (ev.EndOfMessage)
+                {
+                    WebSocketMetrics.MessageReceived();
                 }
 
                 if (handler.StreamsMessages)

@@ -1,0 +1,36 @@
+using System.Diagnostics.Metrics;
+
+namespace Switchboard.Hub;
+
+/// <summary>Hub counters and the store latency histogram, on the meter "Switchboard.Hub".</summary>
+public static class HubMetrics
+{
+    private static long s_rooms, s_stored, s_duplicates, s_deliveries;
+
+    /// <summary>The meter.</summary>
+    public static Meter Meter { get; } = new("Switchboard.Hub");
+
+    private static readonly Histogram<double> StoreLatency = Meter.CreateHistogram<double>(
+        "switchboard_store_append_seconds", "s", "Time to durably store one batch of published messages");
+
+    static HubMetrics()
+    {
+        Meter.CreateObservableGauge("switchboard_rooms", () => Volatile.Read(ref s_rooms), description: "Rooms open in memory");
+        Meter.CreateObservableCounter("switchboard_hub_messages_in_total", () => Volatile.Read(ref s_stored), description: "Messages published and stored");
+        Meter.CreateObservableCounter("switchboard_hub_duplicates_total", () => Volatile.Read(ref s_duplicates), description: "Publishes recognised as retries of a stored message");
+        Meter.CreateObservableCounter("switchboard_hub_messages_out_total", () => Volatile.Read(ref s_deliveries), description: "Messages delivered to room members");
+    }
+
+    internal static void RoomOpened() => Interlocked.Increment(ref s_rooms);
+
+    internal static void RoomClosed() => Interlocked.Decrement(ref s_rooms);
+
+    internal static void Stored(int count, int duplicates, double seconds)
+    {
+        Interlocked.Add(ref s_stored, count);
+        Interlocked.Add(ref s_duplicates, duplicates);
+        StoreLatency.Record(seconds);
+    }
+
+    internal static void Delivered(int count) => Interlocked.Add(ref s_deliveries, count);
+}

@@ -1,0 +1,126 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using System.Text;
+
+namespace Switchboard.Server;
+
+/// <summary>
+/// Renders the process's Switchboard instruments (System.Diagnostics.Metrics, meters "Switchboard.*") in the
+/// Prometheus text exposition format 0.0.4 for <c>GET /metrics</c>. Observable instruments are read at scrape
+/// time; histograms are aggregated into cumulative buckets as they are recorded.
+/// </summary>
+/// <remarks>
+/// OpenTelemetry's Prometheus exporter is not available from this project's package source, so this small
+/// listener does the same job for the instruments Switchboard defines (counters, gauges, histograms).
+/// </remarks>
+public sealed class PrometheusExporter : IDisposable
+{
+    private static readonly double[] Bounds = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+    private readonly MeterListener _listener = new();
+    private readonly ConcurrentDictionary<Instrument, double> _values = new();
+    private readonly ConcurrentDictionary<Instrument, HistogramState> _histograms = new();
+    private readonly object _scrape = new();
+
+    private sealed class HistogramState
+    {
+        public readonly long[] Buckets = new long[Bounds.Length + 1];
+        public long Count;
+        public double Sum;
+    }
+
+    /// <summary>Starts listening to the Switchboard meters.</summary>
+    public PrometheusExporter()
+    {
+        _listener.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument.Meter.Name.StartsWith("Switchboard", StringComparison.Ordinal))
+            {
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        _listener.SetMeasurementEventCallback<long>((i, v, _, _) => Record(i, v));
+        _listener.SetMeasurementEventCallback<int>((i, v, _, _) => Record(i, v));
+        _listener.SetMeasurementEventCallback<double>((i, v, _, _) => Record(i, v));
+        _listener.Start();
+    }
+
+    private void Record(Instrument instrument, double value)
+    {
+        if (instrument is Histogram<double> or Histogram<long> or Histogram<int>)
+        {
+            HistogramState h = _histograms.GetOrAdd(instrument, _ => new HistogramState());
+            lock (h)
+            {
+                int i = 0;
+                while (i < Bounds.Length && value > Bounds[i])
+                {
+                    i++;
+                }
+
+                h.Buckets[i]++;
+                h.Count++;
+                h.Sum += value;
+            }
+        }
+        else if (instrument.IsObservable)
+        {
+            _values[instrument] = value; // observable: the callback reports the current total
+        }
+        else
+        {
+            _values.AddOrUpdate(instrument, value, (_, old) => old + value);
+        }
+    }
+
+    /// <summary>The current exposition text.</summary>
+    public string Scrape()
+    {
+        lock (_scrape)
+        {
+            _listener.RecordObservableInstruments();
+            var sb = new StringBuilder();
+            foreach (var (instrument, value) in _values.OrderBy(kv => kv.Key.Name, StringComparer.Ordinal))
+            {
+                string type = instrument.GetType().Name.StartsWith("ObservableGauge", StringComparison.Ordinal) || instrument.GetType().Name.StartsWith("UpDown", StringComparison.Ordinal) || instrument.GetType().Name.StartsWith("ObservableUpDown", StringComparison.Ordinal) ? "gauge" : "counter";
+                Header(sb, instrument, type);
+                sb.Append(instrument.Name).Append(' ').Append(Format(value)).Append('\n');
+            }
+
+            foreach (var (instrument, h) in _histograms.OrderBy(kv => kv.Key.Name, StringComparer.Ordinal))
+            {
+                Header(sb, instrument, "histogram");
+                lock (h)
+                {
+                    long cumulative = 0;
+                    for (int i = 0; i < Bounds.Length; i++)
+                    {
+                        cumulative += h.Buckets[i];
+                        sb.Append(instrument.Name).Append("_bucket{le=\"").Append(Format(Bounds[i])).Append("\"} ").Append(cumulative).Append('\n');
+                    }
+
+                    sb.Append(instrument.Name).Append("_bucket{le=\"+Inf\"} ").Append(h.Count).Append('\n');
+                    sb.Append(instrument.Name).Append("_sum ").Append(Format(h.Sum)).Append('\n');
+                    sb.Append(instrument.Name).Append("_count ").Append(h.Count).Append('\n');
+                }
+            }
+
+            return sb.ToString();
+        }
+    }
+
+    private static void Header(StringBuilder sb, Instrument instrument, string type)
+    {
+        if (instrument.Description is { Length: > 0 } d)
+        {
+            sb.Append("# HELP ").Append(instrument.Name).Append(' ').Append(d.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal)).Append('\n');
+        }
+
+        sb.Append("# TYPE ").Append(instrument.Name).Append(' ').Append(type).Append('\n');
+    }
+
+    private static string Format(double v) => v.ToString("G17", CultureInfo.InvariantCulture);
+
+    /// <inheritdoc />
+    public void Dispose() => _listener.Dispose();
+}

@@ -1,0 +1,63 @@
+using System.Globalization;
+
+namespace Switchboard.Hub.Tests;
+
+public class OperationsTests
+{
+    private static async Task<Dictionary<string, double>> ScrapeAsync(HubTestServer server)
+    {
+        using var http = new HttpClient();
+        HttpResponseMessage r = await http.GetAsync(new Uri(new Uri(server.Ws.ToString().Replace("ws://", "http://", StringComparison.Ordinal)), "/metrics"));
+        Assert.Equal("text/plain", r.Content.Headers.ContentType!.MediaType);
+        string text = await r.Content.ReadAsStringAsync();
+        var values = new Dictionary<string, double>();
+        foreach (string line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (line.StartsWith('#'))
+            {
+                Assert.Matches(@"^# (HELP|TYPE) switchboard_[a-z_]+ ", line);
+                continue;
+            }
+
+            int space = line.LastIndexOf(' ');
+            values[line[..space]] = double.Parse(line[(space + 1)..], CultureInfo.InvariantCulture);
+        }
+
+        return values;
+    }
+
+    [Fact]
+    public async Task Metrics_in_prometheus_format_count_connections_messages_bytes_and_store_latency()
+    {
+        HubTestServer server = await HubTestServer.Shared;
+        await using var warm = await HubClient.ConnectAsync(server.Ws, "warm");
+        await warm.PublishAsync(HubTestServer.NewRoom(), "warm-up");
+        Dictionary<string, double> before = await ScrapeAsync(server);
+
+        await using var c = await HubClient.ConnectAsync(server.Ws, "metered");
+        string room = HubTestServer.NewRoom();
+        await c.ReplyAsync(c.Send(new { type = "join", room }));
+        await c.PublishAsync(room, "counted");
+        Dictionary<string, double> after = await ScrapeAsync(server);
+
+        Assert.True(after["switchboard_connections"] >= 2);
+        Assert.True(after["switchboard_connections_opened_total"] > before["switchboard_connections_opened_total"]);
+        Assert.True(after["switchboard_hub_messages_in_total"] > before["switchboard_hub_messages_in_total"]);
+        Assert.True(after["switchboard_hub_messages_out_total"] > before["switchboard_hub_messages_out_total"]);
+        Assert.True(after["switchboard_messages_received_total"] > before["switchboard_messages_received_total"]);
+        Assert.True(after["switchboard_bytes_received_total"] > before["switchboard_bytes_received_total"]);
+        Assert.True(after["switchboard_bytes_sent_total"] > before["switchboard_bytes_sent_total"]);
+        Assert.True(after["switchboard_store_append_seconds_count"] > before["switchboard_store_append_seconds_count"]);
+        Assert.True(after["switchboard_rooms"] >= 1);
+        Assert.True(after.ContainsKey("switchboard_slow_consumer_disconnects_total"));
+        Assert.Equal(after["switchboard_store_append_seconds_count"], after["switchboard_store_append_seconds_bucket{le=\"+Inf\"}"]);
+    }
+
+    [Fact]
+    public async Task Healthz_answers_ok()
+    {
+        HubTestServer server = await HubTestServer.Shared;
+        using var http = new HttpClient();
+        Assert.Equal("ok\n", await http.GetStringAsync(new Uri(new Uri(server.Ws.ToString().Replace("ws://", "http://", StringComparison.Ordinal)), "/healthz")));
+    }
+}
