@@ -21,6 +21,7 @@ public sealed class Hub : IAsyncDisposable
         Store = store;
         Options = options ?? new HubOptions();
         _logger = logger ?? NullLogger.Instance;
+        _known.Add(SeedChat.Room);
         foreach (string room in Options.Rooms)
         {
             _known.Add(room);

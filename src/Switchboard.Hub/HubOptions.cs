@@ -8,8 +8,8 @@ public sealed partial class HubOptions
     /// <summary>Create a room the first time someone joins or publishes to it. Default true.</summary>
     public bool AutoCreateRooms { get; init; } = true;
 
-    /// <summary>Rooms that always exist. Default: "general" (the seed chat's room).</summary>
-    public IReadOnlyList<string> Rooms { get; init; } = ["general"];
+    /// <summary>Rooms that always exist, besides "general" (the seed chat's room), which always does.</summary>
+    public IReadOnlyList<string> Rooms { get; init; } = [];
 
     /// <summary>Largest message text, in UTF-8 bytes. Default 16 KiB.</summary>
     public int MaxTextBytes { get; init; } = 16 * 1024;
@@ -39,7 +39,7 @@ public sealed partial class HubOptions
     public RetentionPolicy Retention { get; init; } = RetentionPolicy.Unlimited;
 
     /// <summary>Retention per room name.</summary>
-    public IReadOnlyDictionary<string, RetentionPolicy> RoomRetention { get; init; } = new Dictionary<string, RetentionPolicy>();
+    public Dictionary<string, RetentionPolicy> RoomRetention { get; init; } = [];
 
     /// <summary>The clock for message times.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;

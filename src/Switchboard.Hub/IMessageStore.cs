@@ -21,6 +21,12 @@ public readonly record struct RoomState(string Epoch, long Head, long First);
 /// <summary>Per-room retention: keep at most <see cref="MaxCount"/> messages and none older than <see cref="MaxAge"/>.</summary>
 public sealed record RetentionPolicy(long? MaxCount, TimeSpan? MaxAge)
 {
+    /// <summary>Keeps everything (for configuration binding).</summary>
+    public RetentionPolicy()
+        : this(null, null)
+    {
+    }
+
     /// <summary>Keep everything.</summary>
     public static RetentionPolicy Unlimited { get; } = new(null, null);
 }

@@ -79,6 +79,8 @@ public static class SwitchboardServer
         });
         app.Lifetime.ApplicationStopped.Register(() => hub.DisposeAsync().AsTask().GetAwaiter().GetResult());
         hub.InitializeAsync().GetAwaiter().GetResult();
+        var retention = new Timer(_ => _ = ApplyRetentionAsync(hub, hubLogger), null, options.RetentionInterval, options.RetentionInterval);
+        app.Lifetime.ApplicationStopping.Register(() => retention.Dispose());
         HubInstances.Add(app, hub);
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         var exporter = new PrometheusExporter();
@@ -134,6 +136,18 @@ public static class SwitchboardServer
 
         // Authentication on and no list: only the server's own origin (the page it serves).
         return Uri.TryCreate(origin, UriKind.Absolute, out Uri? o) && string.Equals(o.Authority, ctx.Request.Host.Value, StringComparison.OrdinalIgnoreCase);
+    }
+
+    private static async Task ApplyRetentionAsync(Hub.Hub hub, ILogger logger)
+    {
+        try
+        {
+            await hub.ApplyRetentionAsync();
+        }
+        catch (Exception ex)
+        {
+            logger.LogWarning(ex, "Applying retention failed; will retry");
+        }
     }
 
     private static Task Refuse(HttpContext ctx, int status, string message)

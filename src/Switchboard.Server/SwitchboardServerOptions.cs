@@ -38,6 +38,9 @@ public sealed class SwitchboardServerOptions
     /// <summary>The PostgreSQL connection string (Store = postgres), e.g. "Host=127.0.0.1;Username=switchboard;Database=switchboard".</summary>
     public string? Postgres { get; set; }
 
+    /// <summary>How often retention (Switchboard:Hub:Retention, Switchboard:Hub:RoomRetention) is applied. Default 1 minute.</summary>
+    public TimeSpan RetentionInterval { get; set; } = TimeSpan.FromMinutes(1);
+
     /// <summary>Authentication and the Origin allow-list.</summary>
     public AuthOptions Auth { get; set; } = new();
 
@@ -173,6 +176,19 @@ public sealed class SwitchboardServerOptions
             if (!Uri.TryCreate(origin, UriKind.Absolute, out Uri? o) || o.AbsolutePath != "/" || (o.Scheme != "http" && o.Scheme != "https"))
             {
                 yield return $"Switchboard:Auth:AllowedOrigins: '{origin}' is not an origin like https://chat.example.com.";
+            }
+        }
+
+        if (RetentionInterval <= TimeSpan.Zero)
+        {
+            yield return "Switchboard:RetentionInterval must be positive.";
+        }
+
+        foreach (var (room, policy) in Hub.RoomRetention.Append(new KeyValuePair<string, Hub.RetentionPolicy>("(default)", Hub.Retention)))
+        {
+            if (policy.MaxCount is <= 0 || policy.MaxAge is { } age && age <= TimeSpan.Zero)
+            {
+                yield return $"Switchboard:Hub retention for {room}: MaxCount and MaxAge must be positive when set.";
             }
         }
 

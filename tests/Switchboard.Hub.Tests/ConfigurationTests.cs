@@ -1,0 +1,70 @@
+using System.Text.Json;
+using Switchboard.Server;
+
+namespace Switchboard.Hub.Tests;
+
+public class ConfigurationTests
+{
+    [Fact]
+    public void Hub_rooms_limits_and_retention_bind_from_a_settings_file()
+    {
+        string file = Path.Combine(Directory.CreateTempSubdirectory("switchboard-config-").FullName, "settings.json");
+        File.WriteAllText(file, """
+            {
+              "Switchboard": {
+                "Store": "memory",
+                "RetentionInterval": "00:00:30",
+                "Hub": {
+                  "AutoCreateRooms": false,
+                  "Rooms": [ "general", "lobby" ],
+                  "MaxTextBytes": 2048,
+                  "HistoryOnJoin": 20,
+                  "Retention": { "MaxCount": 1000 },
+                  "RoomRetention": { "ephemeral": { "MaxAge": "00:10:00" } }
+                },
+                "Auth": { "Enabled": true, "SigningKey": "0123456789abcdef0123456789abcdef", "AllowedOrigins": [ "https://chat.example.com" ] }
+              }
+            }
+            """);
+        SwitchboardServerOptions o = SwitchboardServerOptions.Load(configFile: file);
+        Assert.Empty(o.Validate());
+        Assert.Equal(TimeSpan.FromSeconds(30), o.RetentionInterval);
+        Assert.False(o.Hub.AutoCreateRooms);
+        Assert.Equal(["general", "lobby"], o.Hub.Rooms);
+        Assert.Equal((2048, 20), (o.Hub.MaxTextBytes, o.Hub.HistoryOnJoin));
+        Assert.Equal(new RetentionPolicy(1000, null), o.Hub.Retention);
+        Assert.Equal(new RetentionPolicy(null, TimeSpan.FromMinutes(10)), o.Hub.RetentionFor("ephemeral"));
+        Assert.Equal(new RetentionPolicy(1000, null), o.Hub.RetentionFor("general"));
+        Assert.True(o.Auth.Enabled);
+        Assert.Equal(["https://chat.example.com"], o.Auth.AllowedOrigins);
+    }
+
+    [Theory]
+    [InlineData("""{"Switchboard":{"Auth":{"Enabled":true,"SigningKey":"short"}}}""", "Switchboard:Auth:SigningKey")]
+    [InlineData("""{"Switchboard":{"Auth":{"AllowedOrigins":["not an origin"]}}}""", "Switchboard:Auth:AllowedOrigins")]
+    [InlineData("""{"Switchboard":{"Store":"postgres"}}""", "Switchboard:Postgres")]
+    [InlineData("""{"Switchboard":{"Hub":{"Retention":{"MaxCount":0}}}}""", "retention")]
+    public void Invalid_settings_are_named(string json, string named)
+    {
+        string file = Path.Combine(Directory.CreateTempSubdirectory("switchboard-config-").FullName, "settings.json");
+        File.WriteAllText(file, json);
+        SwitchboardServerOptions o = SwitchboardServerOptions.Load(configFile: file);
+        Assert.Contains(o.Validate(), m => m.Contains(named, StringComparison.Ordinal));
+        Assert.Throws<ServerConfigurationException>(() => SwitchboardServer.Build(o));
+    }
+
+    [Fact]
+    public async Task Without_auto_creation_only_configured_or_existing_rooms_exist()
+    {
+        HubTestServer server = await HubTestServer.StartAsync(o =>
+        {
+            o.Store = "memory";
+            o.Hub = new HubOptions { AutoCreateRooms = false, Rooms = ["lobby"] };
+        });
+        await using var c = await HubClient.ConnectAsync(server.Ws, "x");
+        Assert.Equal("joined", HubClient.Type(await c.ReplyAsync(c.Send(new { type = "join", room = "lobby" }))));
+        Assert.Equal("room_not_found", (await c.ReplyAsync(c.Send(new { type = "join", room = "elsewhere" }))).GetProperty("code").GetString());
+        Assert.Equal("room_not_found", (await c.ReplyAsync(c.Send(new { type = "publish", room = "elsewhere", text = "x", id = "1" }))).GetProperty("code").GetString());
+        await server.App.StopAsync();
+    }
+}
