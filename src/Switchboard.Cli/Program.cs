@@ -88,5 +88,5 @@ token.SetAction(parse =>
     }
 });
 
-var root = new RootCommand("Switchboard: real-time messaging over WebSockets") { serve, token };
+var root = new RootCommand("Switchboard: real-time messaging over WebSockets") { serve, token, Switchboard.Cli.ConnectCommand.Create() };
 return await root.Parse(args).InvokeAsync();

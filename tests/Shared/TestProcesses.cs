@@ -67,6 +67,7 @@ public sealed class PeerProcess : IAsyncDisposable
             WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
+            RedirectStandardInput = true,
             UseShellExecute = false,
         };
         foreach (var (k, v) in environment ?? new Dictionary<string, string>())
@@ -83,6 +84,16 @@ public sealed class PeerProcess : IAsyncDisposable
     }
 
     public int Pid => _process.Id;
+
+    /// <summary>Types a line on the process's standard input.</summary>
+    public async Task WriteLineAsync(string line)
+    {
+        await _process.StandardInput.WriteLineAsync(line);
+        await _process.StandardInput.FlushAsync();
+    }
+
+    /// <summary>Ends the process's standard input (end of file).</summary>
+    public void CloseInput() => _process.StandardInput.Close();
 
     /// <summary>SIGKILL: the process gets no chance to clean up.</summary>
     public void KillHard() => _process.Kill(entireProcessTree: true);
