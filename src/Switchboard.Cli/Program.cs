@@ -8,11 +8,12 @@ var postgres = new Option<string>("--postgres") { Description = "PostgreSQL conn
 var database = new Option<string>("--db") { Description = "SQLite database file (default switchboard.db)" };
 var handshakeTimeout = new Option<double?>("--handshake-timeout") { Description = "Seconds a client has to send its whole upgrade request (default 10)" };
 var maxMessage = new Option<long?>("--max-message-size") { Description = "Largest WebSocket message accepted, in bytes (default 16777216)" };
+var logFormat = new Option<string>("--log-format") { Description = "Log output: text (default) or json" };
 var config = new Option<string>("--config") { Description = "A JSON settings file (section \"Switchboard\"); default ./appsettings.json if present" };
 
 var serve = new Command("serve", "Run the Switchboard server: chat hub at /hub, seed chat at /ws, echo at /echo")
 {
-    urls, store, database, postgres, handshakeTimeout, maxMessage, config,
+    urls, store, database, postgres, handshakeTimeout, maxMessage, logFormat, config,
 };
 serve.SetAction(async (parse, cancellationToken) =>
 {
@@ -29,6 +30,7 @@ serve.SetAction(async (parse, cancellationToken) =>
     Put("Store", parse.GetValue(store));
     Put("Database", parse.GetValue(database));
     Put("Postgres", parse.GetValue(postgres));
+    Put("LogFormat", parse.GetValue(logFormat));
     Put("HandshakeTimeout", parse.GetValue(handshakeTimeout) is double s ? TimeSpan.FromSeconds(s).ToString() : null);
     Put("MaxMessageSize", parse.GetValue(maxMessage)?.ToString(System.Globalization.CultureInfo.InvariantCulture));
     try

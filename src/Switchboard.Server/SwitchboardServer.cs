@@ -30,7 +30,16 @@ public static class SwitchboardServer
         builder.Logging.ClearProviders();
         if (logging is null)
         {
-            builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
+            if (options.LogFormat.Equals("json", StringComparison.OrdinalIgnoreCase))
+            {
+                builder.Logging.AddJsonConsole(o => o.IncludeScopes = true);
+            }
+            else
+            {
+                builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+            }
+
+            builder.Logging.SetMinimumLevel(options.LogLevel);
             builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
         }
         else

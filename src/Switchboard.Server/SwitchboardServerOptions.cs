@@ -38,6 +38,12 @@ public sealed class SwitchboardServerOptions
     /// <summary>The PostgreSQL connection string (Store = postgres), e.g. "Host=127.0.0.1;Username=switchboard;Database=switchboard".</summary>
     public string? Postgres { get; set; }
 
+    /// <summary>Log output: "text" (one line per event, default) or "json" (one JSON object per event, for log collectors).</summary>
+    public string LogFormat { get; set; } = "text";
+
+    /// <summary>Minimum log level: Trace, Debug, Information, Warning (default), Error.</summary>
+    public Microsoft.Extensions.Logging.LogLevel LogLevel { get; set; } = Microsoft.Extensions.Logging.LogLevel.Warning;
+
     /// <summary>How often retention (Switchboard:Hub:Retention, Switchboard:Hub:RoomRetention) is applied. Default 1 minute.</summary>
     public TimeSpan RetentionInterval { get; set; } = TimeSpan.FromMinutes(1);
 
@@ -177,6 +183,11 @@ public sealed class SwitchboardServerOptions
             {
                 yield return $"Switchboard:Auth:AllowedOrigins: '{origin}' is not an origin like https://chat.example.com.";
             }
+        }
+
+        if (LogFormat.ToLowerInvariant() is not ("text" or "json"))
+        {
+            yield return $"Switchboard:LogFormat: '{LogFormat}' is not a log format; use text or json.";
         }
 
         if (RetentionInterval <= TimeSpan.Zero)

@@ -158,6 +158,18 @@ public class ServerProcessTests
         }
     }
 
+    [Fact]
+    public async Task Logs_can_be_structured_json()
+    {
+        int port = ServerProcess.FreePort();
+        await using var s = PeerProcess.Start("dotnet", TempDir(), (IReadOnlyDictionary<string, string>?)null, ServerProcess.SwitchboardDll, "serve",
+            "--store", "memory", "--log-format", "json", "--urls", $"http://127.0.0.1:{port}");
+        using JsonDocument line = JsonDocument.Parse(await s.ReadLineAsync("{"));
+        Assert.Equal("Microsoft.Hosting.Lifetime", line.RootElement.GetProperty("Category").GetString());
+        Assert.Equal("Information", line.RootElement.GetProperty("LogLevel").GetString());
+        Assert.Contains($"127.0.0.1:{port}", line.RootElement.GetProperty("Message").GetString());
+    }
+
     [Theory]
     [InlineData("SWITCHBOARD_MAXMESSAGESIZE", "lots", "MaxMessageSize")]
     [InlineData("SWITCHBOARD_STORE", "mongo", "Switchboard:Store")]

@@ -1,0 +1,112 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+
+namespace Switchboard.Hub.UnitTests;
+
+/// <summary>
+/// A connection that does not write anything until the test lets it: queued bytes only drain when the test calls
+/// <see cref="DrainAsync"/>. Records the largest backlog it ever held.
+/// </summary>
+internal sealed class SlowConnection : IHubConnection
+{
+    private readonly List<OutboundMessage> _queue = [];
+    private readonly List<string> _delivered = [];
+    private TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long _queued;
+
+    public string Id => "slow";
+
+    public long QueuedBytes => Interlocked.Read(ref _queued);
+
+    public long MaxQueuedBytes { get; private set; }
+
+    public IReadOnlyList<string> Delivered
+    {
+        get
+        {
+            lock (_queue)
+            {
+                return [.. _delivered];
+            }
+        }
+    }
+
+    public bool Send(OutboundMessage message)
+    {
+        lock (_queue)
+        {
+            _queue.Add(message);
+            _queued += message.Length;
+            MaxQueuedBytes = Math.Max(MaxQueuedBytes, _queued);
+        }
+
+        return true;
+    }
+
+    public Task WhenDrainedAsync()
+    {
+        lock (_queue)
+        {
+            return _queued == 0 ? Task.CompletedTask : _drained.Task;
+        }
+    }
+
+    /// <summary>"Writes" everything queued so far.</summary>
+    public void Drain()
+    {
+        TaskCompletionSource done;
+        lock (_queue)
+        {
+            _delivered.AddRange(_queue.Select(m => m.ToString()));
+            _queue.Clear();
+            _queued = 0;
+            done = _drained;
+            _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        done.TrySetResult();
+    }
+
+    public void Close(ushort code, string reason)
+    {
+    }
+}
+
+public class HubSessionUnitTests
+{
+    [Fact]
+    public async Task Catching_up_is_paced_by_the_connection_so_server_memory_stays_bounded()
+    {
+        var options = new HubOptions { CatchUpPageSize = 100, CatchUpQueueLimit = 16 * 1024, RecentCacheSize = 10 };
+        await using var hub = new Hub(new InMemoryMessageStore(), options);
+        var from = new HubIdentity("bulk", "bulk");
+        const int count = 20_000;
+        for (int i = 0; i < count; i += 1000)
+        {
+            await Task.WhenAll(Enumerable.Range(i, 1000).Select(k => hub.PublishAsync("big", from, "message number " + k)));
+        }
+
+        var slow = new SlowConnection();
+        HubSession session = hub.Connect(slow, new HubIdentity("late", "late"));
+        await session.HandleAsync(new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes("""{"type":"join","room":"big","since":0}""")));
+
+        // Drain as a slow socket would, until the whole history has been delivered.
+        int messages = 0;
+        for (int round = 0; round < 100_000 && messages < count; round++)
+        {
+            await Task.Yield();
+            slow.Drain();
+            messages = slow.Delivered.Count(d => d.Contains("\"type\":\"message\"", StringComparison.Ordinal));
+        }
+
+        Assert.Equal(count, messages);
+        long[] offsets = [.. slow.Delivered.Where(d => d.Contains("\"type\":\"message\"", StringComparison.Ordinal))
+            .Select(d => JsonDocument.Parse(d).RootElement.GetProperty("offset").GetInt64())];
+        Assert.Equal(Enumerable.Range(1, count).Select(i => (long)i), offsets);
+
+        // The backlog never exceeded the pacing limit plus one page (~100 messages of ~150 bytes), far below 20,000 messages.
+        long onePage = 100 * 200;
+        Assert.True(slow.MaxQueuedBytes <= options.CatchUpQueueLimit + onePage, $"max backlog {slow.MaxQueuedBytes} bytes");
+    }
+}
