@@ -1,0 +1,556 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Threading.Channels;
+using Switchboard.Protocol;
+using Switchboard.WebSockets;
+
+namespace Switchboard.Client;
+
+/// <summary>
+/// A client of the Switchboard hub (<c>/hub</c>). It reconnects by itself (exponential backoff with jitter),
+/// rejoins every joined room from the last offset it delivered, and re-sends unacknowledged publishes with the
+/// same ids — so after any number of disconnects every message arrives once, in order, and every publish is
+/// stored once.
+/// </summary>
+/// <example>
+/// <code>
+/// await using var client = await SwitchboardClient.ConnectAsync(new Uri("ws://127.0.0.1:8000"), new() { Name = "Alice" });
+/// await client.JoinAsync("general");
+/// await client.PublishAsync("general", "hello");
+/// await foreach (HubMessage m in client.Messages()) Console.WriteLine($"{m.Name}: {m.Text}");
+/// </code>
+/// </example>
+public sealed class SwitchboardClient : IAsyncDisposable
+{
+    private readonly Uri _url;
+    private readonly SwitchboardClientOptions _options;
+    private readonly object _lock = new();
+    private readonly Dictionary<string, RoomCursor> _rooms = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Pending> _publishes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, TaskCompletionSource<JsonElement>> _requests = new(StringComparer.Ordinal);
+    private readonly Channel<HubMessage> _messages;
+    private readonly Channel<HubEvent> _events = Channel.CreateUnbounded<HubEvent>();
+    private readonly Channel<ConnectionState> _states = Channel.CreateUnbounded<ConnectionState>();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Random _random = new();
+    private readonly TaskCompletionSource _firstConnect = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private WebSocketConnection? _connection;
+    private Task _loop = Task.CompletedTask;
+    private long _nextRef;
+    private ConnectionState _state = ConnectionState.Connecting;
+
+    private sealed class RoomCursor
+    {
+        public string? Epoch;
+        public long Offset = -1; // last offset delivered; -1: never joined (server default history)
+        public long? RequestedSince;
+        public Channel<HubMessage>? Stream;
+    }
+
+    private sealed record Pending(string Room, string Text, TaskCompletionSource<PublishResult> Done);
+
+    private SwitchboardClient(Uri url, SwitchboardClientOptions options)
+    {
+        _url = url;
+        _options = options;
+        _messages = Channel.CreateBounded<HubMessage>(new BoundedChannelOptions(Math.Max(1, options.MessageBuffer)) { SingleWriter = true });
+    }
+
+    /// <summary>The connection state now.</summary>
+    public ConnectionState State => _state;
+
+    /// <summary>When the next reconnect attempt happens (while <see cref="ConnectionState.Reconnecting"/>).</summary>
+    public DateTimeOffset? NextRetry { get; private set; }
+
+    /// <summary>Raised on every state change.</summary>
+    public event Action<ConnectionState>? StateChanged;
+
+    /// <summary>
+    /// Connects to a hub. <paramref name="server"/> is the server's address (<c>ws://host:8000</c>) or the hub endpoint
+    /// itself. Completes once the first connection is up; fails if that first attempt fails.
+    /// </summary>
+    public static async Task<SwitchboardClient> ConnectAsync(Uri server, SwitchboardClientOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        options ??= new SwitchboardClientOptions();
+        var builder = new UriBuilder(server);
+        if (builder.Path is "" or "/")
+        {
+            builder.Path = "/hub";
+        }
+
+        string query = $"name={Uri.EscapeDataString(options.Name)}" + (options.User is null ? "" : $"&user={Uri.EscapeDataString(options.User)}");
+        builder.Query = string.IsNullOrEmpty(builder.Query.TrimStart('?')) ? query : builder.Query.TrimStart('?') + "&" + query;
+        var client = new SwitchboardClient(builder.Uri, options);
+        await client.OpenAsync(cancellationToken).ConfigureAwait(false);
+        client._loop = client.SuperviseAsync();
+        return client;
+    }
+
+    /// <summary>All messages of the joined rooms, in order per room, each exactly once.</summary>
+    public IAsyncEnumerable<HubMessage> Messages(CancellationToken cancellationToken = default) => _messages.Reader.ReadAllAsync(cancellationToken);
+
+    /// <summary>Presence, gap and reset events of the joined rooms.</summary>
+    public IAsyncEnumerable<HubEvent> Events(CancellationToken cancellationToken = default) => _events.Reader.ReadAllAsync(cancellationToken);
+
+    /// <summary>Every state change, as a stream.</summary>
+    public IAsyncEnumerable<ConnectionState> StateChanges(CancellationToken cancellationToken = default) => _states.Reader.ReadAllAsync(cancellationToken);
+
+    /// <summary>
+    /// Joins a room: messages after <paramref name="since"/> (or the server's recent history when null) and then
+    /// live messages arrive on <see cref="Messages"/>. Stays joined across reconnects.
+    /// </summary>
+    public async Task JoinAsync(string room, long? since = null, CancellationToken cancellationToken = default)
+    {
+        lock (_lock)
+        {
+            if (!_rooms.TryGetValue(room, out RoomCursor? cursor))
+            {
+                cursor = new RoomCursor();
+                _rooms[room] = cursor;
+            }
+
+            cursor.RequestedSince = since;
+            if (since is long s)
+            {
+                cursor.Offset = s;
+            }
+        }
+
+        await RequestAsync(JoinCommand(room), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A room as a stream of its messages and a sink for new ones (like a WebSocket channel).</summary>
+    public async Task<RoomChannel> OpenChannelAsync(string room, long? since = null, CancellationToken cancellationToken = default)
+    {
+        var stream = Channel.CreateUnbounded<HubMessage>();
+        lock (_lock)
+        {
+            if (!_rooms.TryGetValue(room, out RoomCursor? cursor))
+            {
+                cursor = new RoomCursor();
+                _rooms[room] = cursor;
+            }
+
+            cursor.Stream = stream;
+        }
+
+        await JoinAsync(room, since, cancellationToken).ConfigureAwait(false);
+        return new RoomChannel(this, room, stream.Reader);
+    }
+
+    /// <summary>Leaves a room.</summary>
+    public async Task LeaveAsync(string room, CancellationToken cancellationToken = default)
+    {
+        RoomCursor? cursor;
+        lock (_lock)
+        {
+            _rooms.Remove(room, out cursor);
+        }
+
+        cursor?.Stream?.Writer.TryComplete();
+        await RequestAsync(new JsonObject { ["type"] = "leave", ["room"] = room }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Publishes and waits until the server has stored the message. If the connection drops first, the message is
+    /// sent again with the same id after reconnecting; the server stores it once either way.
+    /// </summary>
+    public Task<PublishResult> PublishAsync(string room, string text, string? id = null, CancellationToken cancellationToken = default)
+    {
+        id ??= _options.NewMessageId();
+        var done = new TaskCompletionSource<PublishResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_lock)
+        {
+            _publishes[id] = new Pending(room, text, done);
+        }
+
+        SendPublish(id, room, text);
+        return cancellationToken.CanBeCanceled ? done.Task.WaitAsync(cancellationToken) : done.Task;
+    }
+
+    /// <summary>Messages before <paramref name="before"/> (newest when null), ascending, and whether older ones exist.</summary>
+    public async Task<(IReadOnlyList<HubMessage> Messages, bool More)> HistoryAsync(string room, long? before = null, int limit = 50, CancellationToken cancellationToken = default)
+    {
+        var cmd = new JsonObject { ["type"] = "history", ["room"] = room, ["limit"] = limit };
+        if (before is long b)
+        {
+            cmd["before"] = b;
+        }
+
+        JsonElement reply = await RequestAsync(cmd, cancellationToken).ConfigureAwait(false);
+        return ([.. reply.GetProperty("messages").EnumerateArray().Select(m => ParseMessage(room, m))], reply.GetProperty("more").GetBoolean());
+    }
+
+    // ------------------------------------------------------------------ connection management
+
+    private async Task OpenAsync(CancellationToken cancellationToken)
+    {
+        WebSocketClientOptions ws = _options.WebSocket ?? new WebSocketClientOptions();
+        var headers = new List<KeyValuePair<string, string>>(ws.Headers);
+        if (_options.Token is not null)
+        {
+            headers.Add(new("Authorization", "Bearer " + _options.Token));
+        }
+
+        var handler = new Handler(this);
+        WebSocketConnection connection = await WebSocketClient.ConnectAsync(_url, new WebSocketClientOptions
+        {
+            Handler = handler,
+            Headers = headers,
+            SubProtocols = ws.SubProtocols,
+            ConnectTimeout = ws.ConnectTimeout,
+            RemoteCertificateValidation = ws.RemoteCertificateValidation,
+            DangerousAcceptAnyServerCertificate = ws.DangerousAcceptAnyServerCertificate,
+            Connection = ws.Connection,
+        }, cancellationToken).ConfigureAwait(false);
+        await handler.Welcomed.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+        lock (_lock)
+        {
+            _connection = connection;
+        }
+
+        SetState(ConnectionState.Connected);
+        Resubscribe(connection);
+    }
+
+    /// <summary>After (re)connecting: rejoin every room from its last delivered offset, re-send unacknowledged publishes.</summary>
+    private void Resubscribe(WebSocketConnection connection)
+    {
+        List<(string Room, JsonObject Join)> joins;
+        List<(string Id, Pending P)> publishes;
+        lock (_lock)
+        {
+            joins = [.. _rooms.Select(r => (r.Key, JoinCommand(r.Key)))];
+            publishes = [.. _publishes.Select(p => (p.Key, p.Value))];
+        }
+
+        foreach (var (_, join) in joins)
+        {
+            join["ref"] = NewRef(); // the reply is not awaited here: a failure shows up as an error event
+            connection.SendText(join.ToJsonString());
+        }
+
+        foreach (var (id, p) in publishes)
+        {
+            SendPublish(id, p.Room, p.Text);
+        }
+    }
+
+    private JsonObject JoinCommand(string room)
+    {
+        var cmd = new JsonObject { ["type"] = "join", ["room"] = room };
+        lock (_lock)
+        {
+            if (_rooms.TryGetValue(room, out RoomCursor? c) && c.Offset >= 0)
+            {
+                cmd["since"] = c.Offset;
+                if (c.Epoch is not null)
+                {
+                    cmd["epoch"] = c.Epoch;
+                }
+            }
+        }
+
+        return cmd;
+    }
+
+    private async Task SuperviseAsync()
+    {
+        int attempt = 0;
+        while (!_stop.IsCancellationRequested)
+        {
+            WebSocketConnection? c = _connection;
+            if (c is not null)
+            {
+                await c.Completion.ConfigureAwait(false);
+                FailRequests(new IOException("The connection was lost."));
+                if (_stop.IsCancellationRequested)
+                {
+                    break;
+                }
+            }
+
+            attempt++;
+            if (_options.Reconnect.MaxAttempts is int max && attempt > max)
+            {
+                break;
+            }
+
+            TimeSpan delay = _options.Reconnect.DelayFor(attempt, _random);
+            NextRetry = DateTimeOffset.UtcNow + delay;
+            SetState(ConnectionState.Reconnecting);
+            try
+            {
+                await Task.Delay(delay, _stop.Token).ConfigureAwait(false);
+                _connection = null;
+                await OpenAsync(_stop.Token).ConfigureAwait(false);
+                attempt = 0;
+                NextRetry = null;
+            }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception)
+            {
+                _connection = null; // try again after the next delay
+            }
+        }
+
+        SetState(ConnectionState.Closed);
+        FailRequests(new ObjectDisposedException(nameof(SwitchboardClient)));
+        lock (_lock)
+        {
+            foreach (Pending p in _publishes.Values)
+            {
+                p.Done.TrySetException(new IOException("The client closed before the message was acknowledged."));
+            }
+
+            _publishes.Clear();
+        }
+
+        _messages.Writer.TryComplete();
+        _events.Writer.TryComplete();
+        _states.Writer.TryComplete();
+    }
+
+    private void SetState(ConnectionState state)
+    {
+        if (_state == state)
+        {
+            return;
+        }
+
+        _state = state;
+        _states.Writer.TryWrite(state);
+        StateChanged?.Invoke(state);
+    }
+
+    private const string PublishRefPrefix = "p:";
+
+    private string NewRef() => "c" + Interlocked.Increment(ref _nextRef).ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    private void SendPublish(string id, string room, string text)
+    {
+        WebSocketConnection? c = _connection;
+        c?.SendText(new JsonObject { ["type"] = "publish", ["room"] = room, ["text"] = text, ["id"] = id, ["ref"] = PublishRefPrefix + id }.ToJsonString());
+    }
+
+    private async Task<JsonElement> RequestAsync(JsonObject command, CancellationToken cancellationToken)
+    {
+        string reference = NewRef();
+        command["ref"] = reference;
+        var done = new TaskCompletionSource<JsonElement>(TaskCreationOptions.RunContinuationsAsynchronously);
+        WebSocketConnection connection;
+        lock (_lock)
+        {
+            connection = _connection ?? throw new IOException("Not connected (reconnecting).");
+            _requests[reference] = done;
+        }
+
+        if (connection.SendText(command.ToJsonString()) != SendResult.Enqueued)
+        {
+            lock (_lock)
+            {
+                _requests.Remove(reference);
+            }
+
+            throw new IOException("Not connected (reconnecting).");
+        }
+
+        return await done.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private void FailRequests(Exception error)
+    {
+        List<TaskCompletionSource<JsonElement>> failed;
+        lock (_lock)
+        {
+            failed = [.. _requests.Values];
+            _requests.Clear();
+        }
+
+        foreach (var r in failed)
+        {
+            r.TrySetException(error);
+        }
+    }
+
+    // ------------------------------------------------------------------ receiving
+
+    private static HubMessage ParseMessage(string room, JsonElement m) => new(room,
+        m.GetProperty("offset").GetInt64(), m.GetProperty("id").GetString()!, m.GetProperty("from").GetString()!,
+        m.GetProperty("name").GetString()!, m.GetProperty("text").GetString()!,
+        DateTimeOffset.Parse(m.GetProperty("time").GetString()!, System.Globalization.CultureInfo.InvariantCulture));
+
+    private async ValueTask OnServerMessageAsync(JsonElement e)
+    {
+        string type = e.GetProperty("type").GetString()!;
+        string? reference = e.TryGetProperty("ref", out JsonElement r) ? r.GetString() : null;
+        switch (type)
+        {
+            case "message":
+            {
+                string room = e.GetProperty("room").GetString()!;
+                HubMessage m = ParseMessage(room, e);
+                Channel<HubMessage>? stream;
+                lock (_lock)
+                {
+                    if (!_rooms.TryGetValue(room, out RoomCursor? cursor) || m.Offset <= cursor.Offset)
+                    {
+                        return; // not joined (any more), or already delivered before a reconnect
+                    }
+
+                    cursor.Offset = m.Offset;
+                    stream = cursor.Stream;
+                }
+
+                if (stream is not null)
+                {
+                    stream.Writer.TryWrite(m);
+                }
+                else
+                {
+                    await _messages.Writer.WriteAsync(m).ConfigureAwait(false);
+                }
+
+                return;
+            }
+
+            case "joined":
+            {
+                string room = e.GetProperty("room").GetString()!;
+                string epoch = e.GetProperty("epoch").GetString()!;
+                bool reset = e.TryGetProperty("epochChanged", out JsonElement ec) && ec.GetBoolean();
+                lock (_lock)
+                {
+                    if (_rooms.TryGetValue(room, out RoomCursor? cursor))
+                    {
+                        cursor.Epoch = epoch;
+                        if (reset || cursor.Offset < 0)
+                        {
+                            cursor.Offset = e.GetProperty("from").GetInt64();
+                        }
+                    }
+                }
+
+                if (reset)
+                {
+                    _events.Writer.TryWrite(new HistoryReset(room, epoch));
+                }
+
+                break;
+            }
+
+            case "ack":
+            {
+                string id = e.GetProperty("id").GetString()!;
+                Pending? p;
+                lock (_lock)
+                {
+                    _publishes.Remove(id, out p);
+                }
+
+                p?.Done.TrySetResult(new PublishResult(e.GetProperty("room").GetString()!, id, e.GetProperty("offset").GetInt64(),
+                    e.TryGetProperty("duplicate", out JsonElement d) && d.GetBoolean()));
+                return;
+            }
+
+            case "member_joined":
+                _events.Writer.TryWrite(new MemberJoined(e.GetProperty("room").GetString()!, e.GetProperty("user").GetString()!, e.GetProperty("name").GetString()!));
+                return;
+            case "member_left":
+                _events.Writer.TryWrite(new MemberLeft(e.GetProperty("room").GetString()!, e.GetProperty("user").GetString()!, e.GetProperty("name").GetString()!));
+                return;
+            case "gap":
+                _events.Writer.TryWrite(new MessagesLost(e.GetProperty("room").GetString()!, e.GetProperty("from").GetInt64(), e.GetProperty("to").GetInt64()));
+                return;
+        }
+
+        if (reference is null)
+        {
+            return;
+        }
+
+        if (type == "error" && reference.StartsWith(PublishRefPrefix, StringComparison.Ordinal))
+        {
+            // A refused publish (invalid text, forbidden, storage failure): the caller decides whether to retry.
+            Pending? failed;
+            lock (_lock)
+            {
+                _publishes.Remove(reference[PublishRefPrefix.Length..], out failed);
+            }
+
+            failed?.Done.TrySetException(new HubErrorException(e.GetProperty("code").GetString()!, e.GetProperty("message").GetString()!));
+            return;
+        }
+
+        TaskCompletionSource<JsonElement>? request;
+        lock (_lock)
+        {
+            _requests.Remove(reference, out request);
+        }
+
+        if (type == "error")
+        {
+            request?.TrySetException(new HubErrorException(e.GetProperty("code").GetString()!, e.GetProperty("message").GetString()!));
+        }
+        else
+        {
+            request?.TrySetResult(e.Clone());
+        }
+    }
+
+    private sealed class Handler(SwitchboardClient client) : WebSocketHandler
+    {
+        public TaskCompletionSource Welcomed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public override async ValueTask OnMessageAsync(WebSocketConnection connection, WebSocketMessage message)
+        {
+            using JsonDocument doc = JsonDocument.Parse(message.Data);
+            if (doc.RootElement.GetProperty("type").GetString() == "welcome")
+            {
+                Welcomed.TrySetResult();
+                return;
+            }
+
+            await client.OnServerMessageAsync(doc.RootElement).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Closes the connection and stops reconnecting.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        WebSocketConnection? c = _connection;
+        if (c is not null)
+        {
+            await c.CloseAsync(WebSocketCloseCode.NormalClosure).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        }
+
+        await _loop.ConfigureAwait(false);
+        _stop.Dispose();
+    }
+}
+
+/// <summary>One room as a stream of messages and a sink for new ones.</summary>
+public sealed class RoomChannel
+{
+    private readonly SwitchboardClient _client;
+
+    internal RoomChannel(SwitchboardClient client, string room, ChannelReader<HubMessage> stream)
+    {
+        _client = client;
+        Room = room;
+        Stream = stream;
+    }
+
+    /// <summary>The room.</summary>
+    public string Room { get; }
+
+    /// <summary>The room's messages, each once, in order.</summary>
+    public ChannelReader<HubMessage> Stream { get; }
+
+    /// <summary>Publishes text to the room (acknowledged; retried across reconnects).</summary>
+    public Task<PublishResult> SendAsync(string text, CancellationToken cancellationToken = default) => _client.PublishAsync(Room, text, null, cancellationToken);
+}
