@@ -90,5 +90,8 @@ token.SetAction(parse =>
     }
 });
 
-var root = new RootCommand("Switchboard: real-time messaging over WebSockets") { serve, token, Switchboard.Cli.ConnectCommand.Create() };
+var root = new RootCommand("Switchboard: real-time messaging over WebSockets") 
+{
+    serve, token, Switchboard.Cli.ConnectCommand.Create(), Switchboard.Cli.HubCommands.Send(), Switchboard.Cli.HubCommands.Listen(),
+};
 return await root.Parse(args).InvokeAsync();

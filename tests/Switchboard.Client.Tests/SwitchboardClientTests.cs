@@ -6,7 +6,7 @@ namespace Switchboard.Client.Tests;
 
 public class SwitchboardClientTests
 {
-    private static readonly Lazy<Task<Uri>> s_server = new(async () =>
+    internal static readonly Lazy<Task<Uri>> s_server = new(async () =>
     {
         WebApplication app = SwitchboardServer.Build(new SwitchboardServerOptions { Urls = "http://127.0.0.1:0", Store = "memory" }, l => l.SetMinimumLevel(LogLevel.Warning));
         await app.StartAsync();
