@@ -92,6 +92,18 @@ public static class SwitchboardServer
         app.Lifetime.ApplicationStopping.Register(() => retention.Dispose());
         HubInstances.Add(app, hub);
         app.MapGet("/healthz", () => Results.Text("ok\n"));
+        app.MapGet("/api/info", () => Results.Json(new { protocol = HubProtocol.Version, authEnabled = options.Auth.Enabled }));
+        string webRoot = Path.Combine(AppContext.BaseDirectory, "wwwroot");
+        if (Directory.Exists(webRoot))
+        {
+            var files = new Microsoft.Extensions.FileProviders.PhysicalFileProvider(webRoot);
+            app.UseDefaultFiles(new DefaultFilesOptions { FileProvider = files });
+            app.UseStaticFiles(new StaticFileOptions
+            {
+                FileProvider = files,
+                OnPrepareResponse = c => c.Context.Response.Headers.CacheControl = "no-cache",
+            });
+        }
         var exporter = new PrometheusExporter();
         app.MapGet("/metrics", () => Results.Text(exporter.Scrape(), "text/plain; version=0.0.4; charset=utf-8"));
         app.Lifetime.ApplicationStopped.Register(exporter.Dispose);
