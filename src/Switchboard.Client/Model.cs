@@ -106,3 +106,10 @@ public sealed class SwitchboardClientOptions
     /// <summary>Creates message ids for <see cref="SwitchboardClient.PublishAsync"/>. Default: a random GUID.</summary>
     public Func<string> NewMessageId { get; init; } = () => Guid.NewGuid().ToString("N");
 }
+
+/// <summary>The server's answer to a join.</summary>
+/// <param name="Room">The room.</param>
+/// <param name="Epoch">The room history's epoch.</param>
+/// <param name="Offset">The room's last offset when joined.</param>
+/// <param name="Members">Who is in the room (user id, display name).</param>
+public sealed record JoinedRoom(string Room, string Epoch, long Offset, IReadOnlyList<(string User, string Name)> Members);

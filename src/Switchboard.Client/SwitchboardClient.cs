@@ -99,7 +99,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
     /// Joins a room: messages after <paramref name="since"/> (or the server's recent history when null) and then
     /// live messages arrive on <see cref="Messages"/>. Stays joined across reconnects.
     /// </summary>
-    public async Task JoinAsync(string room, long? since = null, CancellationToken cancellationToken = default)
+    public async Task<JoinedRoom> JoinAsync(string room, long? since = null, CancellationToken cancellationToken = default)
     {
         lock (_lock)
         {
@@ -116,7 +116,9 @@ public sealed class SwitchboardClient : IAsyncDisposable
             }
         }
 
-        await RequestAsync(JoinCommand(room), cancellationToken).ConfigureAwait(false);
+        JsonElement joined = await RequestAsync(JoinCommand(room), cancellationToken).ConfigureAwait(false);
+        return new JoinedRoom(room, joined.GetProperty("epoch").GetString()!, joined.GetProperty("offset").GetInt64(),
+            [.. joined.GetProperty("members").EnumerateArray().Select(m => (m.GetProperty("user").GetString()!, m.GetProperty("name").GetString()!))]);
     }
 
     /// <summary>A room as a stream of its messages and a sink for new ones (like a WebSocket channel).</summary>

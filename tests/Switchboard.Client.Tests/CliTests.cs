@@ -58,3 +58,44 @@ public class CliTests
         }
     }
 }
+
+/// <summary>`switchboard chat` driven through its standard input.</summary>
+public class ChatCommandTests
+{
+    [Fact]
+    public async Task Chat_is_full_duplex_and_understands_its_commands()
+    {
+        Uri server = await SwitchboardClientTests.s_server.Value;
+        string room = "chat-" + Guid.NewGuid().ToString("N")[..10];
+        await using var other = await SwitchboardClient.ConnectAsync(server, new() { Name = "Other" });
+        await other.JoinAsync(room);
+        await using IAsyncEnumerator<HubMessage> inbox = other.Messages().GetAsyncEnumerator();
+
+        await using var chat = PeerProcess.Start("dotnet", AppContext.BaseDirectory, ServerProcess.SwitchboardDll, "chat", server.ToString(), "--name", "Terminal", "--room", room);
+        Assert.Equal($"-- joined #{room} (2 here)", await chat.ReadLineAsync("-- joined"));
+
+        // Incoming messages appear without any input from the user (the input line is still open).
+        await other.PublishAsync(room, "ping from other");
+        Assert.Matches(@"^\[\d\d:\d\d:\d\d\] Other: ping from other$", await chat.ReadLineAsync("["));
+
+        await chat.WriteLineAsync("hello from the terminal");
+        do
+        {
+            Assert.True(await inbox.MoveNextAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30)));
+        }
+        while (inbox.Current.Name == "Other"); // its own message comes back to it too
+        Assert.Equal(("Terminal", "hello from the terminal"), (inbox.Current.Name, inbox.Current.Text));
+
+        await chat.WriteLineAsync("/who");
+        Assert.Equal($"-- in #{room}: Other, Terminal", await chat.ReadLineAsync("-- in"));
+        await chat.WriteLineAsync("/history 5");
+        Assert.EndsWith("Other: ping from other", await chat.ReadLineAsync("["));
+        Assert.EndsWith("Terminal: hello from the terminal", await chat.ReadLineAsync("["));
+        await chat.WriteLineAsync($"/join {room}-2");
+        Assert.Equal($"-- joined #{room}-2 (1 here)", await chat.ReadLineAsync("-- joined"));
+        await other.PublishAsync(room, "still in the first room");
+        Assert.Matches($@"^#{room} \[\d\d:\d\d:\d\d\] Other: still in the first room$", await chat.ReadLineAsync("#"));
+        await chat.WriteLineAsync("/quit");
+        Assert.Equal(0, await chat.WaitForExitAsync());
+    }
+}

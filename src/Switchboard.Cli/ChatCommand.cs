@@ -1,0 +1,190 @@
+using System.CommandLine;
+using Switchboard.Client;
+
+namespace Switchboard.Cli;
+
+/// <summary>
+/// `switchboard chat URL --name N --room R`: an interactive terminal chat. Full duplex: messages appear while you
+/// type. Commands: /join ROOM, /leave [ROOM], /who, /history [N], /rooms, /quit. It reconnects and resumes by itself.
+/// </summary>
+internal static class ChatCommand
+{
+    private static readonly object Out = new();
+
+    private static void Print(string line)
+    {
+        lock (Out)
+        {
+            Console.Out.WriteLine(line);
+            Console.Out.Flush();
+        }
+    }
+
+    public static Command Create()
+    {
+        var url = new Argument<string>("url") { Description = "The server (ws://host:8000) or its /hub endpoint" };
+        var name = new Option<string>("--name") { Description = "Your display name", DefaultValueFactory = _ => Environment.UserName };
+        var room = new Option<string>("--room") { Description = "The room to start in", DefaultValueFactory = _ => "general" };
+        var token = new Option<string>("--token") { Description = "JWT when the server requires one (default: $SWITCHBOARD_TOKEN)" };
+        var command = new Command("chat", "Chat in a room from the terminal (/join, /leave, /who, /history, /rooms, /quit)") { url, name, room, token };
+        command.SetAction(async (parse, ct) =>
+        {
+            if (!Uri.TryCreate(parse.GetValue(url), UriKind.Absolute, out Uri? target) || target.Scheme is not ("ws" or "wss"))
+            {
+                Console.Error.WriteLine($"switchboard: '{parse.GetValue(url)}' is not a ws:// or wss:// address.");
+                return 2;
+            }
+
+            SwitchboardClient client;
+            try
+            {
+                client = await SwitchboardClient.ConnectAsync(target, new SwitchboardClientOptions
+                {
+                    Name = parse.GetValue(name)!,
+                    Token = parse.GetValue(token) ?? Environment.GetEnvironmentVariable("SWITCHBOARD_TOKEN"),
+                }, ct);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                Console.Error.WriteLine($"switchboard: cannot connect to {target}: {ex.Message}");
+                return 1;
+            }
+
+            await using (client)
+            {
+                var members = new Dictionary<string, Dictionary<string, string>>(StringComparer.Ordinal);
+                string current = parse.GetValue(room)!;
+                client.StateChanged += s => Console.Error.WriteLine(s == ConnectionState.Reconnecting && client.NextRetry is { } at
+                    ? $"-- connection lost, reconnecting in {Math.Max(0, (at - DateTimeOffset.UtcNow).TotalSeconds):0.0}s"
+                    : $"-- {s.ToString().ToLowerInvariant()}");
+
+                async Task<bool> JoinAsync(string r)
+                {
+                    try
+                    {
+                        JoinedRoom joined = await client.JoinAsync(r, cancellationToken: ct);
+                        lock (members)
+                        {
+                            members[r] = joined.Members.ToDictionary(m => m.User, m => m.Name);
+                        }
+
+                        Print($"-- joined #{r} ({joined.Members.Count} here)");
+                        return true;
+                    }
+                    catch (HubErrorException e)
+                    {
+                        Print($"-- cannot join #{r}: {e.Message}");
+                        return false;
+                    }
+                }
+
+                if (!await JoinAsync(current))
+                {
+                    return 1;
+                }
+
+                _ = Task.Run(async () =>
+                {
+                    await foreach (HubMessage m in client.Messages(ct))
+                    {
+                        string where = m.Room == current ? "" : $"#{m.Room} ";
+                        Print($"{where}[{m.Time.ToLocalTime():HH:mm:ss}] {m.Name}: {m.Text}");
+                    }
+                }, ct);
+                _ = Task.Run(async () =>
+                {
+                    await foreach (HubEvent e in client.Events(ct))
+                    {
+                        lock (members)
+                        {
+                            if (e is MemberJoined j && members.TryGetValue(j.Room, out var a))
+                            {
+                                a[j.User] = j.Name;
+                            }
+                            else if (e is MemberLeft l && members.TryGetValue(l.Room, out var b))
+                            {
+                                b.Remove(l.User);
+                            }
+                        }
+
+                        Print(e switch
+                        {
+                            MemberJoined j => $"-- {j.Name} joined #{j.Room}",
+                            MemberLeft l => $"-- {l.Name} left #{l.Room}",
+                            MessagesLost g => $"-- #{g.Room}: {g.To - g.From + 1} older messages are no longer available",
+                            HistoryReset r => $"-- #{r.Room}: the room's history was reset",
+                            _ => "-- " + e,
+                        });
+                    }
+                }, ct);
+
+                while (true)
+                {
+                    string? line = await Task.Factory.StartNew(Console.In.ReadLine, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+                    if (line is null || line.Trim() == "/quit")
+                    {
+                        return 0;
+                    }
+
+                    if (line.Length == 0)
+                    {
+                        continue;
+                    }
+
+                    string[] words = line.Trim().Split(' ', 2, StringSplitOptions.RemoveEmptyEntries);
+                    switch (words[0])
+                    {
+                        case "/join" when words.Length == 2:
+                            if (await JoinAsync(words[1].Trim()))
+                            {
+                                current = words[1].Trim();
+                            }
+
+                            break;
+                        case "/leave":
+                            string leaving = words.Length == 2 ? words[1].Trim() : current;
+                            await client.LeaveAsync(leaving, ct);
+                            Print($"-- left #{leaving}");
+                            break;
+                        case "/who":
+                            lock (members)
+                            {
+                                Print($"-- in #{current}: " + string.Join(", ", (members.TryGetValue(current, out var who) ? who.Values.ToArray() : []).Order()));
+                            }
+
+                            break;
+                        case "/history":
+                            int n = words.Length == 2 && int.TryParse(words[1], out int k) ? k : 20;
+                            var (page, _) = await client.HistoryAsync(current, null, n, ct);
+                            foreach (HubMessage m in page)
+                            {
+                                Print($"[{m.Time.ToLocalTime():HH:mm:ss}] {m.Name}: {m.Text}");
+                            }
+
+                            break;
+                        case "/rooms":
+                            lock (members)
+                            {
+                                Print("-- rooms: " + string.Join(", ", members.Keys.Select(r => r == current ? $"#{r} (current)" : "#" + r)));
+                            }
+
+                            break;
+                        default:
+                            if (words[0].StartsWith('/'))
+                            {
+                                Print("-- commands: /join ROOM, /leave [ROOM], /who, /history [N], /rooms, /quit");
+                                break;
+                            }
+
+                            string to = current;
+                            _ = client.PublishAsync(to, line, null, ct).ContinueWith(
+                                t => Print($"-- not sent to #{to}: {t.Exception?.InnerException?.Message}"),
+                                CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                            break;
+                    }
+                }
+            }
+        });
+        return command;
+    }
+}
