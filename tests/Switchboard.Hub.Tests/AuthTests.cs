@@ -11,13 +11,13 @@ namespace Switchboard.Hub.Tests;
 public class AuthTests
 {
     private const string Key = "test-signing-key-0123456789-abcdefghij";
-    private static readonly Lazy<Task<HubTestServer>> s_server = new(() => HubTestServer.StartAsync(o =>
+    internal static readonly Lazy<Task<HubTestServer>> s_server = new(() => HubTestServer.StartAsync(o =>
     {
         o.Store = "memory";
         o.Auth = new AuthOptions { Enabled = true, SigningKey = Key };
     }));
 
-    private static readonly TokenService Tokens = new(new AuthOptions { Enabled = true, SigningKey = Key });
+    internal static readonly TokenService Tokens = new(new AuthOptions { Enabled = true, SigningKey = Key });
 
     private static string Token(string sub, string? name = null, double seconds = 3600, string[]? join = null, string[]? publish = null) =>
         Tokens.Issue(sub, name, TimeSpan.FromSeconds(seconds), join, publish);

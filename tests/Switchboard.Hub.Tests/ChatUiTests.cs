@@ -94,6 +94,28 @@ public class ChatUiTests
     }
 
     [Fact]
+    public async Task With_authentication_on_the_page_asks_for_a_token_and_speaks_as_its_subject()
+    {
+        HubTestServer server = await AuthTests.s_server.Value;
+        string token = AuthTests.Tokens.Issue("zoe", "Zoë from the token", TimeSpan.FromHours(1));
+        using IPlaywright playwright = await Playwright.CreateAsync();
+        await using IBrowser browser = await LaunchAsync(playwright);
+        IPage page = await (await browser.NewContextAsync()).NewPageAsync();
+        await page.GotoAsync(server.Ws.ToString().Replace("ws://", "http://", StringComparison.Ordinal));
+        await Assertions.Expect(page.Locator("#identity")).ToBeVisibleAsync(new() { Timeout = 30_000 });
+        await Assertions.Expect(page.Locator("#token-input")).ToBeVisibleAsync();
+        await page.FillAsync("#name-input", "Zoe");
+        await page.FillAsync("#token-input", token);
+        await page.ClickAsync("#identity-save");
+        await Assertions.Expect(page.Locator("#state")).ToHaveTextAsync("connected", new() { Timeout = 30_000 });
+        string unique = "authed " + Guid.NewGuid().ToString("N")[..8];
+        await SendAsync(page, unique);
+        await Assertions.Expect(Message(page, unique)).ToHaveCountAsync(1, new() { Timeout = 30_000 });
+        await Assertions.Expect(page.Locator("#messages li", new() { HasText = unique }).Locator(".name")).ToHaveTextAsync("Zoë from the token");
+        await Assertions.Expect(page.Locator("#member-list li", new() { HasText = "Zoë from the token" })).ToHaveCountAsync(1);
+    }
+
+    [Fact]
     public async Task History_on_join_pages_back_with_load_earlier()
     {
         HubTestServer server = await HubTestServer.Shared;
