@@ -161,12 +161,17 @@ public class ChatUiTests
         await Assertions.Expect(page.Locator("#messages li.pending")).ToHaveCountAsync(1);
         await page.ScreenshotAsync(new() { Path = Path.Combine(Shots, "ui-reconnecting.png") });
 
+        // Keep the page away while the server comes back and the other side publishes: these it must catch up on.
+        await page.Context.SetOfflineAsync(true);
         var (restarted, _) = await ServerProcess.StartAsync(port, "--db", db);
         await using var __ = restarted;
         for (int i = 1; i <= 5; i++)
         {
-            await other.PublishAsync(room, $"missed {i}").WaitAsync(TimeSpan.FromSeconds(60)); // published through the other client while the page reconnects
+            await other.PublishAsync(room, $"missed {i}").WaitAsync(TimeSpan.FromSeconds(60));
         }
+
+        Assert.Equal(0, await page.Locator("#messages li:not(.pending) .text", new() { HasTextString = "missed" }).CountAsync());
+        await page.Context.SetOfflineAsync(false);
 
         await Assertions.Expect(page.Locator("#state")).ToHaveTextAsync("connected", new() { Timeout = 60_000 });
         await Assertions.Expect(Message(page, "missed 5")).ToHaveCountAsync(1, new() { Timeout = 60_000 });
