@@ -93,5 +93,6 @@ token.SetAction(parse =>
 var root = new RootCommand("Switchboard: real-time messaging over WebSockets") 
 {
     serve, token, Switchboard.Cli.ChatCommand.Create(), Switchboard.Cli.ConnectCommand.Create(), Switchboard.Cli.HubCommands.Send(), Switchboard.Cli.HubCommands.Listen(),
+    Switchboard.Cli.Bench.BenchCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

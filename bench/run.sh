@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: Switchboard vs. the same chat contract on ASP.NET Core's built-in WebSockets and on
+# Node `ws`. Each server is pinned to core 0 and the load generator (`switchboard bench`) to core 1; every
+# scenario runs RUNS times per server and the median server-CPU-per-unit is reported (docs/benchmarks.md).
+#
+#   bench/run.sh            # RUNS=3 DURATION=10
+#   RUNS=1 DURATION=5 bench/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-10}
+OUT=${OUT:-artifacts/bench}
+mkdir -p "$OUT"
+
+dotnet build -c Release src/Switchboard.Cli -v q -nologo >/dev/null
+dotnet build -c Release bench/baselines/AspNetCoreChat -v q -nologo >/dev/null
+(cd bench/baselines/node-ws && npm install --silent --no-audit --no-fund)
+SB="dotnet src/Switchboard.Cli/bin/Release/net10.0/switchboard.dll"
+
+start_server() { # name port -> sets PID
+  case "$1" in
+    switchboard) taskset -c 0 $SB serve --store memory --urls "http://127.0.0.1:$2" >"$OUT/$1.log" 2>&1 & ;;
+    aspnetcore)  taskset -c 0 dotnet bench/baselines/AspNetCoreChat/bin/Release/net10.0/AspNetCoreChat.dll --urls "http://127.0.0.1:$2" >"$OUT/$1.log" 2>&1 & ;;
+    node-ws)     taskset -c 0 node bench/baselines/node-ws/server.mjs "$2" >"$OUT/$1.log" 2>&1 & ;;
+  esac
+  PID=$!
+  for _ in $(seq 1 100); do
+    if (exec 3<>/dev/tcp/127.0.0.1/"$2") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  echo "server $1 did not start" >&2; return 1
+}
+
+run() { # server scenario path args... -> appends JSON to $OUT/results.jsonl
+  local server=$1 scenario=$2 path=$3; shift 3
+  local port=$((20000 + RANDOM % 20000))
+  start_server "$server" "$port"
+  local result
+  result=$(taskset -c 1 $SB bench "$scenario" "ws://127.0.0.1:$port$path" "$@" --server-pid "$PID" --json || echo null)
+  kill "$PID" 2>/dev/null || true
+  wait "$PID" 2>/dev/null || true
+  echo "{\"server\":\"$server\",\"scenario\":\"$scenario $*\",\"result\":$result}" >>"$OUT/results.jsonl"
+  echo "$server $scenario $*: $result" >&2
+}
+
+rm -f "$OUT/results.jsonl"
+for i in $(seq 1 "$RUNS"); do
+  for server in switchboard aspnetcore node-ws; do
+    run "$server" echo /echo --clients 50 --duration "$DURATION"
+    run "$server" broadcast /ws --clients 100 --window 8 --duration "$DURATION"
+    run "$server" broadcast /ws --clients 1000 --rate 200 --duration "$DURATION"
+    run "$server" connections /echo --clients 10000 --duration 3
+  done
+done
+echo "results: $OUT/results.jsonl" >&2

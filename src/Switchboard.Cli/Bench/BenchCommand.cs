@@ -1,0 +1,391 @@
+using System.Buffers;
+using System.Buffers.Text;
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using Switchboard.Protocol;
+using Switchboard.WebSockets;
+
+namespace Switchboard.Cli.Bench;
+
+/// <summary>The outcome of one benchmark run (printed as a table, or as JSON with --json).</summary>
+internal sealed record BenchResult(
+    string Scenario, string Url, int Clients, double Seconds, long Sent, long Received, long Expected, long Lost,
+    double Throughput, long P50Us, long P90Us, long P99Us, long MaxUs,
+    double? ServerCpuSeconds, double? ServerCpuUsPerUnit, string Unit, long? ServerRssBytes, double? RssPerConnectionKiB);
+
+/// <summary>`switchboard bench`: a load generator (echo, broadcast, connections) for Switchboard and other servers.</summary>
+internal static class BenchCommand
+{
+    private static readonly byte[] Marker = "B|"u8.ToArray();
+
+    public static Command Create()
+    {
+        var command = new Command("bench", "Load generator: echo, broadcast and idle-connection scenarios (docs/benchmarks.md)");
+        command.Subcommands.Add(Echo());
+        command.Subcommands.Add(Broadcast());
+        command.Subcommands.Add(Connections());
+        return command;
+    }
+
+    private sealed class Common
+    {
+        public Argument<string> Url { get; } = new("url") { Description = "WebSocket endpoint, e.g. ws://127.0.0.1:8000/echo" };
+        public Option<int> Clients { get; } = new("--clients") { Description = "Connections", DefaultValueFactory = _ => 50 };
+        public Option<double> Duration { get; } = new("--duration") { Description = "Seconds of measurement", DefaultValueFactory = _ => 10 };
+        public Option<int?> ServerPid { get; } = new("--server-pid") { Description = "Server process id, for CPU and RSS from /proc" };
+        public Option<bool> Json { get; } = new("--json") { Description = "Print the result as one JSON object" };
+
+        public void AddTo(Command c)
+        {
+            c.Arguments.Add(Url);
+            c.Options.Add(Clients);
+            c.Options.Add(Duration);
+            c.Options.Add(ServerPid);
+            c.Options.Add(Json);
+        }
+    }
+
+    /// <summary>Finds "B|&lt;timestamp&gt;|" in a payload and returns the latency since then, in microseconds.</summary>
+    private static long LatencyUs(ReadOnlySequence<byte> data, long now)
+    {
+        ReadOnlySpan<byte> span = data.IsSingleSegment ? data.FirstSpan : data.ToArray();
+        int at = span.IndexOf(Marker);
+        if (at < 0)
+        {
+            return -1;
+        }
+
+        span = span[(at + 2)..];
+        if (!Utf8Parser.TryParse(span, out long ts, out _))
+        {
+            return -1;
+        }
+
+        return (long)Stopwatch.GetElapsedTime(ts, now).TotalMicroseconds;
+    }
+
+    private static string Payload(int size)
+    {
+        string head = "B|" + Stopwatch.GetTimestamp().ToString(System.Globalization.CultureInfo.InvariantCulture) + "|";
+        return size > head.Length ? head + new string('x', size - head.Length) : head;
+    }
+
+    private static async Task<List<WebSocketConnection>> OpenAsync(Uri url, int count, Func<int, WebSocketHandler> handler, int concurrency = 64)
+    {
+        var result = new WebSocketConnection[count];
+        using var gate = new SemaphoreSlim(concurrency);
+        await Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
+        {
+            await gate.WaitAsync();
+            try
+            {
+                result[i] = await WebSocketClient.ConnectAsync(url, new WebSocketClientOptions
+                {
+                    Handler = handler(i),
+                    Connection = new WebSocketConnectionOptions { KeepAliveInterval = null, MaxOutboundQueueBytes = 64L * 1024 * 1024 },
+                });
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }));
+        return [.. result];
+    }
+
+    private static void Progress(bool json, string line)
+    {
+        if (!json)
+        {
+            Console.Error.Write("\r" + line.PadRight(100));
+        }
+    }
+
+    private static int Print(BenchResult r, bool json)
+    {
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(r, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
+            return 0;
+        }
+
+        Console.Error.WriteLine();
+        Console.WriteLine($"{r.Scenario} {r.Url}: {r.Clients} clients, {r.Seconds:0.0} s");
+        Console.WriteLine($"  throughput  {r.Throughput:N0} {r.Unit}/s   sent {r.Sent:N0}   received {r.Received:N0}   lost {r.Lost:N0}");
+        Console.WriteLine($"  latency     p50 {r.P50Us / 1000.0:0.00} ms   p90 {r.P90Us / 1000.0:0.00} ms   p99 {r.P99Us / 1000.0:0.00} ms   max {r.MaxUs / 1000.0:0.00} ms");
+        if (r.ServerCpuSeconds is double cpu)
+        {
+            Console.WriteLine($"  server      {cpu:0.00} s CPU   {r.ServerCpuUsPerUnit:0.00} µs per {r.Unit}" + (r.ServerRssBytes is long rss ? $"   RSS {rss / 1048576.0:0.0} MiB" : ""));
+        }
+
+        if (r.RssPerConnectionKiB is double kib)
+        {
+            Console.WriteLine($"  memory      {kib:0.00} KiB RSS per connection");
+        }
+
+        return 0;
+    }
+
+    // ------------------------------------------------------------------------------------------ echo
+
+    private sealed class EchoClient(LatencyHistogram histogram, int size, Func<bool> running) : WebSocketHandler
+    {
+        public long Received;
+
+        public override ValueTask OnMessageAsync(WebSocketConnection connection, WebSocketMessage message)
+        {
+            long now = Stopwatch.GetTimestamp();
+            histogram.Record(LatencyUs(message.Data, now));
+            Interlocked.Increment(ref Received);
+            if (running())
+            {
+                connection.SendText(Payload(size)); // closed loop: the next message when the echo arrives
+            }
+
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    private static Command Echo()
+    {
+        var common = new Common();
+        var size = new Option<int>("--size") { Description = "Message size in bytes", DefaultValueFactory = _ => 64 };
+        var c = new Command("echo", "N closed-loop clients: send, wait for the echo, repeat");
+        common.AddTo(c);
+        c.Options.Add(size);
+        c.SetAction(async parse =>
+        {
+            var url = new Uri(parse.GetValue(common.Url)!);
+            int n = parse.GetValue(common.Clients), bytes = parse.GetValue(size);
+            bool json = parse.GetValue(common.Json);
+            var probe = new ServerProbe(parse.GetValue(common.ServerPid));
+            var histogram = new LatencyHistogram();
+            bool running = true;
+            var handlers = new List<EchoClient>();
+            List<WebSocketConnection> connections = await OpenAsync(url, n, _ =>
+            {
+                var h = new EchoClient(histogram, bytes, () => Volatile.Read(ref running));
+                lock (handlers)
+                {
+                    handlers.Add(h);
+                }
+
+                return h;
+            });
+            double cpu0 = probe.CpuSeconds();
+            var clock = Stopwatch.StartNew();
+            foreach (WebSocketConnection conn in connections)
+            {
+                conn.SendText(Payload(bytes));
+            }
+
+            double seconds = parse.GetValue(common.Duration);
+            while (clock.Elapsed.TotalSeconds < seconds)
+            {
+                await Task.Delay(1000);
+                Progress(json, $"echo t={clock.Elapsed.TotalSeconds:0}s round trips={histogram.Count:N0} p99={histogram.Percentile(99) / 1000.0:0.00}ms");
+            }
+
+            Volatile.Write(ref running, false);
+            double elapsed = clock.Elapsed.TotalSeconds;
+            long done = histogram.Count;
+            double cpu = probe.CpuSeconds() - cpu0;
+            foreach (WebSocketConnection conn in connections)
+            {
+                conn.Abort();
+            }
+
+            return Print(new BenchResult("echo", url.ToString(), n, elapsed, done, done, done, 0, done / elapsed,
+                histogram.Percentile(50), histogram.Percentile(90), histogram.Percentile(99), histogram.Max,
+                probe.Available ? cpu : null, probe.Available && done > 0 ? cpu * 1e6 / done : null, "message", probe.Available ? probe.ResidentBytes() : null, null), json);
+        });
+        return c;
+    }
+
+    // ------------------------------------------------------------------------------------------ broadcast
+
+    private sealed class Receiver(LatencyHistogram histogram, string room) : WebSocketHandler
+    {
+        public long Received;
+        public readonly TaskCompletionSource Ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public override ValueTask OnMessageAsync(WebSocketConnection connection, WebSocketMessage message)
+        {
+            long latency = LatencyUs(message.Data, Stopwatch.GetTimestamp());
+            if (latency >= 0)
+            {
+                histogram.Record(latency);
+                Interlocked.Increment(ref Received);
+            }
+            else if (!Ready.Task.IsCompleted)
+            {
+                string text = message.GetText();
+                if (text.Contains("\"type\":\"welcome\"", StringComparison.Ordinal))
+                {
+                    connection.SendText($"{{\"type\":\"join\",\"room\":\"{room}\",\"since\":{long.MaxValue / 2}}}");
+                }
+                else if (text.Contains("\"type\":\"joined\"", StringComparison.Ordinal))
+                {
+                    Ready.TrySetResult();
+                }
+            }
+
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    private static Command Broadcast()
+    {
+        var common = new Common();
+        var senders = new Option<int>("--senders") { Description = "How many of the clients also send", DefaultValueFactory = _ => 1 };
+        var rate = new Option<double>("--rate") { Description = "Open loop: messages per second in total (0: use --window)", DefaultValueFactory = _ => 0 };
+        var window = new Option<int>("--window") { Description = "Max throughput: messages in flight per sender", DefaultValueFactory = _ => 8 };
+        var protocol = new Option<string>("--protocol") { Description = "seed ({\"name\",\"message\"} at /ws) or hub (publish to a room at /hub)", DefaultValueFactory = _ => "seed" };
+        var room = new Option<string>("--room") { Description = "Room for --protocol hub", DefaultValueFactory = _ => "bench" };
+        var c = new Command("broadcast", "N clients in one room; senders publish (open-loop rate or windowed); end-to-end latency from a timestamp in the payload");
+        common.AddTo(c);
+        c.Options.Add(senders);
+        c.Options.Add(rate);
+        c.Options.Add(window);
+        c.Options.Add(protocol);
+        c.Options.Add(room);
+        c.SetAction(async parse =>
+        {
+            var url = new Uri(parse.GetValue(common.Url)!);
+            int n = parse.GetValue(common.Clients), s = Math.Max(1, parse.GetValue(senders));
+            bool json = parse.GetValue(common.Json), hub = parse.GetValue(protocol) == "hub";
+            string roomName = parse.GetValue(room)!;
+            var probe = new ServerProbe(parse.GetValue(common.ServerPid));
+            var histogram = new LatencyHistogram();
+            var receivers = new Receiver[n];
+            List<WebSocketConnection> connections = await OpenAsync(url, n, i => receivers[i] = new Receiver(histogram, roomName));
+            if (hub)
+            {
+                await Task.WhenAll(receivers.Select(r => r.Ready.Task)).WaitAsync(TimeSpan.FromSeconds(60));
+            }
+
+            long seq = 0, sent = 0;
+            void SendFrom(int sender)
+            {
+                string payload = Payload(0);
+                string text = hub
+                    ? $"{{\"type\":\"publish\",\"room\":\"{roomName}\",\"text\":\"{payload}\",\"id\":\"{Interlocked.Increment(ref seq)}\"}}"
+                    : $"{{\"name\":\"bench{sender}\",\"message\":\"{payload}\"}}";
+                if (connections[sender].SendText(text) == SendResult.Enqueued)
+                {
+                    Interlocked.Increment(ref sent);
+                }
+            }
+
+            double cpu0 = probe.CpuSeconds();
+            double seconds = parse.GetValue(common.Duration), perSecond = parse.GetValue(rate);
+            int inFlight = parse.GetValue(window);
+            var clock = Stopwatch.StartNew();
+            var lastProgress = TimeSpan.Zero;
+            while (clock.Elapsed.TotalSeconds < seconds)
+            {
+                if (perSecond > 0)
+                {
+                    long due = (long)(clock.Elapsed.TotalSeconds * perSecond);
+                    while (Interlocked.Read(ref sent) < due)
+                    {
+                        SendFrom((int)(Interlocked.Read(ref sent) % s));
+                    }
+
+                    await Task.Delay(1);
+                }
+                else
+                {
+                    // Windowed: at most `window` messages per sender in flight (sent, not yet delivered back to the senders).
+                    long delivered = long.MaxValue;
+                    for (int i = 0; i < s; i++)
+                    {
+                        delivered = Math.Min(delivered, Interlocked.Read(ref receivers[i].Received));
+                    }
+
+                    while (Interlocked.Read(ref sent) - delivered < (long)inFlight * s)
+                    {
+                        SendFrom((int)(Interlocked.Read(ref sent) % s));
+                    }
+
+                    await Task.Yield();
+                }
+
+                if (clock.Elapsed - lastProgress >= TimeSpan.FromSeconds(1))
+                {
+                    lastProgress = clock.Elapsed;
+                    Progress(json, $"broadcast t={clock.Elapsed.TotalSeconds:0}s sent={Interlocked.Read(ref sent):N0} deliveries={histogram.Count:N0} p99={histogram.Percentile(99) / 1000.0:0.00}ms");
+                }
+            }
+
+            double sendSeconds = clock.Elapsed.TotalSeconds;
+            long expected = Interlocked.Read(ref sent) * n;
+
+            // Drain: wait until everything arrived, or nothing arrives for 5 s.
+            long last = -1;
+            var idle = Stopwatch.StartNew();
+            while (histogram.Count < expected && idle.Elapsed < TimeSpan.FromSeconds(5))
+            {
+                if (histogram.Count != last)
+                {
+                    last = histogram.Count;
+                    idle.Restart();
+                }
+
+                await Task.Delay(50);
+            }
+
+            double elapsed = clock.Elapsed.TotalSeconds;
+            double cpu = probe.CpuSeconds() - cpu0;
+            long received = histogram.Count;
+            foreach (WebSocketConnection conn in connections)
+            {
+                conn.Abort();
+            }
+
+            return Print(new BenchResult("broadcast", url.ToString(), n, sendSeconds, Interlocked.Read(ref sent), received, expected, expected - received,
+                received / elapsed, histogram.Percentile(50), histogram.Percentile(90), histogram.Percentile(99), histogram.Max,
+                probe.Available ? cpu : null, probe.Available && received > 0 ? cpu * 1e6 / received : null, "delivery", probe.Available ? probe.ResidentBytes() : null, null), json);
+        });
+        return c;
+    }
+
+    // ------------------------------------------------------------------------------------------ connections
+
+    private sealed class Idle : WebSocketHandler;
+
+    private static Command Connections()
+    {
+        var common = new Common();
+        var concurrency = new Option<int>("--concurrency") { Description = "Handshakes in flight", DefaultValueFactory = _ => 64 };
+        var c = new Command("connections", "Open K idle connections: handshake rate and server RSS per connection");
+        common.AddTo(c);
+        c.Options.Add(concurrency);
+        c.SetAction(async parse =>
+        {
+            var url = new Uri(parse.GetValue(common.Url)!);
+            int n = parse.GetValue(common.Clients);
+            bool json = parse.GetValue(common.Json);
+            var probe = new ServerProbe(parse.GetValue(common.ServerPid));
+            long rss0 = probe.ResidentBytes();
+            double cpu0 = probe.CpuSeconds();
+            var clock = Stopwatch.StartNew();
+            List<WebSocketConnection> connections = await OpenAsync(url, n, _ => new Idle(), parse.GetValue(concurrency));
+            double elapsed = clock.Elapsed.TotalSeconds;
+            double cpu = probe.CpuSeconds() - cpu0;
+            await Task.Delay(TimeSpan.FromSeconds(Math.Min(5, parse.GetValue(common.Duration)))); // let the server settle before sampling
+            long rss = probe.ResidentBytes();
+            foreach (WebSocketConnection conn in connections)
+            {
+                conn.Abort();
+            }
+
+            return Print(new BenchResult("connections", url.ToString(), n, elapsed, n, n, n, 0, n / elapsed, 0, 0, 0, 0,
+                probe.Available ? cpu : null, probe.Available ? cpu * 1e6 / n : null, "handshake",
+                probe.Available ? rss : null, probe.Available ? (rss - rss0) / 1024.0 / n : null), json);
+        });
+        return c;
+    }
+}
