@@ -47,13 +47,21 @@ public static class SwitchboardServer
             logging(builder.Logging);
         }
 
+        var router = new WebSocketUpgradeRouter { HandshakeTimeout = options.HandshakeTimeout };
         builder.WebHost.UseUrls(options.Urls);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
             k.Limits.RequestHeadersTimeout = options.HandshakeTimeout; // bounds a handshake that never finishes
             k.Limits.MaxRequestHeadersTotalSize = 16 * 1024;
-            k.ConfigureEndpointDefaults(l => l.Protocols = HttpProtocols.Http1);
+            k.ConfigureEndpointDefaults(l =>
+            {
+                l.Protocols = HttpProtocols.Http1;
+                if (options.FastUpgrade)
+                {
+                    l.Use(next => connection => router.HandleAsync(connection, next));
+                }
+            });
         });
 
         WebApplication app = builder.Build();
@@ -66,19 +74,23 @@ public static class SwitchboardServer
         };
 
         var registry = new WebSocketConnectionRegistry();
-        app.MapWebSocket("/echo", _ => EchoHandler.Instance, new WebSocketEndpointOptions { Connection = connection, Registry = registry });
+        var echoOptions = new WebSocketEndpointOptions { Connection = connection, Registry = registry };
+        app.MapWebSocket("/echo", _ => EchoHandler.Instance, echoOptions);
+        router.Map("/echo", _ => ValueTask.FromResult<WebSocketHandler?>(EchoHandler.Instance), echoOptions);
 
         var hub = new Hub.Hub(options.CreateStore(), options.Hub, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.Hub"));
         ILogger hubLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.Server");
         TokenService? tokens = options.Auth.Enabled ? new TokenService(options.Auth) : null;
         var handshake = new ServerHandshakeOptions();
-        MapGuarded(app, "/hub", options, tokens, handshake, connection, registry, (ctx, grant) =>
+        Func<Func<string, string?>, Grant?, WebSocketHandler> hubHandler = (query, grant) =>
         {
-            HubIdentity identity = grant?.Identity ?? Identity.FromQuery(ctx.Request.Query["name"], ctx.Request.Query["user"]);
+            HubIdentity identity = grant?.Identity ?? Identity.FromQuery(query("name"), query("user"));
             return new HubHandler(hub, identity, hubLogger, grant is null ? null : c => new TokenAccess(tokens!, grant, c));
-        });
-        MapGuarded(app, "/ws", options, tokens, handshake, connection, registry, (_, grant) =>
-            new SeedChatHandler(hub, hubLogger, grant, grant is null ? null : c => new TokenAccess(tokens!, grant, c)));
+        };
+        Func<Func<string, string?>, Grant?, WebSocketHandler> seedHandler = (_, grant) =>
+            new SeedChatHandler(hub, hubLogger, grant, grant is null ? null : c => new TokenAccess(tokens!, grant, c));
+        MapGuarded(app, router, "/hub", options, tokens, handshake, connection, registry, hubHandler);
+        MapGuarded(app, router, "/ws", options, tokens, handshake, connection, registry, seedHandler);
 
         // SIGTERM / Ctrl-C: Kestrel stops accepting; every connection is closed with 1001; then the store is flushed.
         app.Lifetime.ApplicationStopping.Register(() =>
@@ -114,14 +126,39 @@ public static class SwitchboardServer
     /// Maps a WebSocket endpoint behind the Origin allow-list and, when authentication is on, a token check —
     /// both decided on the HTTP handshake, before any upgrade (403 / 401 with the reason).
     /// </summary>
-    private static void MapGuarded(WebApplication app, string path, SwitchboardServerOptions options, TokenService? tokens,
+    private static void MapGuarded(WebApplication app, WebSocketUpgradeRouter router, string path, SwitchboardServerOptions options, TokenService? tokens,
         ServerHandshakeOptions handshake, WebSocketConnectionOptions connection, WebSocketConnectionRegistry registry,
-        Func<HttpContext, Grant?, WebSocketHandler> handler)
+        Func<Func<string, string?>, Grant?, WebSocketHandler> handler)
     {
+        // The connection-level fast path: takes the upgrade only when everything checks out; otherwise declines, and the
+        // HTTP endpoint below answers (403, 401, ...) with the same rules.
+        router.Map(path, async request =>
+        {
+            string? origin = request.Headers.Get("Origin");
+            if (origin is not null && !OriginAllowed(origin, request.Headers.Get("Host") ?? string.Empty, options.Auth))
+            {
+                return null;
+            }
+
+            Grant? grant = null;
+            if (tokens is not null)
+            {
+                string? header = request.Headers.Get("Authorization");
+                string? token = header is not null && header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header["Bearer ".Length..].Trim() : request.Query("access_token");
+                (grant, _) = await tokens.ValidateAsync(token);
+                if (grant is null)
+                {
+                    return null;
+                }
+            }
+
+            return handler(request.Query, grant);
+        }, new WebSocketEndpointOptions { Connection = connection, Registry = registry });
+
         app.Map(path, async (HttpContext ctx) =>
         {
             string? origin = ctx.Request.Headers.Origin;
-            if (origin is not null && !OriginAllowed(origin, ctx, options.Auth))
+            if (origin is not null && !OriginAllowed(origin, ctx.Request.Host.Value ?? string.Empty, options.Auth))
             {
                 await Refuse(ctx, 403, $"Origin '{origin}' is not allowed to connect.");
                 return;
@@ -139,11 +176,11 @@ public static class SwitchboardServer
                 }
             }
 
-            await WebSocketEndpointRouteBuilderExtensions.HandleAsync(ctx, c => handler(c, grant), handshake, connection, registry);
+            await WebSocketEndpointRouteBuilderExtensions.HandleAsync(ctx, c => handler(name => c.Request.Query[name].ToString() is { Length: > 0 } v ? v : null, grant), handshake, connection, registry);
         });
     }
 
-    private static bool OriginAllowed(string origin, HttpContext ctx, AuthOptions auth)
+    private static bool OriginAllowed(string origin, string host, AuthOptions auth)
     {
         if (auth.AllowedOrigins.Count > 0)
         {
@@ -156,7 +193,7 @@ public static class SwitchboardServer
         }
 
         // Authentication on and no list: only the server's own origin (the page it serves).
-        return Uri.TryCreate(origin, UriKind.Absolute, out Uri? o) && string.Equals(o.Authority, ctx.Request.Host.Value, StringComparison.OrdinalIgnoreCase);
+        return Uri.TryCreate(origin, UriKind.Absolute, out Uri? o) && string.Equals(o.Authority, host, StringComparison.OrdinalIgnoreCase);
     }
 
     private static async Task ApplyRetentionAsync(Hub.Hub hub, ILogger logger)

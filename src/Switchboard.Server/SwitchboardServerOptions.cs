@@ -29,6 +29,12 @@ public sealed class SwitchboardServerOptions
     /// <summary>Closing handshake timeout.</summary>
     public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Take WebSocket upgrades at the connection level, before Kestrel's HTTP layer (cheaper per connection and per
+    /// message). Default true; false routes every upgrade through the HTTP pipeline.
+    /// </summary>
+    public bool FastUpgrade { get; set; } = true;
+
     /// <summary>Where history is kept: "sqlite" (default), "postgres" or "memory".</summary>
     public string Store { get; set; } = "sqlite";
 

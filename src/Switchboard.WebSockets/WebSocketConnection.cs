@@ -402,7 +402,9 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
                     SignalDrained();
                 }
 
-                Volatile.Write(ref _writerScheduled, 0);
+                // A full fence, not Volatile.Write: the store must not be reordered after the IsEmpty load below, or a
+                // sender that enqueues in between sees the writer still scheduled and nobody writes its frame.
+                Interlocked.Exchange(ref _writerScheduled, 0);
                 if ((_queue.IsEmpty && !_completeOutput) || Interlocked.CompareExchange(ref _writerScheduled, 1, 0) != 0)
                 {
                     return;

@@ -54,6 +54,24 @@ public class ConfigurationTests
     }
 
     [Fact]
+    public async Task With_fast_upgrade_off_the_http_pipeline_serves_the_same_endpoints()
+    {
+        HubTestServer server = await HubTestServer.StartAsync(o =>
+        {
+            o.Store = "memory";
+            o.FastUpgrade = false;
+        });
+        await using var c = await HubClient.ConnectAsync(server.Ws, "slow-path");
+        Assert.Equal("joined", HubClient.Type(await c.ReplyAsync(c.Send(new { type = "join", room = "general" }))));
+        Assert.Equal(1, await c.PublishAsync("general", "via the HTTP pipeline"));
+        WebSockets.WebSocketConnection echo = await WebSockets.WebSocketClient.ConnectAsync(new Uri(server.Ws, "/echo"));
+        echo.SendText("echo via HTTP");
+        Assert.Equal("echo via HTTP", (await echo.ReceiveAsync())!.Text);
+        await echo.CloseAsync();
+        await server.App.StopAsync();
+    }
+
+    [Fact]
     public async Task Without_auto_creation_only_configured_or_existing_rooms_exist()
     {
         HubTestServer server = await HubTestServer.StartAsync(o =>

@@ -1,0 +1,161 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.Primitives;
+using Switchboard.Protocol;
+using Switchboard.Protocol.Handshake;
+
+namespace Switchboard.WebSockets.AspNetCore;
+
+/// <summary>An upgrade request seen at the connection level, before Kestrel's HTTP layer.</summary>
+public sealed class UpgradeRequest
+{
+    private readonly HttpRequestHead _head;
+    private Dictionary<string, StringValues>? _query;
+
+    internal UpgradeRequest(HttpRequestHead head, string path, string query)
+    {
+        _head = head;
+        Path = path;
+        QueryString = query;
+    }
+
+    /// <summary>The request path, e.g. /hub.</summary>
+    public string Path { get; }
+
+    /// <summary>The raw query string (with '?'), or empty.</summary>
+    public string QueryString { get; }
+
+    /// <summary>The request headers.</summary>
+    public IHeaderSource Headers => _head.Headers;
+
+    /// <summary>A query parameter's value, or null.</summary>
+    public string? Query(string name)
+    {
+        _query ??= QueryHelpers.ParseQuery(QueryString);
+        return _query.TryGetValue(name, out StringValues v) && v.Count > 0 ? v[0] : null;
+    }
+}
+
+/// <summary>
+/// Takes WebSocket upgrades at the connection level (a Kestrel connection middleware): parses the handshake with
+/// <see cref="HttpHeadParser"/> and <see cref="ServerHandshake"/>, answers 101 itself, and runs the engine directly on
+/// the transport's pipe — no HTTP request objects, no upgrade stream, no stream-to-pipe adapters per connection.
+/// Anything else (plain HTTP, a refused or unusual handshake, a route that declines) is handed to Kestrel's HTTP
+/// layer untouched, where the regular endpoints answer it — so behaviour is the same either way, only cheaper.
+/// </summary>
+public sealed class WebSocketUpgradeRouter
+{
+    private readonly Dictionary<string, Route> _routes = new(StringComparer.Ordinal);
+
+    private sealed record Route(Func<UpgradeRequest, ValueTask<WebSocketHandler?>> Accept, ServerHandshakeOptions Handshake, WebSocketEndpointOptions Options);
+
+    /// <summary>Time allowed for the whole request head (a handshake that never finishes is dropped).</summary>
+    public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Routes upgrades for <paramref name="path"/>. <paramref name="accept"/> returns the handler, or null to let the
+    /// HTTP pipeline handle the request instead (e.g. to answer 401 with its own logic).
+    /// </summary>
+    public void Map(string path, Func<UpgradeRequest, ValueTask<WebSocketHandler?>> accept, WebSocketEndpointOptions options) =>
+        _routes[path] = new Route(accept, new ServerHandshakeOptions { SubProtocols = options.SubProtocols, OriginPolicy = options.OriginPolicy }, options);
+
+    private static bool StartsLikeGet(ReadOnlySequence<byte> buffer)
+    {
+        ReadOnlySpan<byte> get = "GET "u8;
+        Span<byte> first = stackalloc byte[4];
+        int n = (int)Math.Min(buffer.Length, 4);
+        buffer.Slice(0, n).CopyTo(first);
+        return first[..n].SequenceEqual(get[..n]);
+    }
+
+    /// <summary>The connection middleware.</summary>
+    public async Task HandleAsync(ConnectionContext connection, ConnectionDelegate next)
+    {
+        PipeReader input = connection.Transport.Input;
+        HttpRequestHead? head;
+        ReadOnlySequence<byte> buffer;
+        SequencePosition headEnd;
+        using (var timeout = new CancellationTokenSource(HandshakeTimeout))
+        {
+            while (true)
+            {
+                ReadResult result;
+                try
+                {
+                    result = await input.ReadAsync(timeout.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    connection.Abort(new ConnectionAbortedException("The request head did not arrive in time."));
+                    return;
+                }
+
+                buffer = result.Buffer;
+                if (!StartsLikeGet(buffer))
+                {
+                    head = null; // not a WebSocket upgrade (those are GET requests): Kestrel's HTTP layer takes it as it is
+                    headEnd = buffer.Start;
+                    break;
+                }
+
+                var reader = new SequenceReader<byte>(buffer);
+                HttpHeadStatus status = HttpHeadParser.TryParseRequest(ref reader, out head);
+                if (status == HttpHeadStatus.NeedMoreData && !result.IsCompleted && !result.IsCanceled)
+                {
+                    input.AdvanceTo(buffer.Start, buffer.End);
+                    continue;
+                }
+
+                headEnd = reader.Position;
+                if (status != HttpHeadStatus.Complete)
+                {
+                    head = null;
+                }
+
+                break;
+            }
+        }
+
+        Route? route = null;
+        UpgradeRequest? request = null;
+        WebSocketHandler? handler = null;
+        ServerHandshakeResult? handshake = null;
+        if (head is not null && head.Headers.Get("Upgrade") is not null)
+        {
+            int q = head.Target.IndexOf('?', StringComparison.Ordinal);
+            string path = q < 0 ? head.Target : head.Target[..q];
+            if (_routes.TryGetValue(path, out route))
+            {
+                handshake = ServerHandshake.Validate(head.Method, head.Version, head.Headers, route.Handshake);
+                if (handshake.IsAccepted)
+                {
+                    request = new UpgradeRequest(head, path, q < 0 ? string.Empty : head.Target[q..]);
+                    handler = await route.Accept(request).ConfigureAwait(false);
+                }
+            }
+        }
+
+        if (handler is null)
+        {
+            input.AdvanceTo(buffer.Start, buffer.Start); // nothing consumed or examined: Kestrel reads the same bytes
+            await next(connection).ConfigureAwait(false);
+            return;
+        }
+
+        input.AdvanceTo(headEnd); // bytes after the head are the client's first frames
+        await connection.Transport.Output.WriteAsync(ServerHandshake.FormatResponse(handshake!)).ConfigureAwait(false);
+        var ws = new WebSocketConnection(connection.Transport, WebSocketRole.Server, route!.Options.Connection, handshake!.SubProtocol,
+            abortTransport: () => connection.Abort(new ConnectionAbortedException("WebSocket aborted")));
+        route.Options.Registry?.Add(ws);
+        try
+        {
+            await ws.RunAsync(handler).ConfigureAwait(false);
+        }
+        finally
+        {
+            route.Options.Registry?.Remove(ws);
+        }
+    }
+}
