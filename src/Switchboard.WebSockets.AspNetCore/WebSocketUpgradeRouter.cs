@@ -145,17 +145,37 @@ public sealed class WebSocketUpgradeRouter
         }
 
         input.AdvanceTo(headEnd); // bytes after the head are the client's first frames
-        await connection.Transport.Output.WriteAsync(ServerHandshake.FormatResponse(handshake!)).ConfigureAwait(false);
-        var ws = new WebSocketConnection(connection.Transport, WebSocketRole.Server, route!.Options.Connection, handshake!.SubProtocol,
+        byte[] response = ServerHandshake.FormatResponse(handshake!);
+        string? subProtocol = handshake!.SubProtocol;
+        WebSocketEndpointOptions options = route!.Options;
+
+        // This method's state machine lives as long as the connection: let go of the head, headers and buffers.
+        head = null;
+        request = null;
+        handshake = null;
+        route = null;
+        buffer = default;
+        await connection.Transport.Output.WriteAsync(response).ConfigureAwait(false);
+        response = [];
+        await RunAsync(connection, options, subProtocol, handler).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Runs the connection. A separate method so that the handshake's head, headers and buffers (held by the
+    /// caller's state machine) are not kept alive for the connection's whole life.
+    /// </summary>
+    private static async Task RunAsync(ConnectionContext connection, WebSocketEndpointOptions options, string? subProtocol, WebSocketHandler handler)
+    {
+        var ws = new WebSocketConnection(connection.Transport, WebSocketRole.Server, options.Connection, subProtocol,
             abortTransport: () => connection.Abort(new ConnectionAbortedException("WebSocket aborted")));
-        route.Options.Registry?.Add(ws);
+        options.Registry?.Add(ws);
         try
         {
             await ws.RunAsync(handler).ConfigureAwait(false);
         }
         finally
         {
-            route.Options.Registry?.Remove(ws);
+            options.Registry?.Remove(ws);
         }
     }
 }

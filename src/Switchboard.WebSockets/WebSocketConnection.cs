@@ -34,7 +34,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     private readonly FrameDecoder _decoder;
     private readonly ILogger _logger;
     private readonly IWebSocketRandom? _random;
-    private readonly ConcurrentQueue<OutboundFrame> _queue = new();
+    private ConcurrentQueue<OutboundFrame>? _queueStorage; // created on the first send: an idle connection holds none
     private readonly TaskCompletionSource _writerDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource<WebSocketCloseStatus> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -95,6 +95,9 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
             _random = random ?? CryptoWebSocketRandom.Instance;
         }
     }
+
+    private ConcurrentQueue<OutboundFrame> Queue =>
+        Volatile.Read(ref _queueStorage) ?? Interlocked.CompareExchange(ref _queueStorage, new ConcurrentQueue<OutboundFrame>(), null) ?? _queueStorage!;
 
     /// <summary>A process-unique id.</summary>
     public long Id { get; }
@@ -243,7 +246,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
             return SendResult.Closed;
         }
 
-        _queue.Enqueue(frame);
+        Queue.Enqueue(frame);
         ScheduleWriter();
         return SendResult.Enqueued;
     }
@@ -251,7 +254,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     private SendResult EnqueueControl(OutboundFrame frame)
     {
         Interlocked.Add(ref _queuedBytes, frame.Cost);
-        _queue.Enqueue(frame);
+        Queue.Enqueue(frame);
         ScheduleWriter();
         return SendResult.Enqueued;
     }
@@ -334,7 +337,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
             {
                 long unflushed = 0, written = 0;
                 int dataFrames = 0;
-                while (_queue.TryDequeue(out OutboundFrame frame))
+                while (Queue.TryDequeue(out OutboundFrame frame))
                 {
                     Interlocked.Add(ref _queuedBytes, -frame.Cost);
                     try
@@ -386,7 +389,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
 
                 if (_completeOutput)
                 {
-                    if (!_queue.IsEmpty)
+                    if (!Queue.IsEmpty)
                     {
                         continue; // e.g. a close frame queued while the last flush was in progress: write it first
                     }
@@ -397,7 +400,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
                     return; // _writerScheduled stays 1: the writer never runs again
                 }
 
-                if (_queue.IsEmpty)
+                if (Queue.IsEmpty)
                 {
                     SignalDrained();
                 }
@@ -405,7 +408,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
                 // A full fence, not Volatile.Write: the store must not be reordered after the IsEmpty load below, or a
                 // sender that enqueues in between sees the writer still scheduled and nobody writes its frame.
                 Interlocked.Exchange(ref _writerScheduled, 0);
-                if ((_queue.IsEmpty && !_completeOutput) || Interlocked.CompareExchange(ref _writerScheduled, 1, 0) != 0)
+                if ((Queue.IsEmpty && !_completeOutput) || Interlocked.CompareExchange(ref _writerScheduled, 1, 0) != 0)
                 {
                     return;
                 }
@@ -431,7 +434,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
 
     private void DrainQueue()
     {
-        while (_queue.TryDequeue(out OutboundFrame frame))
+        while (Queue.TryDequeue(out OutboundFrame frame))
         {
             Interlocked.Add(ref _queuedBytes, -frame.Cost);
             frame.Release();
