@@ -23,6 +23,7 @@ public class ServerProcessTests
         }
 
         using var stop = new CancellationTokenSource();
+        var enoughAcked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Task[] loops = [.. publishers.Select((c, p) => Task.Run(async () =>
         {
             // Keep up to 50 publishes in flight per connection, as a real client pipelining would.
@@ -42,6 +43,10 @@ public class ServerProcessTests
                     {
                         acked[e.GetProperty("id").GetString()!] = e.GetProperty("offset").GetInt64();
                         done++;
+                        if (acked.Count >= 3000)
+                        {
+                            enoughAcked.TrySetResult();
+                        }
                     }
                 }
             }
@@ -51,10 +56,7 @@ public class ServerProcessTests
             }
         }))];
 
-        while (acked.Count < 3000)
-        {
-            await Task.Delay(10);
-        }
+        await enoughAcked.Task.WaitAsync(TimeSpan.FromSeconds(60)); // kill in the middle of the burst
 
         server.KillHard();
         await server.WaitForExitAsync();
