@@ -5,7 +5,7 @@ namespace Switchboard.Hub;
 /// <summary>Hub counters and the store latency histogram, on the meter "Switchboard.Hub".</summary>
 public static class HubMetrics
 {
-    private static long s_rooms, s_stored, s_duplicates, s_deliveries;
+    private static long s_rooms, s_stored, s_duplicates, s_deliveries, s_lagging;
 
     /// <summary>The meter.</summary>
     public static Meter Meter { get; } = new("Switchboard.Hub");
@@ -19,6 +19,7 @@ public static class HubMetrics
         Meter.CreateObservableCounter("switchboard_hub_messages_in_total", () => Volatile.Read(ref s_stored), description: "Messages published and stored");
         Meter.CreateObservableCounter("switchboard_hub_duplicates_total", () => Volatile.Read(ref s_duplicates), description: "Publishes recognised as retries of a stored message");
         Meter.CreateObservableCounter("switchboard_hub_messages_out_total", () => Volatile.Read(ref s_deliveries), description: "Messages delivered to room members");
+        Meter.CreateObservableCounter("switchboard_slow_consumer_recoveries_total", () => Volatile.Read(ref s_lagging), description: "Members taken off a live stream because they fell behind, then replayed from history");
     }
 
     internal static void RoomOpened() => Interlocked.Increment(ref s_rooms);
@@ -33,4 +34,6 @@ public static class HubMetrics
     }
 
     internal static void Delivered(int count) => Interlocked.Add(ref s_deliveries, count);
+
+    internal static void Lagging() => Interlocked.Increment(ref s_lagging);
 }

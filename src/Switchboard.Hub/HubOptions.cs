@@ -32,6 +32,13 @@ public sealed partial class HubOptions
     /// <summary>While catching up, wait for the connection to drain below this many queued bytes before the next page. Default 256 KiB.</summary>
     public long CatchUpQueueLimit { get; init; } = 256 * 1024;
 
+    /// <summary>
+    /// A member whose connection has more than this many bytes queued stops receiving the live stream; when it has
+    /// drained, it gets a <c>lagging</c> notice and replays what it missed from history, then goes live again.
+    /// Default 1 MiB. (The engine's hard limit, which disconnects, is far higher.)
+    /// </summary>
+    public long LiveQueueLimit { get; init; } = 1024 * 1024;
+
     /// <summary>Most publishes appended to the store in one batch. Default 256.</summary>
     public int MaxPublishBatch { get; init; } = 256;
 

@@ -185,11 +185,35 @@ public sealed class HubSession
     private async Task CatchUpWhenNeededAsync(Room room, Subscriber subscriber, Task<long?> started)
     {
         long? start = await started.ConfigureAwait(false);
-        if (start is not long cursor)
+        if (start is long cursor)
         {
-            return; // live at once, from the room's recent cache
+            await CatchUpAsync(room, subscriber, cursor).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// A member fell behind the live stream (its connection queue passed the live limit): once the connection has
+    /// drained, tell it (<c>lagging</c>) and replay everything after <paramref name="lastOffset"/> from history, then
+    /// go live again — the member loses nothing and the room never waits for it.
+    /// </summary>
+    internal async Task RecoverAsync(Room room, Subscriber subscriber, long lastOffset)
+    {
+        await Connection.WhenDrainedAsync().ConfigureAwait(false);
+        if (subscriber.Removed)
+        {
+            return;
         }
 
+        Connection.Send(HubProtocol.Build("lagging", w =>
+        {
+            w.WriteString("room", room.Name);
+            w.WriteNumber("offset", lastOffset);
+        }));
+        await CatchUpAsync(room, subscriber, lastOffset).ConfigureAwait(false);
+    }
+
+    private async Task CatchUpAsync(Room room, Subscriber subscriber, long cursor)
+    {
         try
         {
             while (!subscriber.Removed)

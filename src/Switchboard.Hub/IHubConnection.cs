@@ -43,6 +43,12 @@ public interface IHubConnection
     /// <summary>Queues a message; false when the connection is closing or its queue is full.</summary>
     bool Send(OutboundMessage message);
 
+    /// <summary>
+    /// Queues a room's live message unless the connection is already this far behind; false means "not sent":
+    /// the hub then takes the member off the live stream and replays from history once it has drained.
+    /// </summary>
+    bool TrySendLive(OutboundMessage message, long softLimitBytes);
+
     /// <summary>Bytes waiting to be written to this connection.</summary>
     long QueuedBytes { get; }
 

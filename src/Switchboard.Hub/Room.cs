@@ -28,7 +28,26 @@ internal sealed class Subscriber(IHubConnection connection, HubSession? session)
     /// <summary>Set by the room worker when the subscriber left; a pending catch-up then stops.</summary>
     public volatile bool Removed;
 
-    public void Deliver(RoomMessage m) => Connection.Send(Session is null ? m.Seed : m.Hub);
+    /// <summary>The last offset handed to this subscriber's connection (worker-owned while live).</summary>
+    public long LastOffset;
+
+    /// <summary>Sends one live message; false when a hub member's connection is too far behind (seed clients are never dropped here).</summary>
+    public bool Deliver(RoomMessage m, long liveQueueLimit)
+    {
+        if (Session is null)
+        {
+            Connection.Send(m.Seed);
+            return true;
+        }
+
+        if (!Connection.TrySendLive(m.Hub, liveQueueLimit))
+        {
+            return false;
+        }
+
+        LastOffset = m.Stored.Offset;
+        return true;
+    }
 }
 
 /// <summary>
@@ -203,9 +222,18 @@ internal sealed class Room
                 _state = _state with { Head = r.Message.Offset };
                 var message = new RoomMessage(Name, r.Message);
                 Remember(message);
+                List<Subscriber>? lagging = null;
                 foreach (Subscriber s in _live)
                 {
-                    s.Deliver(message);
+                    if (!s.Deliver(message, _options.LiveQueueLimit))
+                    {
+                        (lagging ??= []).Add(s);
+                    }
+                }
+
+                if (lagging is not null)
+                {
+                    DropLagging(lagging);
                 }
             }
 
@@ -231,14 +259,32 @@ internal sealed class Room
     private bool CacheCovers(long cursor) =>
         cursor >= _state.Head || (_recent.First is { } f && f.Value.Stored.Offset <= cursor + 1);
 
-    private void SendCachedAfter(Subscriber s, long cursor)
+    /// <summary>Sends the cached messages after <paramref name="cursor"/>; false when the connection fell behind meanwhile.</summary>
+    private bool SendCachedAfter(Subscriber s, long cursor)
     {
+        s.LastOffset = cursor;
         for (LinkedListNode<RoomMessage>? n = _recent.First; n is not null; n = n.Next)
         {
-            if (n.Value.Stored.Offset > cursor)
+            if (n.Value.Stored.Offset > cursor && !s.Deliver(n.Value, _options.LiveQueueLimit))
             {
-                s.Deliver(n.Value);
+                return false;
             }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Takes members whose connections fell behind off the live stream; each replays from its last delivered
+    /// offset once its connection has drained (<see cref="HubSession.RecoverAsync"/>), instead of being cut off.
+    /// </summary>
+    private void DropLagging(List<Subscriber> lagging)
+    {
+        foreach (Subscriber s in lagging)
+        {
+            _live.Remove(s);
+            HubMetrics.Lagging();
+            _ = s.Session!.RecoverAsync(this, s, s.LastOffset);
         }
     }
 
@@ -256,8 +302,15 @@ internal sealed class Room
                 }
                 else if (CacheCovers(g.Cursor))
                 {
-                    SendCachedAfter(g.Subscriber, g.Cursor);
-                    _live.Add(g.Subscriber);
+                    if (SendCachedAfter(g.Subscriber, g.Cursor))
+                    {
+                        _live.Add(g.Subscriber);
+                    }
+                    else
+                    {
+                        DropLagging([g.Subscriber]);
+                    }
+
                     g.Done.TrySetResult(true);
                 }
                 else
@@ -351,8 +404,15 @@ internal sealed class Room
 
         if (CacheCovers(cursor))
         {
-            SendCachedAfter(s, cursor);
-            _live.Add(s);
+            if (SendCachedAfter(s, cursor))
+            {
+                _live.Add(s);
+            }
+            else if (s.Session is not null)
+            {
+                DropLagging([s]);
+            }
+
             j.Done.TrySetResult(null);
         }
         else

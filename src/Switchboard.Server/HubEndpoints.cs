@@ -18,6 +18,9 @@ internal sealed class HubConnectionAdapter(WebSocketConnection connection) : IHu
 
     public bool Send(OutboundMessage message) => connection.Send(message.GetOrCreateTransportForm(Frame)) == SendResult.Enqueued;
 
+    public bool TrySendLive(OutboundMessage message, long softLimitBytes) =>
+        connection.TrySend(message.GetOrCreateTransportForm(Frame), softLimitBytes) == SendResult.Enqueued;
+
     public Task WhenDrainedAsync() => connection.WhenOutboundDrainedAsync();
 
     public void Close(ushort code, string reason) => connection.Close(code, reason);

@@ -150,6 +150,21 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     public SendResult Send(PreparedFrame frame) =>
         Enqueue(new OutboundFrame(frame.Buffer, frame.HeaderStart, frame.PayloadLength, frame.Opcode, fin: true, pooled: false));
 
+    /// <summary>
+    /// Queues a prepared frame only if the outbound queue holds at most <paramref name="softLimitBytes"/>; otherwise
+    /// returns <see cref="SendResult.QueueFull"/> and leaves the connection alone (no overflow policy applies). For
+    /// traffic the sender can recover later, e.g. a room's live stream that a lagging member re-reads from history.
+    /// </summary>
+    public SendResult TrySend(PreparedFrame frame, long softLimitBytes)
+    {
+        if (Volatile.Read(ref _queuedBytes) > softLimitBytes)
+        {
+            return IsOpen ? SendResult.QueueFull : SendResult.Closed;
+        }
+
+        return Send(frame);
+    }
+
     /// <summary>Queues a text message.</summary>
     public SendResult SendText(ReadOnlySpan<char> text) => IsOpen ? Enqueue(OutboundFrame.RentText(text)) : SendResult.Closed;
 

@@ -44,6 +44,8 @@ internal sealed class SlowConnection : IHubConnection
         return true;
     }
 
+    public bool TrySendLive(OutboundMessage message, long softLimitBytes) => QueuedBytes <= softLimitBytes && Send(message);
+
     public Task WhenDrainedAsync()
     {
         lock (_queue)
@@ -75,6 +77,45 @@ internal sealed class SlowConnection : IHubConnection
 
 public class HubSessionUnitTests
 {
+    [Fact]
+    public async Task A_member_that_falls_behind_is_taken_off_live_then_replays_from_history_losing_nothing()
+    {
+        var options = new HubOptions { LiveQueueLimit = 4 * 1024, CatchUpQueueLimit = 4 * 1024, CatchUpPageSize = 50 };
+        await using var hub = new Hub(new InMemoryMessageStore(), options);
+        var slow = new SlowConnection();
+        HubSession session = hub.Connect(slow, new HubIdentity("slow", "slow"));
+        await session.HandleAsync(new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes("{\"type\":\"join\",\"room\":\"busy\"}")));
+        for (int i = 0; i < 1000 && !slow.Delivered.Any(d => d.Contains("\"joined\"", StringComparison.Ordinal)); i++)
+        {
+            await Task.Yield();
+            slow.Drain(); // welcome + joined
+        }
+
+        var from = new HubIdentity("fast", "fast");
+        const int count = 1000; // far more than 4 KiB of messages while the slow member writes nothing
+        await Task.WhenAll(Enumerable.Range(1, count).Select(i => hub.PublishAsync("busy", from, "burst " + i)));
+        Assert.True(slow.QueuedBytes <= options.LiveQueueLimit + 1024, $"live queue grew to {slow.QueuedBytes}");
+
+        int messages = 0;
+        for (int round = 0; round < 100_000 && messages < count; round++)
+        {
+            await Task.Yield();
+            slow.Drain();
+            messages = slow.Delivered.Count(d => d.Contains("\"type\":\"message\"", StringComparison.Ordinal));
+        }
+
+        long[] offsets = [.. slow.Delivered.Where(d => d.Contains("\"type\":\"message\"", StringComparison.Ordinal))
+            .Select(d => JsonDocument.Parse(d).RootElement.GetProperty("offset").GetInt64())];
+        Assert.Equal(Enumerable.Range(1, count).Select(i => (long)i), offsets); // every message once, in order
+        Assert.Contains(slow.Delivered, d => d.Contains("\"type\":\"lagging\"", StringComparison.Ordinal));
+        Assert.True(slow.MaxQueuedBytes <= options.LiveQueueLimit + (50 * 200) + 1024, $"max backlog {slow.MaxQueuedBytes}");
+
+        // And it is live again afterwards.
+        await hub.PublishAsync("busy", from, "after recovery");
+        slow.Drain();
+        Assert.Contains(slow.Delivered, d => d.Contains("after recovery", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task Catching_up_is_paced_by_the_connection_so_server_memory_stays_bounded()
     {

@@ -270,6 +270,28 @@ public class SendingUnitTests
     }
 
     [Fact]
+    public async Task TrySend_over_the_soft_limit_reports_queue_full_without_closing()
+    {
+        var (server, pipes) = Create(new() { MaxOutboundQueueBytes = 16 * 1024 * 1024, OverflowPolicy = OutboundOverflowPolicy.Close });
+        _ = server.RunAsync(new CollectingHandler());
+        PreparedFrame frame = PreparedFrame.Create(MessageType.Binary, new byte[64 * 1024]);
+        SendResult last = SendResult.Enqueued;
+        int sent = 0;
+        for (; sent < 1000 && last == SendResult.Enqueued; sent++)
+        {
+            last = server.TrySend(frame, softLimitBytes: 512 * 1024); // the peer reads nothing
+        }
+
+        Assert.Equal(SendResult.QueueFull, last);
+        Assert.Equal(WebSocketState.Open, server.State); // the soft limit never applies the overflow policy
+        Assert.True(server.QueuedBytes <= 512 * 1024 + 70 * 1024);
+        Assert.Equal(SendResult.Enqueued, server.SendText("important")); // plain sends still go (up to the hard limit)
+        server.Abort();
+        await Task.CompletedTask;
+        _ = pipes;
+    }
+
+    [Fact]
     public async Task Full_queue_with_reject_policy_reports_backpressure_and_stays_open()
     {
         var (server, pipes) = Create(new() { MaxOutboundQueueBytes = 1024 * 1024, OverflowPolicy = OutboundOverflowPolicy.Reject });
