@@ -28,13 +28,17 @@ start_server() { # name port -> sets PID
     if (exec 3<>/dev/tcp/127.0.0.1/"$2") 2>/dev/null; then return 0; fi
     sleep 0.1
   done
-  echo "server $1 did not start" >&2; return 1
+  echo "server $1 did not start on $2" >&2; kill "$PID" 2>/dev/null || true; return 1
 }
 
 run() { # server scenario path args... -> appends JSON to $OUT/results.jsonl
   local server=$1 scenario=$2 path=$3; shift 3
-  local port=$((20000 + RANDOM % 20000))
-  start_server "$server" "$port"
+  local port ok=0
+  for _ in 1 2 3; do # below the ephemeral range, which the load generator's client sockets use
+    port=$((10000 + RANDOM % 9000))
+    if start_server "$server" "$port"; then ok=1; break; fi
+  done
+  if [ "$ok" != 1 ]; then echo "{\"server\":\"$server\",\"scenario\":\"$scenario $*\",\"result\":null}" >>"$OUT/results.jsonl"; return 0; fi
   local result
   result=$(taskset -c 1 $SB bench "$scenario" "ws://127.0.0.1:$port$path" "$@" --server-pid "$PID" --json || echo null)
   kill "$PID" 2>/dev/null || true
@@ -50,6 +54,8 @@ for i in $(seq 1 "$RUNS"); do
     run "$server" broadcast /ws --clients 100 --window 8 --duration "$DURATION"
     run "$server" broadcast /ws --clients 1000 --rate 200 --duration "$DURATION"
     run "$server" connections /echo --clients 10000 --duration 3
+    run "$server" connections /echo --clients 19000 --duration 3
   done
 done
 echo "results: $OUT/results.jsonl" >&2
+/usr/bin/python3 bench/summarize.py "$OUT/results.jsonl"
