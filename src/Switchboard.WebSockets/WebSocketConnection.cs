@@ -694,12 +694,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
                     return true;
                 }
 
-                var whole = new WebSocketMessage(_assemblingType, new ReadOnlySequence<byte>(_messageBuffer!, 0, _messageLength));
-                bool ok = await InvokeAsync(handler, (h, c, _) => h.OnMessageAsync(c, whole), ev).ConfigureAwait(false);
-                _assembling = false;
-                _messageLength = 0;
-                ReturnMessageBuffer();
-                return ok;
+                return await DeliverAssembledAsync(handler).ConfigureAwait(false);
 
             case FrameEventKind.Ping:
                 if (IsOpen)
@@ -731,6 +726,32 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
             default:
                 await FailAsync(handler, new WebSocketError(ev.CloseCode, ev.Reason ?? "Protocol error")).ConfigureAwait(false);
                 return false;
+        }
+    }
+
+    /// <summary>
+    /// Delivers a message assembled from fragments. A method of its own, not a lambda capturing the message: a
+    /// captured local would make the compiler allocate a closure on every event that enters the switch above.
+    /// </summary>
+    private async ValueTask<bool> DeliverAssembledAsync(WebSocketHandler handler)
+    {
+        var whole = new WebSocketMessage(_assemblingType, new ReadOnlySequence<byte>(_messageBuffer!, 0, _messageLength));
+        try
+        {
+            await handler.OnMessageAsync(this, whole).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception ex)
+        {
+            Log.HandlerFailed(_logger, Id, ex);
+            await FailAsync(handler, new WebSocketError(WebSocketCloseCode.InternalError, "Internal error", ex)).ConfigureAwait(false);
+            return false;
+        }
+        finally
+        {
+            _assembling = false;
+            _messageLength = 0;
+            ReturnMessageBuffer();
         }
     }
 
