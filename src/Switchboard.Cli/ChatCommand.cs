@@ -29,9 +29,8 @@ internal static class ChatCommand
         var command = new Command("chat", "Chat in a room from the terminal (/join, /leave, /who, /history, /rooms, /quit)") { url, name, room, token };
         command.SetAction(async (parse, ct) =>
         {
-            if (!Uri.TryCreate(parse.GetValue(url), UriKind.Absolute, out Uri? target) || target.Scheme is not ("ws" or "wss"))
+            if (!HubCommands.TryUrl(parse.GetValue(url), out Uri target))
             {
-                Console.Error.WriteLine($"switchboard: '{parse.GetValue(url)}' is not a ws:// or wss:// address.");
                 return 2;
             }
 

@@ -55,9 +55,9 @@ internal static class ConnectCommand
                 headerList.Add(new(h[..colon].Trim(), h[(colon + 1)..].Trim()));
             }
 
-            if (!Uri.TryCreate(parse.GetValue(url), UriKind.Absolute, out Uri? target) || (target.Scheme != "ws" && target.Scheme != "wss"))
+            if (!HubCommands.TryUrl(parse.GetValue(url), out Uri target))
             {
-                return Fail($"'{parse.GetValue(url)}' is not a ws:// or wss:// address.", 2);
+                return 2;
             }
 
             var printer = new Printer(format);

@@ -25,7 +25,7 @@ internal static class HubCommands
         WebSocket = new WebSocketClientOptions { DangerousAcceptAnyServerCertificate = parse.GetValue(id.Insecure), ConnectTimeout = TimeSpan.FromSeconds(10) },
     };
 
-    private static bool TryUrl(string? text, out Uri url)
+    internal static bool TryUrl(string? text, out Uri url)
     {
         url = null!;
         if (Uri.TryCreate(text, UriKind.Absolute, out Uri? u) && u.Scheme is "ws" or "wss")

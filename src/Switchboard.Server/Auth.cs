@@ -158,15 +158,18 @@ public sealed class TokenService
     }
 
     /// <summary>The token of a WebSocket request: Authorization: Bearer, else the access_token query parameter.</summary>
-    public static string? FromRequest(HttpRequest request)
+    public static string? FromRequest(HttpRequest request) =>
+        From(request.Headers.Authorization, request.Query["access_token"].ToString());
+
+    /// <summary>The token from an Authorization header value (Bearer), else from the access_token query value.</summary>
+    public static string? From(string? authorization, string? accessToken)
     {
-        string? header = request.Headers.Authorization;
-        if (header is not null && header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        if (authorization is not null && authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
         {
-            return header["Bearer ".Length..].Trim();
+            return authorization["Bearer ".Length..].Trim();
         }
 
-        return request.Query["access_token"].ToString() is { Length: > 0 } q ? q : null;
+        return string.IsNullOrEmpty(accessToken) ? null : accessToken;
     }
 }
 

@@ -143,9 +143,7 @@ public static class SwitchboardServer
             Grant? grant = null;
             if (tokens is not null)
             {
-                string? header = request.Headers.Get("Authorization");
-                string? token = header is not null && header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header["Bearer ".Length..].Trim() : request.Query("access_token");
-                (grant, _) = await tokens.ValidateAsync(token);
+                (grant, _) = await tokens.ValidateAsync(TokenService.From(request.Headers.Get("Authorization"), request.Query("access_token")));
                 if (grant is null)
                 {
                     return null;
