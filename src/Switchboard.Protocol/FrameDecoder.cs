@@ -40,6 +40,7 @@ public sealed class FrameDecoder
 
     private bool _inMessage;       // a data message started and its final frame has not ended
     private MessageType _messageType;
+    private bool _messageCompressed; // RSV1 on the first frame: permessage-deflate (RFC 7692 §6)
     private long _messageLength;
     private Utf8Validator _utf8;
     private bool _faulted;
@@ -149,11 +150,15 @@ public sealed class FrameDecoder
 
                 _inMessage = true;
                 _messageType = (MessageType)header.Opcode;
+                _messageCompressed = (header.Rsv & 0x4) != 0;
                 _messageLength = 0;
                 _utf8.Reset();
             }
 
-            if (header.PayloadLength > _maxMessageSize - _messageLength)
+            // A compressed message's limit applies to its inflated size (checked while inflating); its wire size may
+            // exceed that by DEFLATE's framing overhead on incompressible data (5 bytes per stored block), no more.
+            long wireLimit = _messageCompressed ? _maxMessageSize + (_maxMessageSize >> 8) + 64 : _maxMessageSize;
+            if (header.PayloadLength > wireLimit - _messageLength)
             {
                 return Fail(out ev, WebSocketCloseCode.MessageTooBig, "Message too big");
             }
@@ -188,7 +193,7 @@ public sealed class FrameDecoder
             }
         }
 
-        if (_messageType == MessageType.Text)
+        if (_messageType == MessageType.Text && !_messageCompressed)
         {
             foreach (ReadOnlyMemory<byte> segment in piece)
             {
@@ -203,7 +208,7 @@ public sealed class FrameDecoder
         _remaining -= available;
         if (_remaining > 0)
         {
-            ev = FrameEvent.Data(_messageType, piece, end: false);
+            ev = FrameEvent.Data(_messageType, piece, end: false, _messageCompressed);
             return DecodeStatus.Event;
         }
 
@@ -217,13 +222,13 @@ public sealed class FrameDecoder
         if (end)
         {
             _inMessage = false;
-            if (_messageType == MessageType.Text && !_utf8.IsComplete)
+            if (_messageType == MessageType.Text && !_messageCompressed && !_utf8.IsComplete)
             {
                 return Fail(out ev, WebSocketCloseCode.InvalidPayloadData, "Invalid UTF-8 in text message");
             }
         }
 
-        ev = FrameEvent.Data(_messageType, piece, end);
+        ev = FrameEvent.Data(_messageType, piece, end, _messageCompressed);
         return DecodeStatus.Event;
     }
 

@@ -35,8 +35,9 @@ public enum FrameEventKind
 /// </summary>
 public readonly struct FrameEvent
 {
-    private FrameEvent(FrameEventKind kind, MessageType messageType, ReadOnlySequence<byte> payload, bool endOfMessage, ushort closeCode, string? reason)
+    private FrameEvent(FrameEventKind kind, MessageType messageType, ReadOnlySequence<byte> payload, bool endOfMessage, ushort closeCode, string? reason, bool compressed = false)
     {
+        Compressed = compressed;
         Kind = kind;
         MessageType = messageType;
         Payload = payload;
@@ -53,12 +54,17 @@ public readonly struct FrameEvent
     public ReadOnlySequence<byte> Payload { get; }
     /// <summary>For <see cref="FrameEventKind.Data"/>: this piece ends the message.</summary>
     public bool EndOfMessage { get; }
+    /// <summary>
+    /// For <see cref="FrameEventKind.Data"/>: the message is compressed (permessage-deflate, RSV1 on its first frame):
+    /// <see cref="Payload"/> is DEFLATE data, not yet UTF-8 checked — the caller inflates and validates it.
+    /// </summary>
+    public bool Compressed { get; }
     /// <summary>For close: the received code. For a protocol error: the code to close with.</summary>
     public ushort CloseCode { get; }
     /// <summary>For close: the received reason. For a protocol error: a short reason to send.</summary>
     public string? Reason { get; }
 
-    internal static FrameEvent Data(MessageType type, ReadOnlySequence<byte> payload, bool end) => new(FrameEventKind.Data, type, payload, end, 0, null);
+    internal static FrameEvent Data(MessageType type, ReadOnlySequence<byte> payload, bool end, bool compressed) => new(FrameEventKind.Data, type, payload, end, 0, null, compressed);
     internal static FrameEvent Control(FrameEventKind kind, ReadOnlySequence<byte> payload) => new(kind, default, payload, true, 0, null);
     internal static FrameEvent Close(ushort code, string reason, ReadOnlySequence<byte> payload) => new(FrameEventKind.Close, default, payload, true, code, reason);
     internal static FrameEvent Error(ushort code, string reason) => new(FrameEventKind.ProtocolError, default, default, true, code, reason);

@@ -23,6 +23,17 @@ public sealed class WebSocketEndpointOptions
     /// <summary>Settings for each accepted connection.</summary>
     public WebSocketConnectionOptions Connection { get; init; } = new();
 
+    /// <summary>
+    /// permessage-deflate (RFC 7692): what the endpoint accepts from clients' offers. Null (the default) declines
+    /// compression. <c>ServerNoContextTakeover</c> lets one compressed frame be shared by every connection a
+    /// <see cref="PreparedFrame"/> goes to and keeps no compressor per connection; <c>ClientNoContextTakeover</c>
+    /// keeps no decompressor per connection. Level and threshold: <see cref="WebSocketConnectionOptions"/>.
+    /// </summary>
+    public Protocol.Extensions.DeflateServerPolicy? Compression { get; init; }
+
+    internal ServerHandshakeOptions ToHandshakeOptions() =>
+        new() { SubProtocols = SubProtocols, OriginPolicy = OriginPolicy, Compression = Compression };
+
     /// <summary>Tracks this endpoint's open connections (e.g. to close them all at shutdown).</summary>
     public WebSocketConnectionRegistry? Registry { get; init; }
 }
@@ -74,7 +85,7 @@ public static class WebSocketEndpointRouteBuilderExtensions
         Func<HttpContext, WebSocketHandler> handlerFactory, WebSocketEndpointOptions? options = null)
     {
         options ??= new WebSocketEndpointOptions();
-        var handshakeOptions = new ServerHandshakeOptions { SubProtocols = options.SubProtocols, OriginPolicy = options.OriginPolicy };
+        ServerHandshakeOptions handshakeOptions = options.ToHandshakeOptions();
         ILogger logger = endpoints.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.WebSockets");
         WebSocketConnectionOptions connectionOptions = options.Connection.Logger is null
             ? CopyWithLogger(options.Connection, logger)
@@ -121,7 +132,7 @@ public static class WebSocketEndpointRouteBuilderExtensions
         WebSocketHandler handler = handlerFactory(context);
         Stream stream = await upgrade!.UpgradeAsync().ConfigureAwait(false);
         var connection = new WebSocketConnection(DuplexPipe.Create(stream), WebSocketRole.Server, connectionOptions,
-            result.SubProtocol, abortTransport: context.Abort);
+            result.SubProtocol, abortTransport: context.Abort, compression: result.Compression);
         registry?.Add(connection);
         try
         {
@@ -142,6 +153,8 @@ public static class WebSocketEndpointRouteBuilderExtensions
         KeepAliveTimeout = o.KeepAliveTimeout,
         CloseTimeout = o.CloseTimeout,
         ReceiveQueueCapacity = o.ReceiveQueueCapacity,
+        CompressionLevel = o.CompressionLevel,
+        CompressionThreshold = o.CompressionThreshold,
         Heartbeat = o.Heartbeat,
         Logger = logger,
     };

@@ -59,7 +59,7 @@ public sealed class WebSocketUpgradeRouter
     /// HTTP pipeline handle the request instead (e.g. to answer 401 with its own logic).
     /// </summary>
     public void Map(string path, Func<UpgradeRequest, ValueTask<WebSocketHandler?>> accept, WebSocketEndpointOptions options) =>
-        _routes[path] = new Route(accept, new ServerHandshakeOptions { SubProtocols = options.SubProtocols, OriginPolicy = options.OriginPolicy }, options);
+        _routes[path] = new Route(accept, options.ToHandshakeOptions(), options);
 
     private static bool StartsLikeGet(ReadOnlySequence<byte> buffer)
     {
@@ -147,6 +147,7 @@ public sealed class WebSocketUpgradeRouter
         input.AdvanceTo(headEnd); // bytes after the head are the client's first frames
         byte[] response = ServerHandshake.FormatResponse(handshake!);
         string? subProtocol = handshake!.SubProtocol;
+        Protocol.Extensions.DeflateParameters? compression = handshake.Compression;
         WebSocketEndpointOptions options = route!.Options;
 
         // This method's state machine lives as long as the connection: let go of the head, headers and buffers.
@@ -157,17 +158,18 @@ public sealed class WebSocketUpgradeRouter
         buffer = default;
         await connection.Transport.Output.WriteAsync(response).ConfigureAwait(false);
         response = [];
-        await RunAsync(connection, options, subProtocol, handler).ConfigureAwait(false);
+        await RunAsync(connection, options, subProtocol, compression, handler).ConfigureAwait(false);
     }
 
     /// <summary>
     /// Runs the connection. A separate method so that the handshake's head, headers and buffers (held by the
     /// caller's state machine) are not kept alive for the connection's whole life.
     /// </summary>
-    private static async Task RunAsync(ConnectionContext connection, WebSocketEndpointOptions options, string? subProtocol, WebSocketHandler handler)
+    private static async Task RunAsync(ConnectionContext connection, WebSocketEndpointOptions options, string? subProtocol,
+        Protocol.Extensions.DeflateParameters? compression, WebSocketHandler handler)
     {
         var ws = new WebSocketConnection(connection.Transport, WebSocketRole.Server, options.Connection, subProtocol,
-            abortTransport: () => connection.Abort(new ConnectionAbortedException("WebSocket aborted")));
+            abortTransport: () => connection.Abort(new ConnectionAbortedException("WebSocket aborted")), compression: compression);
         options.Registry?.Add(ws);
         try
         {

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text;
 using Switchboard.Protocol;
+using Switchboard.Protocol.Extensions;
 
 namespace Switchboard.WebSockets;
 
@@ -13,13 +14,22 @@ public sealed class PreparedFrame
 {
     internal const int HeaderSpace = FrameHeader.MaxLength;
 
-    internal PreparedFrame(byte[] buffer, int headerStart, int payloadLength, Opcode opcode)
+    private CompressedVariant? _compressed;
+
+    internal PreparedFrame(byte[] buffer, int headerStart, int payloadLength, Opcode opcode, bool compressible = true)
     {
         Buffer = buffer;
         HeaderStart = headerStart;
         PayloadLength = payloadLength;
         Opcode = opcode;
+        Compressible = compressible;
     }
+
+    /// <summary>
+    /// False when this message must never be compressed (e.g. it carries a secret next to attacker-chosen text,
+    /// the CRIME/BREACH pattern). True by default.
+    /// </summary>
+    public bool Compressible { get; }
 
     internal byte[] Buffer { get; }
     internal int HeaderStart { get; }
@@ -37,22 +47,67 @@ public sealed class PreparedFrame
     /// <summary>The whole unmasked frame as a server sends it.</summary>
     public ReadOnlyMemory<byte> ServerFrame => Buffer.AsMemory(HeaderStart, HeaderSpace - HeaderStart + PayloadLength);
 
-    /// <summary>Encodes a message once.</summary>
-    public static PreparedFrame Create(MessageType type, ReadOnlySpan<byte> payload)
+    /// <summary>Encodes a message once. <paramref name="compressible"/> false opts it out of permessage-deflate.</summary>
+    public static PreparedFrame Create(MessageType type, ReadOnlySpan<byte> payload, bool compressible = true)
     {
         byte[] buffer = new byte[HeaderSpace + payload.Length];
         payload.CopyTo(buffer.AsSpan(HeaderSpace));
-        return new PreparedFrame(buffer, WriteHeader(buffer, (Opcode)type, payload.Length), payload.Length, (Opcode)type);
+        return new PreparedFrame(buffer, WriteHeader(buffer, (Opcode)type, payload.Length), payload.Length, (Opcode)type, compressible);
     }
 
-    /// <summary>Encodes a text message once.</summary>
-    public static PreparedFrame CreateText(string text)
+    /// <summary>Encodes a text message once. <paramref name="compressible"/> false opts it out of permessage-deflate.</summary>
+    public static PreparedFrame CreateText(string text, bool compressible = true)
     {
         int n = Encoding.UTF8.GetByteCount(text);
         byte[] buffer = new byte[HeaderSpace + n];
         Encoding.UTF8.GetBytes(text, buffer.AsSpan(HeaderSpace));
-        return new PreparedFrame(buffer, WriteHeader(buffer, Opcode.Text, n), n, Opcode.Text);
+        return new PreparedFrame(buffer, WriteHeader(buffer, Opcode.Text, n), n, Opcode.Text, compressible);
     }
+
+    /// <summary>
+    /// The compressed frame (RSV1 set, RFC 7692 §6) for connections whose server side keeps no context, built on
+    /// first use and shared by all of them: compress once, send to many. Null when compressing does not make the
+    /// message smaller (it is then sent as is). Senders racing on the first use may both compress; either result is
+    /// the same bytes.
+    /// </summary>
+    internal ReadOnlyMemory<byte>? GetCompressedFrame(int level, int windowBits)
+    {
+        CompressedVariant? v = Volatile.Read(ref _compressed);
+        if (v is null || v.Level != level || v.WindowBits != windowBits)
+        {
+            v = CompressOnce(level, windowBits);
+            Volatile.Write(ref _compressed, v);
+        }
+
+        return v.Frame is null ? null : v.Frame;
+    }
+
+    private CompressedVariant CompressOnce(int level, int windowBits)
+    {
+        DeflateCompressor compressor = DeflatePool.RentCompressor(level, windowBits);
+        byte[] scratch = ArrayPool<byte>.Shared.Rent(Math.Max(1, PayloadLength));
+        try
+        {
+            int n = compressor.Compress(Payload.Span, scratch.AsSpan(0, Math.Max(0, PayloadLength - 1)), resetContext: true);
+            if (n < 0)
+            {
+                return new CompressedVariant(level, windowBits, null);
+            }
+
+            int headerLength = FrameHeader.GetEncodedLength(n, masked: false);
+            byte[] frame = new byte[headerLength + n];
+            FrameHeader.Write(frame, true, 0x4, Opcode, n, false, 0);
+            scratch.AsSpan(0, n).CopyTo(frame.AsSpan(headerLength));
+            return new CompressedVariant(level, windowBits, frame);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+            DeflatePool.Return(compressor);
+        }
+    }
+
+    private sealed record CompressedVariant(int Level, int WindowBits, byte[]? Frame);
 
     /// <summary>Writes the unmasked header right-aligned before the payload; returns where it starts.</summary>
     internal static int WriteHeader(byte[] buffer, Opcode opcode, int payloadLength, bool fin = true)
@@ -67,8 +122,10 @@ public sealed class PreparedFrame
 /// <summary>An entry of a connection's outbound queue: a frame to write, possibly in a pooled buffer.</summary>
 internal readonly struct OutboundFrame
 {
-    public OutboundFrame(byte[] buffer, int headerStart, int payloadLength, Opcode opcode, bool fin, bool pooled)
+    public OutboundFrame(byte[] buffer, int headerStart, int payloadLength, Opcode opcode, bool fin, bool pooled, bool compress = false, PreparedFrame? prepared = null)
     {
+        Compress = compress;
+        Prepared = prepared;
         Buffer = buffer;
         HeaderStart = headerStart;
         PayloadLength = payloadLength;
@@ -84,6 +141,12 @@ internal readonly struct OutboundFrame
     public bool Fin { get; }
     public bool Pooled { get; }
 
+    /// <summary>May be sent compressed (a whole message, not opted out).</summary>
+    public bool Compress { get; }
+
+    /// <summary>The prepared frame this entry came from, whose shared compressed variant may be used.</summary>
+    public PreparedFrame? Prepared { get; }
+
     /// <summary>Bytes charged against the queue limit.</summary>
     public int Cost => PayloadLength + PreparedFrame.HeaderSpace;
 
@@ -91,20 +154,20 @@ internal readonly struct OutboundFrame
 
     public ReadOnlySpan<byte> ServerFrame => Buffer.AsSpan(HeaderStart, PreparedFrame.HeaderSpace - HeaderStart + PayloadLength);
 
-    public static OutboundFrame Rent(Opcode opcode, ReadOnlySpan<byte> payload, bool fin)
+    public static OutboundFrame Rent(Opcode opcode, ReadOnlySpan<byte> payload, bool fin, bool compress = false)
     {
         byte[] buffer = ArrayPool<byte>.Shared.Rent(PreparedFrame.HeaderSpace + payload.Length);
         payload.CopyTo(buffer.AsSpan(PreparedFrame.HeaderSpace));
         int start = PreparedFrame.WriteHeader(buffer, opcode, payload.Length, fin);
-        return new OutboundFrame(buffer, start, payload.Length, opcode, fin, pooled: true);
+        return new OutboundFrame(buffer, start, payload.Length, opcode, fin, pooled: true, compress);
     }
 
-    public static OutboundFrame RentText(ReadOnlySpan<char> text)
+    public static OutboundFrame RentText(ReadOnlySpan<char> text, bool compress)
     {
         byte[] buffer = ArrayPool<byte>.Shared.Rent(PreparedFrame.HeaderSpace + Encoding.UTF8.GetMaxByteCount(text.Length));
         int n = Encoding.UTF8.GetBytes(text, buffer.AsSpan(PreparedFrame.HeaderSpace));
         int start = PreparedFrame.WriteHeader(buffer, Opcode.Text, n);
-        return new OutboundFrame(buffer, start, n, Opcode.Text, fin: true, pooled: true);
+        return new OutboundFrame(buffer, start, n, Opcode.Text, fin: true, pooled: true, compress);
     }
 
     public void Release()

@@ -31,6 +31,12 @@ public sealed class WebSocketClientOptions
     /// </summary>
     public bool DangerousAcceptAnyServerCertificate { get; init; }
 
+    /// <summary>
+    /// Offer permessage-deflate (RFC 7692); the server decides whether it is used (see
+    /// <see cref="WebSocketConnection.Compression"/>). Default false.
+    /// </summary>
+    public bool Compression { get; init; }
+
     /// <summary>Settings for the connection once open.</summary>
     public WebSocketConnectionOptions Connection { get; init; } = new();
 
@@ -74,7 +80,7 @@ public static class WebSocketClient
     {
         options ??= new WebSocketClientOptions();
         IWebSocketRandom random = options.Random ?? CryptoWebSocketRandom.Instance;
-        var handshake = new ClientHandshake(uri, new ClientHandshakeOptions { SubProtocols = options.SubProtocols, Headers = options.Headers }, random);
+        var handshake = new ClientHandshake(uri, new ClientHandshakeOptions { SubProtocols = options.SubProtocols, Headers = options.Headers, OfferCompression = options.Compression }, random);
 
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(options.ConnectTimeout);
@@ -100,10 +106,10 @@ public static class WebSocketClient
             var output = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 4096, leaveOpen: true));
             await output.WriteAsync(handshake.BuildRequest(), timeout.Token).ConfigureAwait(false);
 
-            string? subProtocol = await ReadResponseAsync(input, handshake, timeout.Token).ConfigureAwait(false);
+            ClientHandshakeResult accepted = await ReadResponseAsync(input, handshake, timeout.Token).ConfigureAwait(false);
             Stream owned = stream;
-            var connection = new WebSocketConnection(new DuplexPipe(input, output, owned), WebSocketRole.Client, options.Connection, subProtocol,
-                abortTransport: () => owned.Dispose(), random: random);
+            var connection = new WebSocketConnection(new DuplexPipe(input, output, owned), WebSocketRole.Client, options.Connection, accepted.SubProtocol,
+                abortTransport: () => owned.Dispose(), random: random, compression: accepted.Compression);
             if (options.Handler is null)
             {
                 connection.StartReceiving();
@@ -133,7 +139,7 @@ public static class WebSocketClient
         socket.Dispose();
     }
 
-    private static async Task<string?> ReadResponseAsync(PipeReader input, ClientHandshake handshake, CancellationToken cancellationToken)
+    private static async Task<ClientHandshakeResult> ReadResponseAsync(PipeReader input, ClientHandshake handshake, CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -151,7 +157,7 @@ public static class WebSocketClient
                         throw new WebSocketHandshakeException(r.Error, head!.StatusCode, r.Message);
                     }
 
-                    return r.SubProtocol;
+                    return r;
                 case HttpHeadStatus.Invalid:
                     throw new WebSocketHandshakeException(ClientHandshakeError.UnexpectedStatus, null, "The server's response is not valid HTTP.");
                 case HttpHeadStatus.TooLarge:

@@ -6,6 +6,7 @@ using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Switchboard.Protocol;
+using Switchboard.Protocol.Extensions;
 using Switchboard.Protocol.Handshake;
 
 namespace Switchboard.WebSockets;
@@ -74,12 +75,22 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     private MessageType _assemblingType;
     private Channel<ReceivedMessage>? _receiveChannel;
 
+    // permessage-deflate (RFC 7692), when negotiated. "Send" is this side's compressor, "receive" the peer's.
+    private readonly bool _sendCompressed;
+    private readonly bool _sendResetContext;
+    private readonly int _sendWindowBits;
+    private readonly bool _receiveResetContext;
+    private DeflateCompressor? _compressor;     // writer only: our context, kept between messages (context takeover)
+    private DeflateDecompressor? _decompressor; // read loop only: rented per message, or kept with context takeover
+    private Utf8Validator _inflatedUtf8;
+    private long _inflatedLength;
+
     /// <summary>
     /// Wraps an upgraded transport. <paramref name="abortTransport"/> must tear the underlying connection down
     /// at once (used for timeouts); the connection completes both pipe ends itself when it finishes.
     /// </summary>
     public WebSocketConnection(IDuplexPipe transport, WebSocketRole role, WebSocketConnectionOptions? options = null,
-        string? subProtocol = null, Action? abortTransport = null, IWebSocketRandom? random = null)
+        string? subProtocol = null, Action? abortTransport = null, IWebSocketRandom? random = null, DeflateParameters? compression = null)
     {
         _transport = transport;
         _abortTransport = abortTransport;
@@ -89,7 +100,23 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
         Role = role;
         SubProtocol = subProtocol;
         Id = Interlocked.Increment(ref s_nextId);
-        _decoder = new FrameDecoder(new FrameDecoderOptions { Role = role, MaxMessageSize = _options.MaxMessageSize });
+        Compression = compression;
+        if (compression is not null)
+        {
+            bool server = role == WebSocketRole.Server;
+            _sendResetContext = server ? compression.ServerNoContextTakeover : compression.ClientNoContextTakeover;
+            _sendWindowBits = server ? compression.ServerMaxWindowBits : compression.ClientMaxWindowBits;
+            _receiveResetContext = server ? compression.ClientNoContextTakeover : compression.ServerNoContextTakeover;
+            // zlib cannot compress with a raw 8-bit window; sending uncompressed is always allowed (§6).
+            _sendCompressed = _sendWindowBits >= 9;
+        }
+
+        _decoder = new FrameDecoder(new FrameDecoderOptions
+        {
+            Role = role,
+            MaxMessageSize = _options.MaxMessageSize,
+            AllowedReservedBits = compression is null ? (byte)0 : (byte)0x4, // RSV1 marks a compressed message (§6)
+        });
         if (role == WebSocketRole.Client)
         {
             _random = random ?? CryptoWebSocketRandom.Instance;
@@ -107,6 +134,9 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
 
     /// <summary>The subprotocol agreed in the handshake, or null.</summary>
     public string? SubProtocol { get; }
+
+    /// <summary>The permessage-deflate parameters agreed in the handshake, or null when messages are never compressed.</summary>
+    public DeflateParameters? Compression { get; }
 
     /// <summary>The current state.</summary>
     public WebSocketState State => (WebSocketState)Volatile.Read(ref _state);
@@ -148,7 +178,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
 
     /// <summary>Queues a prepared frame: the same bytes are shared with every other connection it is sent to.</summary>
     public SendResult Send(PreparedFrame frame) =>
-        Enqueue(new OutboundFrame(frame.Buffer, frame.HeaderStart, frame.PayloadLength, frame.Opcode, fin: true, pooled: false));
+        Enqueue(new OutboundFrame(frame.Buffer, frame.HeaderStart, frame.PayloadLength, frame.Opcode, fin: true, pooled: false, frame.Compressible, frame));
 
     /// <summary>
     /// Queues a prepared frame only if the outbound queue holds at most <paramref name="softLimitBytes"/>; otherwise
@@ -165,29 +195,29 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
         return Send(frame);
     }
 
-    /// <summary>Queues a text message.</summary>
-    public SendResult SendText(ReadOnlySpan<char> text) => IsOpen ? Enqueue(OutboundFrame.RentText(text)) : SendResult.Closed;
+    /// <summary>Queues a text message. <paramref name="compress"/> false keeps it uncompressed (e.g. it carries a secret).</summary>
+    public SendResult SendText(ReadOnlySpan<char> text, bool compress = true) => IsOpen ? Enqueue(OutboundFrame.RentText(text, compress)) : SendResult.Closed;
 
-    /// <summary>Queues a text message.</summary>
-    public SendResult SendText(string text) => SendText(text.AsSpan());
+    /// <summary>Queues a text message. <paramref name="compress"/> false keeps it uncompressed (e.g. it carries a secret).</summary>
+    public SendResult SendText(string text, bool compress = true) => SendText(text.AsSpan(), compress);
 
-    /// <summary>Queues a message. Text payloads must be valid UTF-8.</summary>
-    public SendResult Send(MessageType type, ReadOnlySpan<byte> payload) =>
-        IsOpen ? Enqueue(OutboundFrame.Rent((Opcode)type, payload, fin: true)) : SendResult.Closed;
+    /// <summary>Queues a message. Text payloads must be valid UTF-8. <paramref name="compress"/> false keeps it uncompressed.</summary>
+    public SendResult Send(MessageType type, ReadOnlySpan<byte> payload, bool compress = true) =>
+        IsOpen ? Enqueue(OutboundFrame.Rent((Opcode)type, payload, fin: true, compress)) : SendResult.Closed;
 
     /// <summary>Queues a message held in a sequence (e.g. a received message, to echo it).</summary>
-    public SendResult Send(MessageType type, ReadOnlySequence<byte> payload)
+    public SendResult Send(MessageType type, ReadOnlySequence<byte> payload, bool compress = true)
     {
         if (payload.IsSingleSegment)
         {
-            return Send(type, payload.FirstSpan);
+            return Send(type, payload.FirstSpan, compress);
         }
 
         byte[] tmp = ArrayPool<byte>.Shared.Rent((int)payload.Length);
         try
         {
             payload.CopyTo(tmp);
-            return Send(type, tmp.AsSpan(0, (int)payload.Length));
+            return Send(type, tmp.AsSpan(0, (int)payload.Length), compress);
         }
         finally
         {
@@ -411,6 +441,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
 
                     await output.CompleteAsync().ConfigureAwait(false);
                     DrainQueue();
+                    DisposeCompressor();
                     _writerDone.TrySetResult();
                     return; // _writerScheduled stays 1: the writer never runs again
                 }
@@ -442,6 +473,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
             }
 
             DrainQueue();
+            DisposeCompressor();
             Abort("Write failed: " + ex.Message);
             _writerDone.TrySetResult();
         }
@@ -464,6 +496,15 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
             return WritePendingPong(output);
         }
 
+        if (_sendCompressed && frame.Compress && frame.PayloadLength >= _options.CompressionThreshold)
+        {
+            int compressed = WriteCompressedFrame(output, frame);
+            if (compressed >= 0)
+            {
+                return compressed;
+            }
+        }
+
         if (Role == WebSocketRole.Server)
         {
             output.Write(frame.ServerFrame);
@@ -472,6 +513,58 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
 
         FrameEncoder.WriteFrame(output, frame.Fin, 0, frame.Opcode, frame.Payload, masked: true, NextMaskKey());
         return FrameHeader.GetEncodedLength(frame.PayloadLength, masked: true) + frame.PayloadLength;
+    }
+
+    /// <summary>
+    /// Writes a whole message compressed (RFC 7692 §7.2.1, RSV1 on its only frame); -1 when compressing would not make
+    /// it smaller, and it is to be sent as is. Without context takeover a server sends a prepared frame's shared
+    /// compressed bytes (compressed once for every such connection); otherwise the message is compressed here, in
+    /// queue order, by this connection's own compressor (context takeover) or a pooled one.
+    /// </summary>
+    private int WriteCompressedFrame(PipeWriter output, in OutboundFrame frame)
+    {
+        if (_sendResetContext && Role == WebSocketRole.Server && frame.Prepared is { } prepared)
+        {
+            ReadOnlyMemory<byte>? shared = prepared.GetCompressedFrame(_options.CompressionLevel, _sendWindowBits);
+            if (shared is not { } bytes)
+            {
+                return -1;
+            }
+
+            output.Write(bytes.Span);
+            return bytes.Length;
+        }
+
+        DeflateCompressor compressor = _sendResetContext
+            ? DeflatePool.RentCompressor(_options.CompressionLevel, _sendWindowBits)
+            : _compressor ??= new DeflateCompressor(_options.CompressionLevel, _sendWindowBits);
+        byte[] scratch = ArrayPool<byte>.Shared.Rent(frame.PayloadLength);
+        try
+        {
+            int n = compressor.Compress(frame.Payload, scratch.AsSpan(0, frame.PayloadLength - 1), _sendResetContext);
+            if (n < 0)
+            {
+                return -1;
+            }
+
+            bool masked = Role == WebSocketRole.Client;
+            FrameEncoder.WriteFrame(output, true, 0x4, frame.Opcode, scratch.AsSpan(0, n), masked, masked ? NextMaskKey() : 0);
+            return FrameHeader.GetEncodedLength(n, masked) + n;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+            if (_sendResetContext)
+            {
+                DeflatePool.Return(compressor);
+            }
+        }
+    }
+
+    private void DisposeCompressor()
+    {
+        _compressor?.Dispose();
+        _compressor = null;
     }
 
     private uint NextMaskKey()
@@ -551,6 +644,11 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
         finally
         {
             _heartbeat.Unregister(this);
+            if (_decompressor is not null)
+            {
+                _decompressor.Dispose(); // mid-message or with context takeover: its state is not reusable
+                _decompressor = null;
+            }
         }
 
         // Let the writer flush whatever close frame is queued, then complete the output.
@@ -678,6 +776,11 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
                     WebSocketMetrics.MessageReceived();
                 }
 
+                if (ev.Compressed)
+                {
+                    return await HandleCompressedAsync(handler, ev).ConfigureAwait(false);
+                }
+
                 if (handler.StreamsMessages)
                 {
                     return await InvokeAsync(handler, static (h, c, e) => h.OnMessageChunkAsync(c, e.MessageType, e.Payload, e.EndOfMessage), ev).ConfigureAwait(false);
@@ -752,6 +855,150 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
             _assembling = false;
             _messageLength = 0;
             ReturnMessageBuffer();
+        }
+    }
+
+    /// <summary>
+    /// A piece of a compressed message (RFC 7692 §7.2.2): inflated into the message buffer as it arrives, with the
+    /// size limit applied to the inflated bytes (the buffer never grows past it, so a small message that would inflate
+    /// to gigabytes fails with 1009 having allocated at most the limit) and UTF-8 checked on the inflated text.
+    /// Streaming handlers get the inflated bytes piece by piece; others get the whole message.
+    /// </summary>
+    private async ValueTask<bool> HandleCompressedAsync(WebSocketHandler handler, FrameEvent ev)
+    {
+        if (!_assembling)
+        {
+            _assembling = true;
+            _assemblingType = ev.MessageType;
+            _messageLength = 0;
+            _inflatedLength = 0;
+            _inflatedUtf8.Reset();
+            _decompressor ??= _receiveResetContext ? DeflatePool.RentDecompressor() : new DeflateDecompressor();
+        }
+
+        WebSocketError? error = null;
+        foreach (ReadOnlyMemory<byte> segment in ev.Payload)
+        {
+            if ((error = Inflate(segment.Span, finish: false)) is not null)
+            {
+                break;
+            }
+        }
+
+        if (error is null && ev.EndOfMessage)
+        {
+            error = Inflate(default, finish: true);
+            if (error is null && _assemblingType == MessageType.Text && !_inflatedUtf8.IsComplete)
+            {
+                error = new WebSocketError(WebSocketCloseCode.InvalidPayloadData, "Invalid UTF-8 in text message");
+            }
+        }
+
+        if (error is not null)
+        {
+            _assembling = false;
+            _messageLength = 0;
+            ReturnMessageBuffer();
+            await FailAsync(handler, error.Value).ConfigureAwait(false);
+            return false;
+        }
+
+        if (ev.EndOfMessage)
+        {
+            if (_receiveResetContext)
+            {
+                DeflatePool.Return(_decompressor!);
+                _decompressor = null;
+            }
+            else
+            {
+                _decompressor!.EndMessage(resetContext: false);
+            }
+        }
+
+        if (!handler.StreamsMessages)
+        {
+            return !ev.EndOfMessage || await DeliverAssembledAsync(handler).ConfigureAwait(false);
+        }
+
+        if (_messageLength == 0 && !ev.EndOfMessage)
+        {
+            return true;
+        }
+
+        try
+        {
+            await handler.OnMessageChunkAsync(this, _assemblingType, new ReadOnlySequence<byte>(_messageBuffer ?? [], 0, _messageLength), ev.EndOfMessage).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception ex)
+        {
+            Log.HandlerFailed(_logger, Id, ex);
+            await FailAsync(handler, new WebSocketError(WebSocketCloseCode.InternalError, "Internal error", ex)).ConfigureAwait(false);
+            return false;
+        }
+        finally
+        {
+            _messageLength = 0; // the chunk was delivered: reuse the buffer for the next one
+            if (ev.EndOfMessage || !_assembling)
+            {
+                _assembling = false;
+                ReturnMessageBuffer();
+            }
+        }
+    }
+
+    /// <summary>Inflates compressed bytes (or, with <paramref name="finish"/>, the message's removed tail) into the message buffer.</summary>
+    private WebSocketError? Inflate(ReadOnlySpan<byte> input, bool finish)
+    {
+        DeflateDecompressor inflater = _decompressor!;
+        int tail = 0;
+        while (true)
+        {
+            long allowance = _options.MaxMessageSize - _inflatedLength;
+            int free = (_messageBuffer?.Length ?? 0) - _messageLength;
+            if (free == 0)
+            {
+                // Grow geometrically, but never past the limit (+1 byte, to notice a message that exceeds it).
+                long size = Math.Min(Math.Max(4096, (_messageBuffer?.Length ?? 0) * 2L), _messageLength + allowance + 1);
+                byte[] bigger = ArrayPool<byte>.Shared.Rent((int)Math.Min(size, Array.MaxLength));
+                _messageBuffer?.AsSpan(0, _messageLength).CopyTo(bigger);
+                if (_messageBuffer is not null)
+                {
+                    ArrayPool<byte>.Shared.Return(_messageBuffer);
+                }
+
+                _messageBuffer = bigger;
+                free = bigger.Length - _messageLength;
+            }
+
+            Span<byte> destination = _messageBuffer.AsSpan(_messageLength, (int)Math.Min(free, allowance + 1));
+            int consumed = 0, written;
+            InflateStatus status = finish
+                ? inflater.Finish(destination, ref tail, out written)
+                : inflater.Inflate(input, destination, out consumed, out written);
+            if (written > allowance)
+            {
+                return new WebSocketError(WebSocketCloseCode.MessageTooBig, "Message too big");
+            }
+
+            if (_assemblingType == MessageType.Text && !_inflatedUtf8.Append(destination[..written]))
+            {
+                return new WebSocketError(WebSocketCloseCode.InvalidPayloadData, "Invalid UTF-8 in text message");
+            }
+
+            _messageLength += written;
+            _inflatedLength += written;
+            if (status == InflateStatus.InvalidData)
+            {
+                return new WebSocketError(WebSocketCloseCode.InvalidPayloadData, "Invalid compressed data");
+            }
+
+            input = input[consumed..];
+            if (status == InflateStatus.NeedsInput)
+            {
+                return null;
+            }
         }
     }
 

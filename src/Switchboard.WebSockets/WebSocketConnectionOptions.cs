@@ -50,6 +50,19 @@ public sealed class WebSocketConnectionOptions
     /// <summary>How long to wait for the peer's close frame (or TCP close) after sending ours. Default 5 s.</summary>
     public TimeSpan CloseTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// zlib level for permessage-deflate, 1 (fastest) to 9 (smallest). Default 6 (zlib's default). Applies only to
+    /// connections that negotiated compression.
+    /// </summary>
+    public int CompressionLevel { get; init; } = 6;
+
+    /// <summary>
+    /// Messages shorter than this many bytes are sent uncompressed even when compression was negotiated: DEFLATE's
+    /// framing eats the saving on tiny payloads. Default 128. A message is also sent uncompressed when compressing
+    /// would not make it smaller.
+    /// </summary>
+    public int CompressionThreshold { get; init; } = 128;
+
     /// <summary>Pull-mode receive (<see cref="WebSocketConnection.ReceiveAsync"/>): messages buffered ahead of the reader. Default 64.</summary>
     public int ReceiveQueueCapacity { get; init; } = 64;
 

@@ -91,7 +91,8 @@ internal static class DecoderHarness
                 {
                     byte[] m = [.. message];
                     message.Clear();
-                    events.Add(ev.MessageType == MessageType.Text ? "text:" + Encoding.UTF8.GetString(m) : "binary:" + Convert.ToHexString(m));
+                    events.Add(ev.Compressed ? $"deflated-{ev.MessageType.ToString().ToLowerInvariant()}:{Convert.ToHexString(m)}"
+                        : ev.MessageType == MessageType.Text ? "text:" + Encoding.UTF8.GetString(m) : "binary:" + Convert.ToHexString(m));
                 }
 
                 break;

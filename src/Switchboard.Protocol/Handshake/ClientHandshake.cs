@@ -1,4 +1,5 @@
 using System.Text;
+using Switchboard.Protocol.Extensions;
 
 namespace Switchboard.Protocol.Handshake;
 
@@ -29,11 +30,20 @@ public sealed class ClientHandshakeOptions
 
     /// <summary>Extra request headers (e.g. Authorization, Origin, Cookie).</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Headers { get; init; } = [];
+
+    /// <summary>
+    /// Offer permessage-deflate (RFC 7692) with <c>client_max_window_bits</c> (the server may limit our window).
+    /// Ignored where the system zlib is missing. Default false.
+    /// </summary>
+    public bool OfferCompression { get; init; }
 }
 
 /// <summary>The outcome of <see cref="ClientHandshake.Validate"/>.</summary>
 public readonly record struct ClientHandshakeResult(ClientHandshakeError Error, string Message, string? SubProtocol)
 {
+    /// <summary>The permessage-deflate parameters the server accepted, or null (no compression).</summary>
+    public DeflateParameters? Compression { get; init; }
+
     /// <summary>True when the connection is open.</summary>
     public bool IsAccepted => Error == ClientHandshakeError.None;
 }
@@ -98,6 +108,11 @@ public sealed class ClientHandshake
 
         sb.Append("\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ").Append(Key)
           .Append("\r\nSec-WebSocket-Version: 13\r\n");
+        if (OffersCompression)
+        {
+            sb.Append("Sec-WebSocket-Extensions: ").Append(PerMessageDeflateNegotiation.BuildOffer()).Append("\r\n");
+        }
+
         if (_options.SubProtocols.Count > 0)
         {
             sb.Append("Sec-WebSocket-Protocol: ").AppendJoin(", ", _options.SubProtocols).Append("\r\n");
@@ -140,9 +155,19 @@ public sealed class ClientHandshake
             return Fail(ClientHandshakeError.InvalidAccept, "Sec-WebSocket-Accept does not match the key sent.");
         }
 
-        if (!string.IsNullOrWhiteSpace(response.Headers.Get("Sec-WebSocket-Extensions")))
+        DeflateParameters? compression = null;
+        string? extensions = response.Headers.Get("Sec-WebSocket-Extensions");
+        if (!string.IsNullOrWhiteSpace(extensions))
         {
-            return Fail(ClientHandshakeError.UnexpectedExtension, "Server selected an extension that was not offered.");
+            if (!OffersCompression)
+            {
+                return Fail(ClientHandshakeError.UnexpectedExtension, "Server selected an extension that was not offered.");
+            }
+
+            if (!PerMessageDeflateNegotiation.TryAcceptResponse(extensions, offeredClientNoContextTakeover: false, out compression, out string? error))
+            {
+                return Fail(ClientHandshakeError.UnexpectedExtension, error!);
+            }
         }
 
         string? protocol = response.Headers.Get("Sec-WebSocket-Protocol")?.Trim();
@@ -151,8 +176,10 @@ public sealed class ClientHandshake
             return Fail(ClientHandshakeError.UnexpectedSubProtocol, $"Server selected subprotocol '{protocol}' that was not offered.");
         }
 
-        return new ClientHandshakeResult(ClientHandshakeError.None, string.Empty, string.IsNullOrEmpty(protocol) ? null : protocol);
+        return new ClientHandshakeResult(ClientHandshakeError.None, string.Empty, string.IsNullOrEmpty(protocol) ? null : protocol) { Compression = compression };
     }
+
+    private bool OffersCompression => _options.OfferCompression && DeflateStreams.IsSupported;
 
     private static ClientHandshakeResult Fail(ClientHandshakeError error, string message) => new(error, message, null);
 }

@@ -36,6 +36,12 @@ public sealed class ServerHandshakeOptions
     /// Return false to refuse with 403. Null accepts every origin.
     /// </summary>
     public Func<string?, bool>? OriginPolicy { get; init; }
+
+    /// <summary>
+    /// permessage-deflate (RFC 7692): what the server accepts; null disables it (offers are declined by answering
+    /// without the extension). Ignored where the system zlib is missing.
+    /// </summary>
+    public Extensions.DeflateServerPolicy? Compression { get; init; }
 }
 
 /// <summary>The outcome of <see cref="ServerHandshake.Validate"/>.</summary>
@@ -55,6 +61,8 @@ public sealed class ServerHandshakeResult
     public string? AcceptKey { get; init; }
     /// <summary>The selected subprotocol, if any.</summary>
     public string? SubProtocol { get; init; }
+    /// <summary>The permessage-deflate parameters agreed, or null (no compression).</summary>
+    public Extensions.DeflateParameters? Compression { get; init; }
     /// <summary>Headers the response must carry (for 101: Upgrade, Connection, Sec-WebSocket-Accept, ...).</summary>
     public IReadOnlyList<KeyValuePair<string, string>> ResponseHeaders { get; init; } = [];
 }
@@ -136,6 +144,16 @@ public static class ServerHandshake
             response.Add(new("Sec-WebSocket-Protocol", subProtocol));
         }
 
+        Extensions.DeflateParameters? compression = null;
+        if (options.Compression is { } deflate && Extensions.DeflateStreams.IsSupported)
+        {
+            compression = Extensions.PerMessageDeflateNegotiation.Negotiate(headers.Get("Sec-WebSocket-Extensions"), deflate);
+            if (compression is not null)
+            {
+                response.Add(new("Sec-WebSocket-Extensions", compression.ToResponseHeader()));
+            }
+        }
+
         return new ServerHandshakeResult
         {
             StatusCode = 101,
@@ -143,6 +161,7 @@ public static class ServerHandshake
             Message = string.Empty,
             AcceptKey = accept,
             SubProtocol = subProtocol,
+            Compression = compression,
             ResponseHeaders = response,
         };
     }

@@ -1,0 +1,165 @@
+using System.Runtime.InteropServices;
+using static Switchboard.Protocol.Extensions.ZLibNative;
+
+namespace Switchboard.Protocol.Extensions;
+
+/// <summary>
+/// The sending half of permessage-deflate (RFC 7692 §7.2.1): compresses one whole message into raw DEFLATE,
+/// flushed to a byte boundary, without the trailing <c>00 00 FF FF</c>. Keeps its LZ77 context between messages
+/// (context takeover) unless told to reset. Holds native zlib state: dispose it, or return it to
+/// <see cref="DeflatePool"/>. Not thread-safe.
+/// </summary>
+public sealed unsafe class DeflateCompressor : IDisposable
+{
+    private ZStream* _stream;
+
+    /// <summary>Creates a compressor.</summary>
+    /// <param name="level">zlib level, 1 (fastest) to 9 (smallest).</param>
+    /// <param name="windowBits">LZ77 window, 9–15 (zlib cannot produce raw 8-bit windows).</param>
+    /// <param name="memLevel">zlib memory level, 1–9 (8 is zlib's default).</param>
+    public DeflateCompressor(int level = 6, int windowBits = 15, int memLevel = 8)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(level, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(level, 9);
+        ArgumentOutOfRangeException.ThrowIfLessThan(windowBits, 9);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(windowBits, 15);
+        if (!IsAvailable)
+        {
+            throw new PlatformNotSupportedException("zlib (libz.so.1) is not available on this system.");
+        }
+
+        Level = level;
+        WindowBits = windowBits;
+        _stream = Allocate();
+        if (DeflateInit(_stream, level, -windowBits, memLevel) != Ok)
+        {
+            NativeMemory.Free(_stream);
+            _stream = null;
+            throw new InvalidOperationException("zlib deflateInit2 failed.");
+        }
+
+        DeflateStreams.Opened();
+    }
+
+    /// <summary>The compression level.</summary>
+    public int Level { get; }
+
+    /// <summary>The LZ77 window size in bits.</summary>
+    public int WindowBits { get; }
+
+    /// <summary>
+    /// Compresses <paramref name="message"/> into <paramref name="destination"/> and returns the compressed length,
+    /// or -1 when it does not fit (the context is then reset, so nothing later refers to data the peer never saw;
+    /// send the message uncompressed). A destination as long as the message asks "compress only if it saves space".
+    /// </summary>
+    /// <param name="message">The whole message payload.</param>
+    /// <param name="destination">Where the compressed payload goes (the 00 00 FF FF tail is not written).</param>
+    /// <param name="resetContext">Reset the LZ77 context afterwards (no context takeover, RFC 7692 §7.1.1).</param>
+    public int Compress(ReadOnlySpan<byte> message, Span<byte> destination, bool resetContext)
+    {
+        ObjectDisposedException.ThrowIf(_stream is null, this);
+        // Room for the 4-byte sync-flush tail that is removed afterwards (§7.2.1), without writing past destination.
+        byte[]? rented = null;
+        Span<byte> scratch = destination.Length + 8 <= 1024 ? stackalloc byte[destination.Length + 8] : default;
+        bool direct = scratch.IsEmpty;
+        if (direct)
+        {
+            rented = System.Buffers.ArrayPool<byte>.Shared.Rent(8);
+        }
+
+        try
+        {
+            fixed (byte* input = message)
+            fixed (byte* output = destination)
+            fixed (byte* small = scratch)
+            fixed (byte* spill = rented)
+            {
+                _stream->NextIn = input;
+                _stream->AvailIn = (uint)message.Length;
+                int written;
+                if (!direct)
+                {
+                    _stream->NextOut = small;
+                    _stream->AvailOut = (uint)scratch.Length;
+                    int rc = deflate(_stream, SyncFlush);
+                    written = scratch.Length - (int)_stream->AvailOut;
+                    if (rc != Ok || _stream->AvailIn != 0 || _stream->AvailOut == 0 || written < 4 || written - 4 > destination.Length)
+                    {
+                        return Abandon();
+                    }
+
+                    scratch[..(written - 4)].CopyTo(destination);
+                }
+                else
+                {
+                    // Deflate straight into the destination; the last few bytes may spill into an 8-byte side buffer.
+                    _stream->NextOut = output;
+                    _stream->AvailOut = (uint)destination.Length;
+                    int rc = deflate(_stream, SyncFlush);
+                    int main = destination.Length - (int)_stream->AvailOut;
+                    int extra = 0;
+                    if (rc == Ok && _stream->AvailOut == 0)
+                    {
+                        _stream->NextOut = spill;
+                        _stream->AvailOut = 8;
+                        rc = deflate(_stream, SyncFlush);
+                        extra = 8 - (int)_stream->AvailOut;
+                        if (_stream->AvailOut == 0)
+                        {
+                            return Abandon();
+                        }
+                    }
+
+                    written = main + extra;
+                    if ((rc != Ok && rc != BufError) || _stream->AvailIn != 0 || written < 4 || written - 4 > destination.Length)
+                    {
+                        return Abandon();
+                    }
+                }
+
+                _stream->NextIn = null;
+                _stream->NextOut = null;
+                if (resetContext)
+                {
+                    deflateReset(_stream);
+                }
+
+                return written - 4;
+            }
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+    }
+
+    /// <summary>Resets the LZ77 context: the next message refers to nothing sent before it.</summary>
+    public void Reset()
+    {
+        ObjectDisposedException.ThrowIf(_stream is null, this);
+        deflateReset(_stream);
+    }
+
+    private int Abandon()
+    {
+        _stream->NextIn = null;
+        _stream->NextOut = null;
+        deflateReset(_stream);
+        return -1;
+    }
+
+    /// <summary>Frees the native state.</summary>
+    public void Dispose()
+    {
+        if (_stream is not null)
+        {
+            deflateEnd(_stream);
+            NativeMemory.Free(_stream);
+            _stream = null;
+            DeflateStreams.Closed();
+        }
+    }
+}
