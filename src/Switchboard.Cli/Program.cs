@@ -10,10 +10,12 @@ var handshakeTimeout = new Option<double?>("--handshake-timeout") { Description 
 var maxMessage = new Option<long?>("--max-message-size") { Description = "Largest WebSocket message accepted, in bytes (default 16777216)" };
 var logFormat = new Option<string>("--log-format") { Description = "Log output: text (default) or json" };
 var config = new Option<string>("--config") { Description = "A JSON settings file (section \"Switchboard\"); default ./appsettings.json if present" };
+var noCompression = new Option<bool>("--no-compression") { Description = "Decline permessage-deflate (on by default for clients that offer it)" };
+var compressionLevel = new Option<int?>("--compression-level") { Description = "permessage-deflate zlib level, 1 (fastest) to 9 (smallest); default 6" };
 
 var serve = new Command("serve", "Run the Switchboard server: chat hub at /hub, seed chat at /ws, echo at /echo")
 {
-    urls, store, database, postgres, handshakeTimeout, maxMessage, logFormat, config,
+    urls, store, database, postgres, handshakeTimeout, maxMessage, logFormat, config, noCompression, compressionLevel,
 };
 serve.SetAction(async (parse, cancellationToken) =>
 {
@@ -33,6 +35,8 @@ serve.SetAction(async (parse, cancellationToken) =>
     Put("LogFormat", parse.GetValue(logFormat));
     Put("HandshakeTimeout", parse.GetValue(handshakeTimeout) is double s ? TimeSpan.FromSeconds(s).ToString() : null);
     Put("MaxMessageSize", parse.GetValue(maxMessage)?.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    Put("Compression", parse.GetValue(noCompression) ? "false" : null);
+    Put("CompressionLevel", parse.GetValue(compressionLevel)?.ToString(System.Globalization.CultureInfo.InvariantCulture));
     try
     {
         SwitchboardServerOptions options = SwitchboardServerOptions.Load(overrides, parse.GetValue(config));

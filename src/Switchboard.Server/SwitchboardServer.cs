@@ -9,6 +9,7 @@ using Microsoft.Extensions.Logging;
 using Switchboard.Hub;
 using Switchboard.Protocol;
 using Switchboard.Protocol.Handshake;
+using Switchboard.Protocol.Extensions;
 using Switchboard.WebSockets;
 using Switchboard.WebSockets.AspNetCore;
 
@@ -71,17 +72,25 @@ public static class SwitchboardServer
             KeepAliveInterval = options.KeepAliveInterval == TimeSpan.Zero ? null : options.KeepAliveInterval,
             KeepAliveTimeout = options.KeepAliveTimeout,
             CloseTimeout = options.CloseTimeout,
+            CompressionLevel = options.CompressionLevel,
+            CompressionThreshold = options.CompressionThreshold,
         };
 
         var registry = new WebSocketConnectionRegistry();
-        var echoOptions = new WebSocketEndpointOptions { Connection = connection, Registry = registry };
+        var echoOptions = new WebSocketEndpointOptions
+        {
+            Connection = connection,
+            Registry = registry,
+            Compression = options.Compression
+                ? new DeflateServerPolicy { ServerNoContextTakeover = !options.CompressionContextTakeover, ClientNoContextTakeover = !options.CompressionContextTakeover }
+                : null,
+        };
         app.MapWebSocket("/echo", _ => EchoHandler.Instance, echoOptions);
         router.Map("/echo", _ => ValueTask.FromResult<WebSocketHandler?>(EchoHandler.Instance), echoOptions);
 
         var hub = new Hub.Hub(options.CreateStore(), options.Hub, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.Hub"));
         ILogger hubLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.Server");
         TokenService? tokens = options.Auth.Enabled ? new TokenService(options.Auth) : null;
-        var handshake = new ServerHandshakeOptions();
         Func<Func<string, string?>, Grant?, WebSocketHandler> hubHandler = (query, grant) =>
         {
             HubIdentity identity = grant?.Identity ?? Identity.FromQuery(query("name"), query("user"));
@@ -89,8 +98,8 @@ public static class SwitchboardServer
         };
         Func<Func<string, string?>, Grant?, WebSocketHandler> seedHandler = (_, grant) =>
             new SeedChatHandler(hub, hubLogger, grant, grant is null ? null : c => new TokenAccess(tokens!, grant, c));
-        MapGuarded(app, router, "/hub", options, tokens, handshake, connection, registry, hubHandler);
-        MapGuarded(app, router, "/ws", options, tokens, handshake, connection, registry, seedHandler);
+        MapGuarded(app, router, "/hub", options, tokens, echoOptions, hubHandler);
+        MapGuarded(app, router, "/ws", options, tokens, echoOptions, seedHandler);
 
         // SIGTERM / Ctrl-C: Kestrel stops accepting; every connection is closed with 1001; then the store is flushed.
         app.Lifetime.ApplicationStopping.Register(() =>
@@ -127,9 +136,9 @@ public static class SwitchboardServer
     /// both decided on the HTTP handshake, before any upgrade (403 / 401 with the reason).
     /// </summary>
     private static void MapGuarded(WebApplication app, WebSocketUpgradeRouter router, string path, SwitchboardServerOptions options, TokenService? tokens,
-        ServerHandshakeOptions handshake, WebSocketConnectionOptions connection, WebSocketConnectionRegistry registry,
-        Func<Func<string, string?>, Grant?, WebSocketHandler> handler)
+        WebSocketEndpointOptions endpoint, Func<Func<string, string?>, Grant?, WebSocketHandler> handler)
     {
+        ServerHandshakeOptions handshake = endpoint.ToHandshakeOptions();
         // The connection-level fast path: takes the upgrade only when everything checks out; otherwise declines, and the
         // HTTP endpoint below answers (403, 401, ...) with the same rules.
         router.Map(path, async request =>
@@ -151,7 +160,7 @@ public static class SwitchboardServer
             }
 
             return handler(request.Query, grant);
-        }, new WebSocketEndpointOptions { Connection = connection, Registry = registry });
+        }, endpoint);
 
         app.Map(path, async (HttpContext ctx) =>
         {
@@ -174,7 +183,7 @@ public static class SwitchboardServer
                 }
             }
 
-            await WebSocketEndpointRouteBuilderExtensions.HandleAsync(ctx, c => handler(name => c.Request.Query[name].ToString() is { Length: > 0 } v ? v : null, grant), handshake, connection, registry);
+            await WebSocketEndpointRouteBuilderExtensions.HandleAsync(ctx, c => handler(name => c.Request.Query[name].ToString() is { Length: > 0 } v ? v : null, grant), handshake, endpoint.Connection, endpoint.Registry);
         });
     }
 

@@ -35,6 +35,26 @@ public sealed class SwitchboardServerOptions
     /// </summary>
     public bool FastUpgrade { get; set; } = true;
 
+    /// <summary>
+    /// Accept permessage-deflate (RFC 7692) from clients that offer it. Default true. Messages below
+    /// <see cref="CompressionThreshold"/> bytes, and messages that would not shrink, are still sent as is.
+    /// </summary>
+    public bool Compression { get; set; } = true;
+
+    /// <summary>zlib level for permessage-deflate: 1 (fastest) to 9 (smallest). Default 6.</summary>
+    public int CompressionLevel { get; set; } = 6;
+
+    /// <summary>Messages shorter than this (bytes) are sent uncompressed. Default 128.</summary>
+    public int CompressionThreshold { get; set; } = 128;
+
+    /// <summary>
+    /// Keep compression contexts between messages (context takeover, both directions): better ratios on streams of
+    /// similar messages, but each connection then holds its own zlib state (about 300 KiB once it has compressed
+    /// something) and every broadcast is compressed once per member instead of once. Default false: no context
+    /// takeover, no per-connection zlib state, one compressed frame shared by all members.
+    /// </summary>
+    public bool CompressionContextTakeover { get; set; }
+
     /// <summary>Where history is kept: "sqlite" (default), "postgres" or "memory".</summary>
     public string Store { get; set; } = "sqlite";
 
@@ -161,6 +181,16 @@ public sealed class SwitchboardServerOptions
         if (CloseTimeout <= TimeSpan.Zero)
         {
             yield return "Switchboard:CloseTimeout must be positive.";
+        }
+
+        if (CompressionLevel is < 1 or > 9)
+        {
+            yield return $"Switchboard:CompressionLevel: {CompressionLevel} is not a zlib level; use 1 (fastest) to 9 (smallest).";
+        }
+
+        if (CompressionThreshold < 0)
+        {
+            yield return "Switchboard:CompressionThreshold must be zero or positive.";
         }
 
         if (StoreFactory is null && Store.ToLowerInvariant() is not ("sqlite" or "memory" or "postgres"))

@@ -31,7 +31,8 @@ public sealed class WebSocketEndpointOptions
     /// </summary>
     public Protocol.Extensions.DeflateServerPolicy? Compression { get; init; }
 
-    internal ServerHandshakeOptions ToHandshakeOptions() =>
+    /// <summary>The opening-handshake settings these endpoint settings imply (subprotocols, Origin policy, compression).</summary>
+    public ServerHandshakeOptions ToHandshakeOptions() =>
         new() { SubProtocols = SubProtocols, OriginPolicy = OriginPolicy, Compression = Compression };
 
     /// <summary>Tracks this endpoint's open connections (e.g. to close them all at shutdown).</summary>

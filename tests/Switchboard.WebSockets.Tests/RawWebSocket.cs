@@ -86,6 +86,18 @@ public sealed class RawWebSocket : IAsyncDisposable
         return ws;
     }
 
+    /// <summary>Connects offering <paramref name="extensions"/>; asserts 101 and returns the socket with the response head.</summary>
+    public static async Task<(RawWebSocket Socket, string Head)> ConnectWithExtensionsAsync(int port, string extensions, string path = "/echo")
+    {
+        RawWebSocket ws = await OpenTcpAsync(port);
+        await ws.SendAsync(Encoding.ASCII.GetBytes(
+            $"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+            $"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: {extensions}\r\n\r\n"));
+        string head = await ws.ReadHttpHeadAsync();
+        Assert.StartsWith("HTTP/1.1 101 ", head);
+        return (ws, head);
+    }
+
     public async Task SendAsync(byte[] bytes)
     {
         using var cts = new CancellationTokenSource(Timeout);
