@@ -57,6 +57,14 @@ public sealed class TestServer
         TestServer? server = null;
         app.MapWebSocket("/probe", ctx => new ProbeHandler(server!, ctx.Request.Query["tag"].ToString()),
             new WebSocketEndpointOptions { Connection = new() { MaxMessageSize = MaxMessageSize }, SubProtocols = ["probe.v1"] });
+        // The same probe with permessage-deflate and context takeover both ways (the most demanding setting for a
+        // peer), compressing every message that shrinks.
+        app.MapWebSocket("/probe-deflate", ctx => new ProbeHandler(server!, ctx.Request.Query["tag"].ToString()),
+            new WebSocketEndpointOptions
+            {
+                Connection = new() { MaxMessageSize = MaxMessageSize, CompressionThreshold = 0 },
+                Compression = new Protocol.Extensions.DeflateServerPolicy(),
+            });
         await app.StartAsync();
         server = new TestServer(app, new Uri(SwitchboardServer.GetAddresses(app)[0]));
         return server;
@@ -64,7 +72,8 @@ public sealed class TestServer
 
     /// <summary>
     /// The interop probe: echoes, except "ping:P" (server pings with P, then sends "pong:" + the pong's payload),
-    /// "frag:N:TEXT" (sends TEXT in N fragments) and "close:CODE:REASON" (server closes).
+    /// "frag:N:TEXT" (sends TEXT in N fragments), "ext?" (answers the agreed permessage-deflate parameters or "none")
+    /// and "close:CODE:REASON" (server closes).
     /// </summary>
     private sealed class ProbeHandler(TestServer server, string tag) : WebSocketHandler
     {
@@ -92,6 +101,12 @@ public sealed class TestServer
                         connection.SendFragment(MessageType.Text, all.AsSpan(start, end - start), isFirst: i == 0, endOfMessage: i == n - 1);
                     }
 
+                    return ValueTask.CompletedTask;
+                }
+
+                if (text == "ext?")
+                {
+                    connection.SendText(connection.Compression?.ToResponseHeader() ?? "none");
                     return ValueTask.CompletedTask;
                 }
 

@@ -2,7 +2,9 @@
 // Prints "PORT <n>" once listening and "CLOSED <code> <reason>" when a client's connection closes.
 import { WebSocketServer } from 'ws';
 
-const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: 64 * 1024 * 1024, perMessageDeflate: false });
+// `node server.mjs deflate` enables permessage-deflate (context takeover, every message compressed).
+const deflate = process.argv[2] === 'deflate';
+const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: 64 * 1024 * 1024, perMessageDeflate: deflate ? { threshold: 0 } : false });
 wss.on('listening', () => console.log(`PORT ${wss.address().port}`));
 wss.on('connection', (ws) => {
   ws.on('message', (data, isBinary) => {
@@ -20,6 +22,10 @@ wss.on('connection', (ws) => {
         for (let i = 0; i < Number(n); i++) {
           ws.send(all.subarray(i * size, (i + 1) * size), { binary: false, fin: i === Number(n) - 1 });
         }
+        return;
+      }
+      if (text === 'rx?') {
+        ws.send(String(ws._socket.bytesRead)); // bytes received on the wire so far (shows whether the client compressed)
         return;
       }
       if (text.startsWith('close:')) {

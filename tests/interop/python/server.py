@@ -37,7 +37,9 @@ async def handler(ws, path=None):
 
 
 async def main():
-    async with websockets.serve(handler, "127.0.0.1", 0, max_size=None, compression=None) as server:
+    # `server.py deflate` keeps websockets' default permessage-deflate; otherwise compression is off.
+    compression = "deflate" if sys.argv[1:] == ["deflate"] else None
+    async with websockets.serve(handler, "127.0.0.1", 0, max_size=None, compression=compression) as server:
         port = next(iter(server.sockets)).getsockname()[1]
         print(f"PORT {port}", flush=True)
         await asyncio.Future()
