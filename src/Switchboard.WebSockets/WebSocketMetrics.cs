@@ -22,6 +22,7 @@ public static class WebSocketMetrics
         Meter.CreateObservableCounter("switchboard_messages_received_total", () => Volatile.Read(ref s_messagesIn), description: "WebSocket messages received");
         Meter.CreateObservableCounter("switchboard_messages_sent_total", () => Volatile.Read(ref s_messagesOut), description: "WebSocket data frames sent");
         Meter.CreateObservableCounter("switchboard_slow_consumer_disconnects_total", () => Volatile.Read(ref s_slowConsumers), description: "Connections closed because their outbound queue was full");
+        Meter.CreateObservableGauge("switchboard_deflate_streams", () => Switchboard.Protocol.Extensions.DeflateStreams.Live, description: "Native zlib streams allocated for permessage-deflate (pooled ones included)");
     }
 
     /// <summary>Connections open now.</summary>
