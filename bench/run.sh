@@ -5,6 +5,7 @@
 #
 #   bench/run.sh            # RUNS=3 DURATION=10
 #   RUNS=1 DURATION=5 bench/run.sh
+#   ONLY=deflate bench/run.sh   # just the compressed vs. uncompressed broadcast pair
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
@@ -49,13 +50,18 @@ run() { # server scenario path args... -> appends JSON to $OUT/results.jsonl
 
 rm -f "$OUT/results.jsonl"
 for i in $(seq 1 "$RUNS"); do
-  for server in switchboard aspnetcore node-ws; do
-    run "$server" echo /echo --clients 50 --duration "$DURATION"
-    run "$server" broadcast /ws --clients 100 --window 8 --duration "$DURATION"
-    run "$server" broadcast /ws --clients 1000 --rate 200 --duration "$DURATION"
-    run "$server" connections /echo --clients 10000 --duration 3
-    run "$server" connections /echo --clients 19000 --duration 3
-  done
+  if [ "${ONLY:-}" != deflate ]; then
+    for server in switchboard aspnetcore node-ws; do
+      run "$server" echo /echo --clients 50 --duration "$DURATION"
+      run "$server" broadcast /ws --clients 100 --window 8 --duration "$DURATION"
+      run "$server" broadcast /ws --clients 1000 --rate 200 --duration "$DURATION"
+      run "$server" connections /echo --clients 10000 --duration 3
+      run "$server" connections /echo --clients 19000 --duration 3
+    done
+  fi
+  # permessage-deflate: the same 1,000-client broadcast with ~300-byte chat messages, without and with compression.
+  run switchboard broadcast /ws --clients 1000 --rate 200 --size 256 --duration "$DURATION"
+  run switchboard broadcast /ws --clients 1000 --rate 200 --size 256 --duration "$DURATION" --deflate
 done
 echo "results: $OUT/results.jsonl" >&2
 /usr/bin/python3 bench/summarize.py "$OUT/results.jsonl"

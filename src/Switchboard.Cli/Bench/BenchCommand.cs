@@ -36,9 +36,11 @@ internal static class BenchCommand
         public Option<double> Duration { get; } = new("--duration") { Description = "Seconds of measurement", DefaultValueFactory = _ => 10 };
         public Option<int?> ServerPid { get; } = new("--server-pid") { Description = "Server process id, for CPU and RSS from /proc" };
         public Option<bool> Json { get; } = new("--json") { Description = "Print the result as one JSON object" };
+        public Option<bool> Deflate { get; } = new("--deflate") { Description = "Offer permessage-deflate (the clients compress what they send, too)" };
 
         public void AddTo(Command c)
         {
+            c.Options.Add(Deflate);
             c.Arguments.Add(Url);
             c.Options.Add(Clients);
             c.Options.Add(Duration);
@@ -66,11 +68,27 @@ internal static class BenchCommand
         return (long)Stopwatch.GetElapsedTime(ts, now).TotalMicroseconds;
     }
 
+    private const string Filler = "the quick brown fox jumps over the lazy dog while the chat room keeps talking about lunch plans; ";
+
+    /// <summary>A timestamp marker, padded to <paramref name="size"/> with chat-like text (as compressible as real chat, not as a run of one byte).</summary>
     private static string Payload(int size)
     {
         string head = "B|" + Stopwatch.GetTimestamp().ToString(System.Globalization.CultureInfo.InvariantCulture) + "|";
-        return size > head.Length ? head + new string('x', size - head.Length) : head;
+        if (size <= head.Length)
+        {
+            return head;
+        }
+
+        var sb = new StringBuilder(head, size);
+        while (sb.Length < size)
+        {
+            sb.Append(Filler, 0, Math.Min(Filler.Length, size - sb.Length));
+        }
+
+        return sb.ToString();
     }
+
+    private static bool s_deflate;
 
     private static async Task<List<WebSocketConnection>> OpenAsync(Uri url, int count, Func<int, WebSocketHandler> handler, int concurrency = 64)
     {
@@ -84,6 +102,7 @@ internal static class BenchCommand
                 result[i] = await WebSocketClient.ConnectAsync(url, new WebSocketClientOptions
                 {
                     Handler = handler(i),
+                    Compression = s_deflate,
                     Connection = new WebSocketConnectionOptions { KeepAliveInterval = null, MaxOutboundQueueBytes = 64L * 1024 * 1024 },
                 });
             }
@@ -157,6 +176,7 @@ internal static class BenchCommand
         c.Options.Add(size);
         c.SetAction(async parse =>
         {
+            s_deflate = parse.GetValue(common.Deflate);
             var url = new Uri(parse.GetValue(common.Url)!);
             int n = parse.GetValue(common.Clients), bytes = parse.GetValue(size);
             bool json = parse.GetValue(common.Json);
@@ -244,6 +264,7 @@ internal static class BenchCommand
         var window = new Option<int>("--window") { Description = "Max throughput: messages in flight per sender", DefaultValueFactory = _ => 8 };
         var protocol = new Option<string>("--protocol") { Description = "seed ({\"name\",\"message\"} at /ws) or hub (publish to a room at /hub)", DefaultValueFactory = _ => "seed" };
         var room = new Option<string>("--room") { Description = "Room for --protocol hub", DefaultValueFactory = _ => "bench" };
+        var size = new Option<int>("--size") { Description = "Padding of each message's text, in bytes (0: just the timestamp)", DefaultValueFactory = _ => 0 };
         var c = new Command("broadcast", "N clients in one room; senders publish (open-loop rate or windowed); end-to-end latency from a timestamp in the payload");
         common.AddTo(c);
         c.Options.Add(senders);
@@ -251,8 +272,10 @@ internal static class BenchCommand
         c.Options.Add(window);
         c.Options.Add(protocol);
         c.Options.Add(room);
+        c.Options.Add(size);
         c.SetAction(async parse =>
         {
+            s_deflate = parse.GetValue(common.Deflate);
             var url = new Uri(parse.GetValue(common.Url)!);
             int n = parse.GetValue(common.Clients), s = Math.Max(1, parse.GetValue(senders));
             bool json = parse.GetValue(common.Json), hub = parse.GetValue(protocol) == "hub";
@@ -269,7 +292,7 @@ internal static class BenchCommand
             long seq = 0, sent = 0;
             void SendFrom(int sender)
             {
-                string payload = Payload(0);
+                string payload = Payload(parse.GetValue(size));
                 string text = hub
                     ? $"{{\"type\":\"publish\",\"room\":\"{roomName}\",\"text\":\"{payload}\",\"id\":\"{Interlocked.Increment(ref seq)}\"}}"
                     : $"{{\"name\":\"bench{sender}\",\"message\":\"{payload}\"}}";
@@ -365,6 +388,7 @@ internal static class BenchCommand
         c.Options.Add(concurrency);
         c.SetAction(async parse =>
         {
+            s_deflate = parse.GetValue(common.Deflate);
             var url = new Uri(parse.GetValue(common.Url)!);
             int n = parse.GetValue(common.Clients);
             bool json = parse.GetValue(common.Json);
