@@ -50,6 +50,7 @@ public static class SwitchboardServer
 
         var router = new WebSocketUpgradeRouter { HandshakeTimeout = options.HandshakeTimeout };
         builder.WebHost.UseUrls(options.Urls);
+        builder.WebHost.UseSockets(s => s.UnsafePreferInlineScheduling = options.InlineIo);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;

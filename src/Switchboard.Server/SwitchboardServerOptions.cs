@@ -55,6 +55,13 @@ public sealed class SwitchboardServerOptions
     /// </summary>
     public bool CompressionContextTakeover { get; set; }
 
+    /// <summary>
+    /// Run socket I/O continuations inline (Kestrel's <c>UnsafePreferInlineScheduling</c>): a received message is
+    /// decoded, handled and answered on the thread that completed the receive, without hopping through the thread
+    /// pool. Default true.
+    /// </summary>
+    public bool InlineIo { get; set; } = true;
+
     /// <summary>Where history is kept: "sqlite" (default), "postgres" or "memory".</summary>
     public string Store { get; set; } = "sqlite";
 

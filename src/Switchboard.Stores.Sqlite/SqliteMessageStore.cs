@@ -344,18 +344,23 @@ public sealed class SqliteMessageStore : IMessageStore
         ReadAsync("SELECT seq, id, user_id, name, text, time_ms FROM messages WHERE room = $room AND seq < $offset ORDER BY seq DESC LIMIT $limit",
             room, beforeOffset, limit, reverse: true, cancellationToken);
 
-    private async ValueTask<IReadOnlyList<StoredMessage>> ReadAsync(string sql, string room, long offset, int limit, bool reverse, CancellationToken cancellationToken)
+    // SQLite's "async" methods run synchronously on the caller's thread, and the caller may be a socket engine thread
+    // running I/O continuations inline: reads go to the thread pool so that a large page never stalls other sockets.
+    private ValueTask<IReadOnlyList<StoredMessage>> ReadAsync(string sql, string room, long offset, int limit, bool reverse, CancellationToken cancellationToken) =>
+        new(Task.Run(() => Read(sql, room, offset, limit, reverse), cancellationToken));
+
+    private IReadOnlyList<StoredMessage> Read(string sql, string room, long offset, int limit, bool reverse)
     {
-        await using var c = new SqliteConnection(_connectionString);
-        await c.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using SqliteCommand cmd = c.CreateCommand();
+        using var c = new SqliteConnection(_connectionString);
+        c.Open();
+        using SqliteCommand cmd = c.CreateCommand();
         cmd.CommandText = sql;
         cmd.Parameters.AddWithValue("$room", room);
         cmd.Parameters.AddWithValue("$offset", offset);
         cmd.Parameters.AddWithValue("$limit", limit);
         var list = new List<StoredMessage>(Math.Min(limit, 1024));
-        await using SqliteDataReader r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+        using SqliteDataReader r = cmd.ExecuteReader();
+        while (r.Read())
         {
             list.Add(new StoredMessage(r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(5))));
         }
@@ -369,21 +374,22 @@ public sealed class SqliteMessageStore : IMessageStore
     }
 
     /// <inheritdoc />
-    public async ValueTask<IReadOnlyList<string>> ListRoomsAsync(CancellationToken cancellationToken = default)
-    {
-        await using var c = new SqliteConnection(_connectionString);
-        await c.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using SqliteCommand cmd = c.CreateCommand();
-        cmd.CommandText = "SELECT name FROM rooms ORDER BY name";
-        var list = new List<string>();
-        await using SqliteDataReader r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+    public ValueTask<IReadOnlyList<string>> ListRoomsAsync(CancellationToken cancellationToken = default) =>
+        new(Task.Run<IReadOnlyList<string>>(() =>
         {
-            list.Add(r.GetString(0));
-        }
+            using var c = new SqliteConnection(_connectionString);
+            c.Open();
+            using SqliteCommand cmd = c.CreateCommand();
+            cmd.CommandText = "SELECT name FROM rooms ORDER BY name";
+            var list = new List<string>();
+            using SqliteDataReader r = cmd.ExecuteReader();
+            while (r.Read())
+            {
+                list.Add(r.GetString(0));
+            }
 
-        return list;
-    }
+            return list;
+        }, cancellationToken));
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()

@@ -39,8 +39,12 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     private readonly TaskCompletionSource _writerDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource<WebSocketCloseStatus> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    [ThreadStatic]
+    private static WebSocketConnection? t_readLoopOwner; // set while this thread runs a connection's read loop synchronously
+
     private long _queuedBytes;
     private int _writerScheduled;
+    private bool _writerDeferred; // read loop only: a send made by the read loop itself; write at the end of the batch
     private TaskCompletionSource? _drained;
     private volatile bool _discardData;
     private volatile bool _completeOutput;
@@ -367,7 +371,24 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     {
         if (Interlocked.CompareExchange(ref _writerScheduled, 1, 0) == 0)
         {
+            if (t_readLoopOwner == this)
+            {
+                // Sent by this connection's own read loop (an echo, a reply, a pong): the read loop writes it when it has
+                // decoded everything it holds, one flush for the batch and no thread hop.
+                _writerDeferred = true;
+                return;
+            }
+
             ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+        }
+    }
+
+    private void RunDeferredWriter()
+    {
+        if (_writerDeferred)
+        {
+            _writerDeferred = false;
+            _ = WriterLoopAsync(); // runs here until its first incomplete await, then carries on by itself
         }
     }
 
@@ -643,6 +664,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
         }
         finally
         {
+            RunDeferredWriter(); // e.g. the read loop failed right after queueing a reply
             _heartbeat.Unregister(this);
             if (_decompressor is not null)
             {
@@ -735,13 +757,32 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
                         break;
                     }
 
-                    // ev.Payload points into buffer, which stays valid until AdvanceTo below.
-                    if (!await HandleEventAsync(handler, ev).ConfigureAwait(false))
+                    // ev.Payload points into buffer, which stays valid until AdvanceTo below. Sends made while the
+                    // event is handled synchronously on this thread are written after the batch (see ScheduleWriter).
+                    t_readLoopOwner = this;
+                    ValueTask<bool> handled;
+                    try
+                    {
+                        handled = HandleEventAsync(handler, ev);
+                    }
+                    finally
+                    {
+                        t_readLoopOwner = null;
+                    }
+
+                    if (!handled.IsCompleted)
+                    {
+                        RunDeferredWriter(); // the handler went asynchronous: do not hold its replies back meanwhile
+                    }
+
+                    if (!await handled.ConfigureAwait(false))
                     {
                         consumed = buffer.End;
                         break;
                     }
                 }
+
+                RunDeferredWriter();
             }
 
             WebSocketMetrics.Received(buffer.Slice(buffer.Start, consumed).Length);
