@@ -24,9 +24,10 @@ internal static class ConnectCommand
         var wait = new Option<double>("--wait", "-w") { Description = "Seconds to keep receiving after input ends, before closing", DefaultValueFactory = _ => 0 };
         var insecure = new Option<bool>("--insecure") { Description = "wss://: accept any server certificate (development only)" };
         var timeout = new Option<double>("--connect-timeout") { Description = "Seconds allowed for connecting", DefaultValueFactory = _ => 10 };
+        var deflate = new Option<bool>("--deflate") { Description = "Offer permessage-deflate (compression, RFC 7692)" };
         var command = new Command("connect", "Connect to any WebSocket server: send lines, print what arrives")
         {
-            url, subprotocols, headers, binaryFormat, sendBinary, closeCode, wait, insecure, timeout,
+            url, subprotocols, headers, binaryFormat, sendBinary, closeCode, wait, insecure, timeout, deflate,
         };
 
         command.SetAction(async (parse, ct) =>
@@ -72,6 +73,7 @@ internal static class ConnectCommand
                     DangerousAcceptAnyServerCertificate = parse.GetValue(insecure),
                     ConnectTimeout = TimeSpan.FromSeconds(parse.GetValue(timeout)),
                     Connection = new WebSocketConnectionOptions { MaxMessageSize = 64L * 1024 * 1024 },
+                    Compression = parse.GetValue(deflate),
                 }, ct);
             }
             catch (Exception ex) when (ex is SocketException or TimeoutException or AuthenticationException or IOException or WebSocketHandshakeException or ArgumentException)
@@ -83,7 +85,8 @@ internal static class ConnectCommand
                 }, 1);
             }
 
-            Console.Error.WriteLine($"connected to {target}" + (connection.SubProtocol is null ? "" : $" (subprotocol {connection.SubProtocol})"));
+            Console.Error.WriteLine($"connected to {target}" + (connection.SubProtocol is null ? "" : $" (subprotocol {connection.SubProtocol})")
+                + (connection.Compression is null ? "" : $" ({connection.Compression.ToResponseHeader()})"));
             // Console.In reads synchronously; a background reader keeps the loop free to notice the server closing.
             static Task<string?> ReadLine() => Task.Factory.StartNew(Console.In.ReadLine, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
             Task<string?> nextLine = ReadLine();

@@ -100,6 +100,12 @@ public sealed class SwitchboardClientOptions
     /// <summary>Messages buffered for <see cref="SwitchboardClient.Messages"/> before the connection waits for the reader. Default 10,000.</summary>
     public int MessageBuffer { get; init; } = 10_000;
 
+    /// <summary>
+    /// Offer permessage-deflate (RFC 7692). Default true: history pages and long messages travel compressed when the
+    /// server agrees; short messages are sent as they are.
+    /// </summary>
+    public bool Compression { get; init; } = true;
+
     /// <summary>WebSocket settings (TLS validation, headers, connect timeout).</summary>
     public Switchboard.WebSockets.WebSocketClientOptions? WebSocket { get; init; }
 

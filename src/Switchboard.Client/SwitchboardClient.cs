@@ -204,6 +204,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
             RemoteCertificateValidation = ws.RemoteCertificateValidation,
             DangerousAcceptAnyServerCertificate = ws.DangerousAcceptAnyServerCertificate,
             Connection = ws.Connection,
+            Compression = _options.Compression,
         }, cancellationToken).ConfigureAwait(false);
         await handler.Welcomed.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
         lock (_lock)

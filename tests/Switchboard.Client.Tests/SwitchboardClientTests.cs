@@ -47,6 +47,32 @@ public class SwitchboardClientTests
         Assert.Equal("invalid_room", (await Assert.ThrowsAsync<HubErrorException>(() => alice.JoinAsync("bad room"))).Code);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Long_messages_and_history_pages_round_trip_with_and_without_compression(bool compression)
+    {
+        Uri server = await s_server.Value;
+        string room = NewRoom();
+        await using var writer = await SwitchboardClient.ConnectAsync(server, new() { Name = "Writer", Compression = compression });
+        await using var reader = await SwitchboardClient.ConnectAsync(server, new() { Name = "Reader", Compression = !compression });
+        await reader.JoinAsync(room);
+        await using IAsyncEnumerator<HubMessage> inbox = reader.Messages().GetAsyncEnumerator();
+        string[] texts = [.. Enumerable.Range(0, 20).Select(i => string.Concat(Enumerable.Repeat($"line {i} of a long, repetitive message; ", 50 + i)))];
+        foreach (string t in texts)
+        {
+            await writer.PublishAsync(room, t);
+        }
+
+        foreach (string t in texts)
+        {
+            Assert.Equal(t, (await NextAsync(inbox)).Text);
+        }
+
+        var (history, _) = await writer.HistoryAsync(room, limit: 20);
+        Assert.Equal(texts, history.Select(h => h.Text));
+    }
+
     [Fact]
     public async Task A_retried_publish_is_stored_once()
     {

@@ -83,6 +83,15 @@ public class SeedServerTests
         Assert.Equal("Server received your message: second", await cli.ReadLineAsync("Server"));
         cli.CloseInput();
         Assert.Equal(0, await cli.WaitForExitAsync());
+
+        // The seed server runs websockets' default permessage-deflate: with --deflate the CLI negotiates it.
+        await using var compressed = PeerProcess.Start("dotnet", AppContext.BaseDirectory, ServerProcess.SwitchboardDll, "connect", "--deflate", "ws://localhost:8765");
+        string line = string.Concat(Enumerable.Repeat("compress me please, ", 100));
+        await compressed.WriteLineAsync(line);
+        Assert.Equal("Server received your message: " + line, await compressed.ReadLineAsync("Server"));
+        compressed.CloseInput();
+        Assert.Equal(0, await compressed.WaitForExitAsync());
+        Assert.Contains("(permessage-deflate", compressed.Stderr);
     }
 
     [Fact]
