@@ -71,7 +71,25 @@ public sealed class WebSocketUpgradeRouter
     }
 
     /// <summary>The connection middleware.</summary>
-    public async Task HandleAsync(ConnectionContext connection, ConnectionDelegate next)
+    public Task HandleAsync(ConnectionContext connection, ConnectionDelegate next)
+    {
+        // The handshake's state machine (head, headers, buffers) ends with the handshake; while the connection runs,
+        // only a small continuation waits for it. Idle connections are the common case: this keeps them cheap.
+        Task<Task?> accepting = AcceptAsync(connection, next);
+        return accepting.IsCompletedSuccessfully ? accepting.Result ?? Task.CompletedTask : RunWhenAcceptedAsync(accepting);
+    }
+
+    private static async Task RunWhenAcceptedAsync(Task<Task?> accepting)
+    {
+        Task? running = await accepting.ConfigureAwait(false);
+        if (running is not null)
+        {
+            await running.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Reads the head and either upgrades (returning the running connection's task) or hands the bytes to HTTP.</summary>
+    private async Task<Task?> AcceptAsync(ConnectionContext connection, ConnectionDelegate next)
     {
         PipeReader input = connection.Transport.Input;
         HttpRequestHead? head;
@@ -89,7 +107,7 @@ public sealed class WebSocketUpgradeRouter
                 catch (OperationCanceledException)
                 {
                     connection.Abort(new ConnectionAbortedException("The request head did not arrive in time."));
-                    return;
+                    return null;
                 }
 
                 buffer = result.Buffer;
@@ -141,7 +159,7 @@ public sealed class WebSocketUpgradeRouter
         {
             input.AdvanceTo(buffer.Start, buffer.Start); // nothing consumed or examined: Kestrel reads the same bytes
             await next(connection).ConfigureAwait(false);
-            return;
+            return null;
         }
 
         input.AdvanceTo(headEnd); // bytes after the head are the client's first frames
@@ -150,34 +168,22 @@ public sealed class WebSocketUpgradeRouter
         Protocol.Extensions.DeflateParameters? compression = handshake.Compression;
         WebSocketEndpointOptions options = route!.Options;
 
-        // This method's state machine lives as long as the connection: let go of the head, headers and buffers.
-        head = null;
-        request = null;
-        handshake = null;
-        route = null;
-        buffer = default;
         await connection.Transport.Output.WriteAsync(response).ConfigureAwait(false);
-        response = [];
-        await RunAsync(connection, options, subProtocol, compression, handler).ConfigureAwait(false);
+        return Run(connection, options, subProtocol, compression, handler);
     }
 
-    /// <summary>
-    /// Runs the connection. A separate method so that the handshake's head, headers and buffers (held by the
-    /// caller's state machine) are not kept alive for the connection's whole life.
-    /// </summary>
-    private static async Task RunAsync(ConnectionContext connection, WebSocketEndpointOptions options, string? subProtocol,
+    /// <summary>Starts the connection and returns the task that completes when it has ended.</summary>
+    private static Task Run(ConnectionContext connection, WebSocketEndpointOptions options, string? subProtocol,
         Protocol.Extensions.DeflateParameters? compression, WebSocketHandler handler)
     {
         var ws = new WebSocketConnection(connection.Transport, WebSocketRole.Server, options.Connection, subProtocol,
-            abortTransport: () => connection.Abort(new ConnectionAbortedException("WebSocket aborted")), compression: compression);
-        options.Registry?.Add(ws);
-        try
+            abortTransport: connection.Abort, compression: compression);
+        if (options.Registry is { } registry)
         {
-            await ws.RunAsync(handler).ConfigureAwait(false);
+            registry.Add(ws);
+            ws.Tracker = registry; // the connection removes itself when it ends: no wrapper task per connection
         }
-        finally
-        {
-            options.Registry?.Remove(ws);
-        }
+
+        return ws.RunAsync(handler);
     }
 }

@@ -36,8 +36,10 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     private readonly ILogger _logger;
     private readonly IWebSocketRandom? _random;
     private ConcurrentQueue<OutboundFrame>? _queueStorage; // created on the first send: an idle connection holds none
-    private readonly TaskCompletionSource _writerDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly TaskCompletionSource<WebSocketCloseStatus> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource? _writerDoneStorage; // created when the connection ends: an open connection holds none
+    private TaskCompletionSource<WebSocketCloseStatus>? _completionStorage; // created when someone asks, or at the end
+    private WebSocketCloseStatus _finalStatus;
+    private volatile bool _ended;
 
     [ThreadStatic]
     private static WebSocketConnection? t_readLoopOwner; // set while this thread runs a connection's read loop synchronously
@@ -68,7 +70,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     private string _receivedReason = string.Empty;
     private WebSocketError? _error;
 
-    private readonly object _pongLock = new();
+    private object PongLock => _decoder; // a private object that is never locked elsewhere: no lock object per connection
     private byte[]? _pongPayload;
     private int _pongLength;
     private bool _pongQueued;
@@ -127,6 +129,9 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
         }
     }
 
+    private TaskCompletionSource WriterDone =>
+        Volatile.Read(ref _writerDoneStorage) ?? Interlocked.CompareExchange(ref _writerDoneStorage, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), null) ?? _writerDoneStorage!;
+
     private ConcurrentQueue<OutboundFrame> Queue =>
         Volatile.Read(ref _queueStorage) ?? Interlocked.CompareExchange(ref _queueStorage, new ConcurrentQueue<OutboundFrame>(), null) ?? _queueStorage!;
 
@@ -145,6 +150,9 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     /// <summary>The current state.</summary>
     public WebSocketState State => (WebSocketState)Volatile.Read(ref _state);
 
+    /// <summary>Told when the connection has ended (a host's set of open connections), before <see cref="Completion"/> completes.</summary>
+    internal IConnectionTracker? Tracker { get; set; }
+
     /// <summary>Free for the application's own per-connection state.</summary>
     public object? UserState { get; set; }
 
@@ -157,14 +165,14 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     /// </summary>
     public Task WhenOutboundDrainedAsync()
     {
-        if (Volatile.Read(ref _queuedBytes) <= 0 || _completion.Task.IsCompleted)
+        if (Volatile.Read(ref _queuedBytes) <= 0 || _ended)
         {
             return Task.CompletedTask;
         }
 
         TaskCompletionSource tcs = Volatile.Read(ref _drained) ?? new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         tcs = Interlocked.CompareExchange(ref _drained, tcs, null) ?? tcs;
-        if (Volatile.Read(ref _queuedBytes) <= 0 || _completion.Task.IsCompleted)
+        if (Volatile.Read(ref _queuedBytes) <= 0 || _ended)
         {
             SignalDrained(); // the writer may have emptied the queue before it could see the waiter
         }
@@ -176,7 +184,22 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     private void SignalDrained() => Interlocked.Exchange(ref _drained, null)?.TrySetResult();
 
     /// <summary>Completes with the close status when the connection has ended.</summary>
-    public Task<WebSocketCloseStatus> Completion => _completion.Task;
+    public Task<WebSocketCloseStatus> Completion
+    {
+        get
+        {
+            // Lazily created: most server connections are never asked, and an idle connection should hold little.
+            TaskCompletionSource<WebSocketCloseStatus> tcs = Volatile.Read(ref _completionStorage)
+                ?? Interlocked.CompareExchange(ref _completionStorage, new(TaskCreationOptions.RunContinuationsAsynchronously), null)
+                ?? _completionStorage!;
+            if (_ended)
+            {
+                tcs.TrySetResult(_finalStatus); // ended before this TCS existed (or raced with the end: same result)
+            }
+
+            return tcs.Task;
+        }
+    }
 
     // ------------------------------------------------------------------ sending
 
@@ -316,7 +339,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     private void QueuePong(ReadOnlySequence<byte> payload)
     {
         // A lock, not lock-free: this is the control path (rare), and the payload copy must be atomic with the flag.
-        lock (_pongLock)
+        lock (PongLock)
         {
             _pongPayload ??= new byte[125];
             payload.CopyTo(_pongPayload);
@@ -336,7 +359,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     {
         Span<byte> payload = stackalloc byte[125];
         int length;
-        lock (_pongLock)
+        lock (PongLock)
         {
             length = _pongLength;
             _pongPayload.AsSpan(0, length).CopyTo(payload);
@@ -463,7 +486,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
                     await output.CompleteAsync().ConfigureAwait(false);
                     DrainQueue();
                     DisposeCompressor();
-                    _writerDone.TrySetResult();
+                    WriterDone.TrySetResult();
                     return; // _writerScheduled stays 1: the writer never runs again
                 }
 
@@ -496,7 +519,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
             DrainQueue();
             DisposeCompressor();
             Abort("Write failed: " + ex.Message);
-            _writerDone.TrySetResult();
+            WriterDone.TrySetResult();
         }
     }
 
@@ -654,7 +677,77 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
         {
             if (await InvokeAsync(handler, static (h, c, _) => h.OnOpenAsync(c), default(FrameEvent)).ConfigureAwait(false))
             {
-                await ReadLoopAsync(handler).ConfigureAwait(false);
+                // The read loop, in this method rather than one of its own: one state machine per connection, not two.
+                PipeReader input = _transport.Input;
+                while (true)
+                {
+                    ReadResult result = await input.ReadAsync().ConfigureAwait(false);
+                    ReadOnlySequence<byte> buffer = result.Buffer;
+                    if (!buffer.IsEmpty)
+                    {
+                        Volatile.Write(ref _lastReceiveMs, _heartbeat.NowMs);
+                        Volatile.Write(ref _pingSentMs, -1);
+                    }
+
+                    SequencePosition consumed = buffer.Start;
+                    if (_stopParsing)
+                    {
+                        consumed = buffer.End; // after the close handshake (client waiting for TCP close): discard
+                    }
+                    else
+                    {
+                        while (true)
+                        {
+                            var reader = new SequenceReader<byte>(buffer.Slice(consumed));
+                            DecodeStatus decoded = _decoder.Decode(ref reader, out FrameEvent ev);
+                            consumed = reader.Position;
+                            if (decoded == DecodeStatus.NeedMoreData)
+                            {
+                                break;
+                            }
+
+                            // ev.Payload points into buffer, which stays valid until AdvanceTo below. Sends made while the
+                            // event is handled synchronously on this thread are written after the batch (see ScheduleWriter).
+                            t_readLoopOwner = this;
+                            ValueTask<bool> handled;
+                            try
+                            {
+                                handled = HandleEventAsync(handler, ev);
+                            }
+                            finally
+                            {
+                                t_readLoopOwner = null;
+                            }
+
+                            if (!handled.IsCompleted)
+                            {
+                                RunDeferredWriter(); // the handler went asynchronous: do not hold its replies back meanwhile
+                            }
+
+                            if (!await handled.ConfigureAwait(false))
+                            {
+                                consumed = buffer.End;
+                                break;
+                            }
+                        }
+
+                        RunDeferredWriter();
+                    }
+
+                    WebSocketMetrics.Received(buffer.Slice(buffer.Start, consumed).Length);
+                    input.AdvanceTo(consumed, buffer.End);
+
+                    if (result.IsCanceled || result.IsCompleted)
+                    {
+                        break;
+                    }
+
+                    if (_stopParsing && (_error is not null || Role == WebSocketRole.Server || !_handshakeComplete))
+                    {
+                        // A server closes the TCP connection first (RFC 6455 §7.1.1); a failed connection is dropped.
+                        break;
+                    }
+                }
             }
         }
         catch (Exception ex)
@@ -682,7 +775,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
 
         try
         {
-            await _writerDone.Task.WaitAsync(_options.CloseTimeout).ConfigureAwait(false);
+            await WriterDone.Task.WaitAsync(_options.CloseTimeout).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
@@ -707,7 +800,11 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
         }
 
         _receiveChannel?.Writer.TryComplete();
-        _completion.TrySetResult(status);
+        Tracker?.Remove(this);
+        _finalStatus = status;
+        _ended = true; // volatile write after _finalStatus: a Completion getter that sees it reads the status
+        Interlocked.MemoryBarrier(); // the store above must not pass the load below (the getter fences with its CAS)
+        Volatile.Read(ref _completionStorage)?.TrySetResult(status);
         SignalDrained();
         return status;
     }
@@ -727,79 +824,6 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
         return new WebSocketCloseStatus(WebSocketCloseCode.AbnormalClosure, _abortReason ?? "Connection closed without a close frame", WasClean: false);
     }
 
-    private async Task ReadLoopAsync(WebSocketHandler handler)
-    {
-        PipeReader input = _transport.Input;
-        while (true)
-        {
-            ReadResult result = await input.ReadAsync().ConfigureAwait(false);
-            ReadOnlySequence<byte> buffer = result.Buffer;
-            if (!buffer.IsEmpty)
-            {
-                Volatile.Write(ref _lastReceiveMs, _heartbeat.NowMs);
-                Volatile.Write(ref _pingSentMs, -1);
-            }
-
-            SequencePosition consumed = buffer.Start;
-            if (_stopParsing)
-            {
-                consumed = buffer.End; // after the close handshake (client waiting for TCP close): discard
-            }
-            else
-            {
-                while (true)
-                {
-                    var reader = new SequenceReader<byte>(buffer.Slice(consumed));
-                    DecodeStatus status = _decoder.Decode(ref reader, out FrameEvent ev);
-                    consumed = reader.Position;
-                    if (status == DecodeStatus.NeedMoreData)
-                    {
-                        break;
-                    }
-
-                    // ev.Payload points into buffer, which stays valid until AdvanceTo below. Sends made while the
-                    // event is handled synchronously on this thread are written after the batch (see ScheduleWriter).
-                    t_readLoopOwner = this;
-                    ValueTask<bool> handled;
-                    try
-                    {
-                        handled = HandleEventAsync(handler, ev);
-                    }
-                    finally
-                    {
-                        t_readLoopOwner = null;
-                    }
-
-                    if (!handled.IsCompleted)
-                    {
-                        RunDeferredWriter(); // the handler went asynchronous: do not hold its replies back meanwhile
-                    }
-
-                    if (!await handled.ConfigureAwait(false))
-                    {
-                        consumed = buffer.End;
-                        break;
-                    }
-                }
-
-                RunDeferredWriter();
-            }
-
-            WebSocketMetrics.Received(buffer.Slice(buffer.Start, consumed).Length);
-            input.AdvanceTo(consumed, buffer.End);
-
-            if (result.IsCanceled || result.IsCompleted)
-            {
-                return;
-            }
-
-            if (_stopParsing && (_error is not null || Role == WebSocketRole.Server || !_handshakeComplete))
-            {
-                // A server closes the TCP connection first (RFC 6455 §7.1.1); a failed connection is dropped.
-                return;
-            }
-        }
-    }
 
     /// <summary>Handles one decoded event; false when parsing must stop.</summary>
     private async ValueTask<bool> HandleEventAsync(WebSocketHandler handler, FrameEvent ev)
@@ -1165,6 +1189,12 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
         {
             // Already torn down.
         }
+    }
+
+    /// <summary>A host's set of open connections: the connection removes itself when it ends.</summary>
+    internal interface IConnectionTracker
+    {
+        void Remove(WebSocketConnection connection);
     }
 
     private sealed class ChannelHandler(Channel<ReceivedMessage> channel) : WebSocketHandler
