@@ -32,7 +32,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     private readonly Action? _abortTransport;
     private readonly WebSocketConnectionOptions _options;
     private readonly WebSocketHeartbeat _heartbeat;
-    private readonly FrameDecoder _decoder;
+    private FrameDecoder? _decoder; // read loop only; created when the first bytes arrive
     private readonly ILogger _logger;
     private readonly IWebSocketRandom? _random;
     private ConcurrentQueue<OutboundFrame>? _queueStorage; // created on the first send: an idle connection holds none
@@ -70,10 +70,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     private string _receivedReason = string.Empty;
     private WebSocketError? _error;
 
-    private object PongLock => _decoder; // a private object that is never locked elsewhere: no lock object per connection
-    private byte[]? _pongPayload;
-    private int _pongLength;
-    private bool _pongQueued;
+    private PendingPong? _pong; // created by the first ping: an idle connection holds none
 
     private byte[]? _messageBuffer;
     private int _messageLength;
@@ -117,12 +114,6 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
             _sendCompressed = _sendWindowBits >= 9;
         }
 
-        _decoder = new FrameDecoder(new FrameDecoderOptions
-        {
-            Role = role,
-            MaxMessageSize = _options.MaxMessageSize,
-            AllowedReservedBits = compression is null ? (byte)0 : (byte)0x4, // RSV1 marks a compressed message (§6)
-        });
         if (role == WebSocketRole.Client)
         {
             _random = random ?? CryptoWebSocketRandom.Instance;
@@ -339,17 +330,17 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     private void QueuePong(ReadOnlySequence<byte> payload)
     {
         // A lock, not lock-free: this is the control path (rare), and the payload copy must be atomic with the flag.
-        lock (PongLock)
+        PendingPong pong = Volatile.Read(ref _pong) ?? Interlocked.CompareExchange(ref _pong, new PendingPong(), null) ?? _pong!;
+        lock (pong)
         {
-            _pongPayload ??= new byte[125];
-            payload.CopyTo(_pongPayload);
-            _pongLength = (int)payload.Length;
-            if (_pongQueued)
+            payload.CopyTo(pong.Payload);
+            pong.Length = (int)payload.Length;
+            if (pong.Queued)
             {
                 return;
             }
 
-            _pongQueued = true;
+            pong.Queued = true;
         }
 
         EnqueueControl(new OutboundFrame(Array.Empty<byte>(), 0, 0, Opcode.Pong, fin: true, pooled: false));
@@ -359,11 +350,12 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     {
         Span<byte> payload = stackalloc byte[125];
         int length;
-        lock (PongLock)
+        PendingPong pong = Volatile.Read(ref _pong)!;
+        lock (pong)
         {
-            length = _pongLength;
-            _pongPayload.AsSpan(0, length).CopyTo(payload);
-            _pongQueued = false;
+            length = pong.Length;
+            pong.Payload.AsSpan(0, length).CopyTo(payload);
+            pong.Queued = false;
         }
 
         bool masked = Role == WebSocketRole.Client;
@@ -699,6 +691,12 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
                         while (true)
                         {
                             var reader = new SequenceReader<byte>(buffer.Slice(consumed));
+                            _decoder ??= new FrameDecoder(new FrameDecoderOptions
+                            {
+                                Role = Role,
+                                MaxMessageSize = _options.MaxMessageSize,
+                                AllowedReservedBits = Compression is null ? (byte)0 : (byte)0x4, // RSV1 marks a compressed message (§6)
+                            });
                             DecodeStatus decoded = _decoder.Decode(ref reader, out FrameEvent ev);
                             consumed = reader.Position;
                             if (decoded == DecodeStatus.NeedMoreData)
@@ -1189,6 +1187,14 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
         {
             // Already torn down.
         }
+    }
+
+    /// <summary>The pong waiting to be written: at most one, carrying the latest ping's payload.</summary>
+    private sealed class PendingPong
+    {
+        public readonly byte[] Payload = new byte[125];
+        public int Length;
+        public bool Queued;
     }
 
     /// <summary>A host's set of open connections: the connection removes itself when it ends.</summary>

@@ -397,9 +397,11 @@ internal static class BenchCommand
     {
         var common = new Common();
         var concurrency = new Option<int>("--concurrency") { Description = "Handshakes in flight", DefaultValueFactory = _ => 64 };
+        var warmup = new Option<int>("--warmup") { Description = "Connections opened and closed before measuring (the server's one-time costs: code, pools)", DefaultValueFactory = _ => 500 };
         var c = new Command("connections", "Open K idle connections: handshake rate and server RSS per connection");
         common.AddTo(c);
         c.Options.Add(concurrency);
+        c.Options.Add(warmup);
         c.SetAction(async parse =>
         {
             s_deflate = parse.GetValue(common.Deflate);
@@ -408,6 +410,14 @@ internal static class BenchCommand
             int n = parse.GetValue(common.Clients);
             bool json = parse.GetValue(common.Json);
             var probe = new ServerProbe(parse.GetValue(common.ServerPid));
+            if (parse.GetValue(warmup) is > 0 and int w)
+            {
+                // One-time costs (compiled code, pools, threads) are not per connection: pay them before the baseline.
+                List<WebSocketConnection> warm = await OpenAsync(url, w, _ => new Idle(), parse.GetValue(concurrency));
+                await Task.WhenAll(warm.Select(x => x.CloseAsync()));
+                await Task.Delay(TimeSpan.FromSeconds(1));
+            }
+
             long rss0 = probe.ResidentBytes();
             double cpu0 = probe.CpuSeconds();
             var clock = Stopwatch.StartNew();
