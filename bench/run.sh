@@ -6,6 +6,7 @@
 #   bench/run.sh            # RUNS=3 DURATION=10
 #   RUNS=1 DURATION=5 bench/run.sh
 #   ONLY=deflate bench/run.sh   # just the compressed vs. uncompressed broadcast pair
+#   ONLY=connections bench/run.sh   # just the idle-connection scenarios
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
@@ -50,6 +51,13 @@ run() { # server scenario path args... -> appends JSON to $OUT/results.jsonl
 
 rm -f "$OUT/results.jsonl"
 for i in $(seq 1 "$RUNS"); do
+  if [ "${ONLY:-}" = connections ]; then
+    for server in switchboard aspnetcore node-ws; do
+      run "$server" connections /echo --clients 10000 --duration 3
+      run "$server" connections /echo --clients 19000 --duration 3
+    done
+    continue
+  fi
   if [ "${ONLY:-}" != deflate ]; then
     for server in switchboard aspnetcore node-ws; do
       run "$server" echo /echo --clients 50 --duration "$DURATION"
