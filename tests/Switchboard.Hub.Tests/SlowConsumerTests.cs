@@ -13,6 +13,7 @@ public class SlowConsumerTests
         public TaskCompletionSource Joined { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public TaskCompletionSource<long> Reached { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public List<long> Offsets { get; } = [];
+        public List<string> Notices { get; } = [];
         public int Lagging;
         public long Target;
 
@@ -27,6 +28,11 @@ public class SlowConsumerTests
             else if (type == "lagging")
             {
                 Lagging++;
+                Notices.Add("lagging " + doc.RootElement.GetProperty("offset").GetInt64());
+            }
+            else if (type != "message")
+            {
+                Notices.Add(doc.RootElement.GetRawText()); // e.g. a gap notice: shown if the offsets are wrong
             }
             else if (type == "message")
             {
@@ -62,7 +68,8 @@ public class SlowConsumerTests
 
         reader.Gate.TrySetResult();
         await reader.Reached.Task.WaitAsync(TimeSpan.FromSeconds(120));
-        Assert.Equal(Enumerable.Range(1, count).Select(i => (long)i), reader.Offsets);
+        Assert.True(Enumerable.Range(1, count).Select(i => (long)i).SequenceEqual(reader.Offsets),
+            $"offsets: {reader.Offsets.Count} received, first break after {reader.Offsets.Zip(reader.Offsets.Skip(1)).FirstOrDefault(p => p.Second != p.First + 1)}; notices: {string.Join(" | ", reader.Notices.Take(20))}");
         Assert.True(reader.Lagging >= 1, "the member was told it had fallen behind");
         Assert.Equal(Protocol.WebSocketState.Open, ws.State); // never disconnected
         ws.Abort();
