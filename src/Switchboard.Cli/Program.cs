@@ -40,11 +40,9 @@ serve.SetAction(async (parse, cancellationToken) =>
     try
     {
         SwitchboardServerOptions options = SwitchboardServerOptions.Load(overrides, parse.GetValue(config));
-        if (options.InlineIo && Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") is null)
+        if (options.InlineIo)
         {
-            // Read by the runtime's socket engine when it starts (no socket exists yet): completions run on the epoll
-            // thread instead of hopping to the thread pool. See docs/architecture.md, "Inline I/O".
-            Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
+            Switchboard.Cli.InlineCompletions.EnableUnlessSet(); // no socket exists yet
         }
 
         var app = SwitchboardServer.Build(options);

@@ -909,9 +909,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
         }
         catch (Exception ex)
         {
-            Log.HandlerFailed(_logger, Id, ex);
-            await FailAsync(handler, new WebSocketError(WebSocketCloseCode.InternalError, "Internal error", ex)).ConfigureAwait(false);
-            return false;
+            return await HandlerFailedAsync(handler, ex).ConfigureAwait(false);
         }
         finally
         {
@@ -996,9 +994,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
         }
         catch (Exception ex)
         {
-            Log.HandlerFailed(_logger, Id, ex);
-            await FailAsync(handler, new WebSocketError(WebSocketCloseCode.InternalError, "Internal error", ex)).ConfigureAwait(false);
-            return false;
+            return await HandlerFailedAsync(handler, ex).ConfigureAwait(false);
         }
         finally
         {
@@ -1065,6 +1061,14 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
         }
     }
 
+    /// <summary>The handler threw: log it and fail the connection with 1011 (the exception is never sent). Always false.</summary>
+    private async ValueTask<bool> HandlerFailedAsync(WebSocketHandler handler, Exception ex)
+    {
+        Log.HandlerFailed(_logger, Id, ex);
+        await FailAsync(handler, new WebSocketError(WebSocketCloseCode.InternalError, "Internal error", ex)).ConfigureAwait(false);
+        return false;
+    }
+
     private async ValueTask FailAsync(WebSocketHandler handler, WebSocketError error)
     {
         _error ??= error;
@@ -1090,9 +1094,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
         }
         catch (Exception ex)
         {
-            Log.HandlerFailed(_logger, Id, ex);
-            await FailAsync(handler, new WebSocketError(WebSocketCloseCode.InternalError, "Internal error", ex)).ConfigureAwait(false);
-            return false;
+            return await HandlerFailedAsync(handler, ex).ConfigureAwait(false);
         }
     }
 

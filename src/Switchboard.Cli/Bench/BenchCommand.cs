@@ -38,6 +38,13 @@ internal static class BenchCommand
         public Option<bool> Json { get; } = new("--json") { Description = "Print the result as one JSON object" };
         public Option<bool> Deflate { get; } = new("--deflate") { Description = "Offer permessage-deflate (the clients compress what they send, too)" };
 
+        /// <summary>Settings every scenario applies before its first socket: compression, and inline completions (the load generator loads its one core as little as possible).</summary>
+        public void Prepare(ParseResult parse)
+        {
+            s_deflate = parse.GetValue(Deflate);
+            InlineCompletions.EnableUnlessSet();
+        }
+
         public void AddTo(Command c)
         {
             c.Options.Add(Deflate);
@@ -89,18 +96,6 @@ internal static class BenchCommand
     }
 
     private static bool s_deflate;
-
-    /// <summary>
-    /// The load generator runs socket completions on the runtime's epoll thread (no thread-pool hop per receive), so
-    /// that it loads its one core as little as possible. Must run before the first socket is opened.
-    /// </summary>
-    private static void LightenClientSockets()
-    {
-        if (Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") is null)
-        {
-            Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
-        }
-    }
 
     private static async Task<List<WebSocketConnection>> OpenAsync(Uri url, int count, Func<int, WebSocketHandler> handler, int concurrency = 64)
     {
@@ -188,8 +183,7 @@ internal static class BenchCommand
         c.Options.Add(size);
         c.SetAction(async parse =>
         {
-            s_deflate = parse.GetValue(common.Deflate);
-            LightenClientSockets();
+            common.Prepare(parse);
             var url = new Uri(parse.GetValue(common.Url)!);
             int n = parse.GetValue(common.Clients), bytes = parse.GetValue(size);
             bool json = parse.GetValue(common.Json);
@@ -288,8 +282,7 @@ internal static class BenchCommand
         c.Options.Add(size);
         c.SetAction(async parse =>
         {
-            s_deflate = parse.GetValue(common.Deflate);
-            LightenClientSockets();
+            common.Prepare(parse);
             var url = new Uri(parse.GetValue(common.Url)!);
             int n = parse.GetValue(common.Clients), s = Math.Max(1, parse.GetValue(senders));
             bool json = parse.GetValue(common.Json), hub = parse.GetValue(protocol) == "hub";
@@ -404,8 +397,7 @@ internal static class BenchCommand
         c.Options.Add(warmup);
         c.SetAction(async parse =>
         {
-            s_deflate = parse.GetValue(common.Deflate);
-            LightenClientSockets();
+            common.Prepare(parse);
             var url = new Uri(parse.GetValue(common.Url)!);
             int n = parse.GetValue(common.Clients);
             bool json = parse.GetValue(common.Json);

@@ -58,81 +58,65 @@ public sealed unsafe class DeflateCompressor : IDisposable
     public int Compress(ReadOnlySpan<byte> message, Span<byte> destination, bool resetContext)
     {
         ObjectDisposedException.ThrowIf(_stream is null, this);
-        // Room for the 4-byte sync-flush tail that is removed afterwards (§7.2.1), without writing past destination.
-        byte[]? rented = null;
-        Span<byte> scratch = destination.Length + 8 <= 1024 ? stackalloc byte[destination.Length + 8] : default;
-        bool direct = scratch.IsEmpty;
-        if (direct)
+        // Room for the 4-byte sync-flush tail that is removed afterwards (§7.2.1), without writing past destination:
+        // small messages deflate into a stack buffer and are copied; large ones go straight into the destination, and
+        // the last few bytes (the tail) spill into an 8-byte stack buffer.
+        bool small = destination.Length + 8 <= 1024;
+        Span<byte> scratch = small ? stackalloc byte[destination.Length + 8] : stackalloc byte[8];
+        fixed (byte* input = message)
+        fixed (byte* output = destination)
+        fixed (byte* extra = scratch)
         {
-            rented = System.Buffers.ArrayPool<byte>.Shared.Rent(8);
-        }
-
-        try
-        {
-            fixed (byte* input = message)
-            fixed (byte* output = destination)
-            fixed (byte* small = scratch)
-            fixed (byte* spill = rented)
+            _stream->NextIn = input;
+            _stream->AvailIn = (uint)message.Length;
+            int written;
+            if (small)
             {
-                _stream->NextIn = input;
-                _stream->AvailIn = (uint)message.Length;
-                int written;
-                if (!direct)
+                _stream->NextOut = extra;
+                _stream->AvailOut = (uint)scratch.Length;
+                int rc = deflate(_stream, SyncFlush);
+                written = scratch.Length - (int)_stream->AvailOut;
+                if (rc != Ok || _stream->AvailIn != 0 || _stream->AvailOut == 0 || written < 4 || written - 4 > destination.Length)
                 {
-                    _stream->NextOut = small;
-                    _stream->AvailOut = (uint)scratch.Length;
-                    int rc = deflate(_stream, SyncFlush);
-                    written = scratch.Length - (int)_stream->AvailOut;
-                    if (rc != Ok || _stream->AvailIn != 0 || _stream->AvailOut == 0 || written < 4 || written - 4 > destination.Length)
-                    {
-                        return Abandon();
-                    }
-
-                    scratch[..(written - 4)].CopyTo(destination);
+                    return Abandon();
                 }
-                else
-                {
-                    // Deflate straight into the destination; the last few bytes may spill into an 8-byte side buffer.
-                    _stream->NextOut = output;
-                    _stream->AvailOut = (uint)destination.Length;
-                    int rc = deflate(_stream, SyncFlush);
-                    int main = destination.Length - (int)_stream->AvailOut;
-                    int extra = 0;
-                    if (rc == Ok && _stream->AvailOut == 0)
-                    {
-                        _stream->NextOut = spill;
-                        _stream->AvailOut = 8;
-                        rc = deflate(_stream, SyncFlush);
-                        extra = 8 - (int)_stream->AvailOut;
-                        if (_stream->AvailOut == 0)
-                        {
-                            return Abandon();
-                        }
-                    }
 
-                    written = main + extra;
-                    if ((rc != Ok && rc != BufError) || _stream->AvailIn != 0 || written < 4 || written - 4 > destination.Length)
+                scratch[..(written - 4)].CopyTo(destination);
+            }
+            else
+            {
+                _stream->NextOut = output;
+                _stream->AvailOut = (uint)destination.Length;
+                int rc = deflate(_stream, SyncFlush);
+                int main = destination.Length - (int)_stream->AvailOut;
+                int spilled = 0;
+                if (rc == Ok && _stream->AvailOut == 0)
+                {
+                    _stream->NextOut = extra;
+                    _stream->AvailOut = 8;
+                    rc = deflate(_stream, SyncFlush);
+                    spilled = 8 - (int)_stream->AvailOut;
+                    if (_stream->AvailOut == 0)
                     {
                         return Abandon();
                     }
                 }
 
-                _stream->NextIn = null;
-                _stream->NextOut = null;
-                if (resetContext)
+                written = main + spilled;
+                if ((rc != Ok && rc != BufError) || _stream->AvailIn != 0 || written < 4 || written - 4 > destination.Length)
                 {
-                    deflateReset(_stream);
+                    return Abandon();
                 }
+            }
 
-                return written - 4;
-            }
-        }
-        finally
-        {
-            if (rented is not null)
+            _stream->NextIn = null;
+            _stream->NextOut = null;
+            if (resetContext)
             {
-                System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+                deflateReset(_stream);
             }
+
+            return written - 4;
         }
     }
 

@@ -37,7 +37,8 @@ public class CompressionTests
         return output.ToArray();
     }
 
-    private static string Chat(int i) => $"{{\"type\":\"message\",\"room\":\"general\",\"offset\":{i},\"from\":\"alice\",\"text\":\"hello number {i}, how are you all doing today?\"}}";
+    /// <summary>A chat-like JSON line (compressible the way real chat is).</summary>
+    internal static string Chat(int i) => $"{{\"type\":\"message\",\"room\":\"general\",\"offset\":{i},\"from\":\"alice\",\"text\":\"hello number {i}, how are you all doing today?\"}}";
 
     private static async Task<RawWebSocket> ConnectDeflateAsync(int port, string offer = Offer)
     {

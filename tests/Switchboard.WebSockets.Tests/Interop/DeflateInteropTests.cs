@@ -19,9 +19,7 @@ namespace Switchboard.WebSockets.Tests.Interop;
 /// </summary>
 public class DeflateInteropTests
 {
-    private static string Chat(int i) => $"{{\"type\":\"message\",\"room\":\"general\",\"offset\":{i},\"from\":\"alice\",\"text\":\"hello number {i}, how are you all doing today?\"}}";
-
-    internal static string Compressible(int round) => string.Join('\n', Enumerable.Range(round, 2000).Select(Chat));
+    internal static string Compressible(int round) => string.Join('\n', Enumerable.Range(round, 2000).Select(Conformance.CompressionTests.Chat));
 
     private static void AssertClientReport(string json, string name)
     {
@@ -125,31 +123,16 @@ public class DeflateInteropTests
         await ws.ConnectAsync(server.Url("/probe-deflate"), CancellationToken.None);
         Assert.StartsWith("permessage-deflate", ws.HttpResponseHeaders!["Sec-WebSocket-Extensions"].Single());
         await ws.SendAsync("ext?"u8.ToArray(), WebSocketMessageType.Text, true, CancellationToken.None);
-        Assert.StartsWith("permessage-deflate", Encoding.UTF8.GetString((await ReceiveWholeAsync(ws)).Data));
+        Assert.StartsWith("permessage-deflate", Encoding.UTF8.GetString((await DotNetInteropTests.ReceiveWholeAsync(ws)).Data));
         for (int round = 0; round < 3; round++)
         {
             byte[] text = Encoding.UTF8.GetBytes(Compressible(round));
             await ws.SendAsync(text, WebSocketMessageType.Text, true, CancellationToken.None);
-            Assert.Equal(text, (await ReceiveWholeAsync(ws)).Data);
+            Assert.Equal(text, (await DotNetInteropTests.ReceiveWholeAsync(ws)).Data);
         }
 
         await ws.CloseAsync((System.Net.WebSockets.WebSocketCloseStatus)4001, "bye", CancellationToken.None);
         Assert.Equal(4001, (int)ws.CloseStatus!);
-    }
-
-    private static async Task<(WebSocketMessageType Type, byte[] Data)> ReceiveWholeAsync(WebSocket ws)
-    {
-        var ms = new MemoryStream();
-        byte[] buf = new byte[64 * 1024];
-        while (true)
-        {
-            WebSocketReceiveResult r = await ws.ReceiveAsync(buf, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
-            ms.Write(buf, 0, r.Count);
-            if (r.EndOfMessage || r.MessageType == WebSocketMessageType.Close)
-            {
-                return (r.MessageType, ms.ToArray());
-            }
-        }
     }
 
     /// <summary>Our client offering deflate against a peer echo server that accepts it; returns the connection, still open.</summary>
@@ -223,7 +206,7 @@ public class DeflateInteropTests
             using WebSocket ws = await ctx.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { DangerousEnableCompression = true });
             while (true)
             {
-                var (type, data) = await ReceiveWholeAsync(ws);
+                var (type, data) = await DotNetInteropTests.ReceiveWholeAsync(ws);
                 if (type == WebSocketMessageType.Close)
                 {
                     await ws.CloseOutputAsync(ws.CloseStatus!.Value, ws.CloseStatusDescription, CancellationToken.None);

@@ -11,13 +11,14 @@ namespace Switchboard.WebSockets.Tests.Interop;
 /// <summary>.NET's own WebSocket implementation (System.Net.WebSockets), both directions.</summary>
 public class DotNetInteropTests
 {
-    private static async Task<(WebSocketMessageType Type, byte[] Data)> ReceiveWholeAsync(WebSocket ws)
+    /// <summary>Receives one whole message (or the close: type Close, no data).</summary>
+    internal static async Task<(WebSocketMessageType Type, byte[] Data)> ReceiveWholeAsync(WebSocket ws)
     {
         var ms = new MemoryStream();
         byte[] buf = new byte[64 * 1024];
         while (true)
         {
-            WebSocketReceiveResult r = await ws.ReceiveAsync(buf, CancellationToken.None);
+            WebSocketReceiveResult r = await ws.ReceiveAsync(buf, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
             if (r.MessageType == WebSocketMessageType.Close)
             {
                 return (r.MessageType, []);
