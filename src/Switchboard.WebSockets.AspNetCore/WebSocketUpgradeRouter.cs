@@ -1,6 +1,8 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Primitives;
 using Switchboard.Protocol;
@@ -168,16 +170,34 @@ public sealed class WebSocketUpgradeRouter
         Protocol.Extensions.DeflateParameters? compression = handshake.Compression;
         WebSocketEndpointOptions options = route!.Options;
 
-        await connection.Transport.Output.WriteAsync(response).ConfigureAwait(false);
-        return Run(connection, options, subProtocol, compression, handler);
+        Socket? socket = DirectSocketOf(connection);
+        if (socket is null)
+        {
+            await connection.Transport.Output.WriteAsync(response).ConfigureAwait(false);
+        }
+        else
+        {
+            await socket.SendAsync(response, SocketFlags.None).ConfigureAwait(false); // SendAsync sends it all on a stream socket
+        }
+
+        return Run(connection, options, subProtocol, compression, handler, socket);
     }
+
+    /// <summary>
+    /// The socket under the connection when the transport's pipe writes straight to it (Kestrel's socket transport,
+    /// no TLS): the engine then sends to it directly, without the output pipe's copy and hand-off per batch.
+    /// </summary>
+    private static Socket? DirectSocketOf(ConnectionContext connection) =>
+        connection.Features.Get<ITlsHandshakeFeature>() is null && connection.Features.Get<IConnectionSocketFeature>() is { } f
+            ? f.Socket
+            : null;
 
     /// <summary>Starts the connection and returns the task that completes when it has ended.</summary>
     private static Task Run(ConnectionContext connection, WebSocketEndpointOptions options, string? subProtocol,
-        Protocol.Extensions.DeflateParameters? compression, WebSocketHandler handler)
+        Protocol.Extensions.DeflateParameters? compression, WebSocketHandler handler, Socket? socket)
     {
         var ws = new WebSocketConnection(connection.Transport, WebSocketRole.Server, options.Connection, subProtocol,
-            abortTransport: connection.Abort, compression: compression);
+            abortTransport: connection.Abort, compression: compression) { DirectSocket = socket };
         if (options.Registry is { } registry)
         {
             registry.Add(ws);

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.IO.Pipelines;
+using System.Net.Sockets;
 using System.Text;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
@@ -29,6 +30,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     private static long s_nextId;
 
     private readonly IDuplexPipe _transport;
+    private SocketSendBuffer? _sendBuffer; // writer only, direct socket writes: the batch being written
     private readonly Action? _abortTransport;
     private readonly WebSocketConnectionOptions _options;
     private readonly WebSocketHeartbeat _heartbeat;
@@ -143,6 +145,13 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
 
     /// <summary>Told when the connection has ended (a host's set of open connections), before <see cref="Completion"/> completes.</summary>
     internal IConnectionTracker? Tracker { get; set; }
+
+    /// <summary>
+    /// The connected socket under <see cref="_transport"/> when nothing sits between them (no TLS): the writer then
+    /// sends each batch with one <c>send</c> on it instead of going through the transport's output pipe. The pipe's
+    /// output side is then never written, only completed at the end.
+    /// </summary>
+    internal Socket? DirectSocket { get; init; }
 
     /// <summary>Free for the application's own per-connection state.</summary>
     public object? UserState { get; set; }
@@ -346,7 +355,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
         EnqueueControl(new OutboundFrame(Array.Empty<byte>(), 0, 0, Opcode.Pong, fin: true, pooled: false));
     }
 
-    private int WritePendingPong(PipeWriter output)
+    private int WritePendingPong(IBufferWriter<byte> output)
     {
         Span<byte> payload = stackalloc byte[125];
         int length;
@@ -411,7 +420,8 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
 
     private async Task WriterLoopAsync()
     {
-        PipeWriter output = _transport.Output;
+        PipeWriter? pipe = DirectSocket is null ? _transport.Output : null;
+        IBufferWriter<byte> output = pipe is not null ? pipe : _sendBuffer ??= new SocketSendBuffer();
         try
         {
             while (true)
@@ -444,23 +454,17 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
                         WebSocketMetrics.Sent(written, dataFrames);
                         written = 0;
                         dataFrames = 0;
-                        FlushResult r = await output.FlushAsync().ConfigureAwait(false);
-                        if (r.IsCompleted || r.IsCanceled)
-                        {
-                            throw new IOException("The transport closed while writing.");
-                        }
+                        await FlushAsync(pipe).ConfigureAwait(false);
                     }
                 }
 
                 if (unflushed > 0 || dataFrames > 0)
                 {
                     WebSocketMetrics.Sent(written, dataFrames);
-                    FlushResult r = await output.FlushAsync().ConfigureAwait(false);
-                    if (r.IsCompleted || r.IsCanceled)
-                    {
-                        throw new IOException("The transport closed while writing.");
-                    }
+                    await FlushAsync(pipe).ConfigureAwait(false);
                 }
+
+                _sendBuffer?.Release(); // the batch is out: an idle connection holds no send buffer
 
                 if (_closeWritten)
                 {
@@ -475,7 +479,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
                         continue; // e.g. a close frame queued while the last flush was in progress: write it first
                     }
 
-                    await output.CompleteAsync().ConfigureAwait(false);
+                    await _transport.Output.CompleteAsync().ConfigureAwait(false);
                     DrainQueue();
                     DisposeCompressor();
                     WriterDone.TrySetResult();
@@ -501,7 +505,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
             Log.WriteFailed(_logger, Id, ex.Message);
             try
             {
-                await output.CompleteAsync(ex).ConfigureAwait(false);
+                await _transport.Output.CompleteAsync(ex).ConfigureAwait(false);
             }
             catch (Exception)
             {
@@ -510,9 +514,33 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
 
             DrainQueue();
             DisposeCompressor();
+            _sendBuffer?.Release();
             Abort("Write failed: " + ex.Message);
             WriterDone.TrySetResult();
         }
+    }
+
+    /// <summary>Hands the batch to the transport: the pipe's flush, or one <c>send</c> on the socket.</summary>
+    private async ValueTask FlushAsync(PipeWriter? pipe)
+    {
+        if (pipe is not null)
+        {
+            FlushResult r = await pipe.FlushAsync().ConfigureAwait(false);
+            if (r.IsCompleted || r.IsCanceled)
+            {
+                throw new IOException("The transport closed while writing.");
+            }
+
+            return;
+        }
+
+        ReadOnlyMemory<byte> data = _sendBuffer!.Written;
+        while (!data.IsEmpty)
+        {
+            data = data[await DirectSocket!.SendAsync(data, SocketFlags.None).ConfigureAwait(false)..];
+        }
+
+        _sendBuffer.Reset();
     }
 
     private void DrainQueue()
@@ -525,7 +553,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     }
 
     /// <summary>Writes one queued frame; returns the bytes written.</summary>
-    private int WriteFrame(PipeWriter output, in OutboundFrame frame)
+    private int WriteFrame(IBufferWriter<byte> output, in OutboundFrame frame)
     {
         if (frame.Opcode == Opcode.Pong)
         {
@@ -557,7 +585,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     /// compressed bytes (compressed once for every such connection); otherwise the message is compressed here, in
     /// queue order, by this connection's own compressor (context takeover) or a pooled one.
     /// </summary>
-    private int WriteCompressedFrame(PipeWriter output, in OutboundFrame frame)
+    private int WriteCompressedFrame(IBufferWriter<byte> output, in OutboundFrame frame)
     {
         if (_sendResetContext && Role == WebSocketRole.Server && frame.Prepared is { } prepared)
         {

@@ -66,6 +66,9 @@ public sealed class RawWebSocket : IAsyncDisposable
 
     public static TimeSpan Timeout { get; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>Wraps a connected socket (no handshake: the test drives both ends).</summary>
+    public static RawWebSocket FromSocket(Socket socket) => new(new TcpClient { Client = socket });
+
     public static async Task<RawWebSocket> OpenTcpAsync(int port)
     {
         var tcp = new TcpClient { NoDelay = true };
