@@ -20,17 +20,17 @@ public class BenchCommandTests
         await using var _ = server;
         string pid = server.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
-        JsonElement echo = await BenchAsync("echo", $"ws://127.0.0.1:{port}/echo", "--clients", "4", "--duration", "1", "--server-pid", pid);
+        JsonElement echo = await BenchAsync("echo", $"ws://127.0.0.1:{port}/echo", "--clients", "4", "--duration", "1", "--warmup-seconds", "0.5", "--server-pid", pid);
         Assert.True(echo.GetProperty("received").GetInt64() > 0);
         Assert.True(echo.GetProperty("p99Us").GetInt64() >= echo.GetProperty("p50Us").GetInt64());
         Assert.True(echo.GetProperty("serverCpuSeconds").GetDouble() > 0);
 
-        JsonElement seed = await BenchAsync("broadcast", $"ws://127.0.0.1:{port}/ws", "--clients", "10", "--rate", "100", "--duration", "1");
+        JsonElement seed = await BenchAsync("broadcast", $"ws://127.0.0.1:{port}/ws", "--clients", "10", "--rate", "100", "--duration", "1", "--warmup-seconds", "0.5");
         Assert.True(seed.GetProperty("sent").GetInt64() > 0);
         Assert.Equal(seed.GetProperty("sent").GetInt64() * 10, seed.GetProperty("received").GetInt64());
         Assert.Equal(0, seed.GetProperty("lost").GetInt64());
 
-        JsonElement hub = await BenchAsync("broadcast", $"ws://127.0.0.1:{port}/hub", "--protocol", "hub", "--room", "bench-test", "--clients", "5", "--window", "4", "--duration", "1");
+        JsonElement hub = await BenchAsync("broadcast", $"ws://127.0.0.1:{port}/hub", "--protocol", "hub", "--room", "bench-test", "--clients", "5", "--window", "4", "--duration", "1", "--warmup-seconds", "0.5");
         Assert.Equal(0, hub.GetProperty("lost").GetInt64());
         Assert.True(hub.GetProperty("received").GetInt64() > 0);
 

@@ -37,6 +37,7 @@ internal static class BenchCommand
         public Option<int?> ServerPid { get; } = new("--server-pid") { Description = "Server process id, for CPU and RSS from /proc" };
         public Option<bool> Json { get; } = new("--json") { Description = "Print the result as one JSON object" };
         public Option<bool> Deflate { get; } = new("--deflate") { Description = "Offer permessage-deflate (the clients compress what they send, too)" };
+        public Option<double> WarmUpSeconds { get; } = new("--warmup-seconds") { Description = "Seconds of load before measuring (code reaches its optimized tier on every server; not counted)", DefaultValueFactory = _ => 3 };
 
         /// <summary>Settings every scenario applies before its first socket: compression, and inline completions (the load generator loads its one core as little as possible).</summary>
         public void Prepare(ParseResult parse)
@@ -56,23 +57,31 @@ internal static class BenchCommand
         }
     }
 
-    /// <summary>Finds "B|&lt;timestamp&gt;|" in a payload and returns the latency since then, in microseconds.</summary>
+    /// <summary>Messages stamped before this timestamp were sent during the warm-up: delivered, but not measured.</summary>
+    private static long s_measureFrom;
+
+    private const long NotStamped = -1, WarmUp = -2;
+
+    /// <summary>
+    /// Finds "B|&lt;timestamp&gt;|" in a payload and returns the latency since then, in microseconds;
+    /// <see cref="NotStamped"/> without a stamp, <see cref="WarmUp"/> for a message sent during the warm-up.
+    /// </summary>
     private static long LatencyUs(ReadOnlySequence<byte> data, long now)
     {
         ReadOnlySpan<byte> span = data.IsSingleSegment ? data.FirstSpan : data.ToArray();
         int at = span.IndexOf(Marker);
         if (at < 0)
         {
-            return -1;
+            return NotStamped;
         }
 
         span = span[(at + 2)..];
         if (!Utf8Parser.TryParse(span, out long ts, out _))
         {
-            return -1;
+            return NotStamped;
         }
 
-        return (long)Stopwatch.GetElapsedTime(ts, now).TotalMicroseconds;
+        return ts < Volatile.Read(ref s_measureFrom) ? WarmUp : (long)Stopwatch.GetElapsedTime(ts, now).TotalMicroseconds;
     }
 
     private const string Filler = "the quick brown fox jumps over the lazy dog while the chat room keeps talking about lunch plans; ";
@@ -110,6 +119,7 @@ internal static class BenchCommand
                 {
                     Handler = handler(i),
                     Compression = s_deflate,
+                    ZeroByteReads = false, // a busy generator: one read per arrival, not two
                     Connection = new WebSocketConnectionOptions { KeepAliveInterval = null, MaxOutboundQueueBytes = 64L * 1024 * 1024 },
                 });
             }
@@ -162,9 +172,13 @@ internal static class BenchCommand
 
         public override ValueTask OnMessageAsync(WebSocketConnection connection, WebSocketMessage message)
         {
-            long now = Stopwatch.GetTimestamp();
-            histogram.Record(LatencyUs(message.Data, now));
-            Interlocked.Increment(ref Received);
+            long latency = LatencyUs(message.Data, Stopwatch.GetTimestamp());
+            if (latency >= 0)
+            {
+                histogram.Record(latency);
+                Interlocked.Increment(ref Received);
+            }
+
             if (running())
             {
                 connection.SendText(Payload(size)); // closed loop: the next message when the echo arrives
@@ -181,6 +195,7 @@ internal static class BenchCommand
         var c = new Command("echo", "N closed-loop clients: send, wait for the echo, repeat");
         common.AddTo(c);
         c.Options.Add(size);
+        c.Options.Add(common.WarmUpSeconds);
         c.SetAction(async parse =>
         {
             common.Prepare(parse);
@@ -201,13 +216,16 @@ internal static class BenchCommand
 
                 return h;
             });
-            double cpu0 = probe.CpuSeconds();
-            var clock = Stopwatch.StartNew();
+            Volatile.Write(ref s_measureFrom, long.MaxValue); // everything until the warm-up ends is not measured
             foreach (WebSocketConnection conn in connections)
             {
                 conn.SendText(Payload(bytes));
             }
 
+            await Task.Delay(TimeSpan.FromSeconds(parse.GetValue(common.WarmUpSeconds)));
+            double cpu0 = probe.CpuSeconds();
+            var clock = Stopwatch.StartNew();
+            Volatile.Write(ref s_measureFrom, Stopwatch.GetTimestamp());
             double seconds = parse.GetValue(common.Duration);
             while (clock.Elapsed.TotalSeconds < seconds)
             {
@@ -241,10 +259,13 @@ internal static class BenchCommand
         public override ValueTask OnMessageAsync(WebSocketConnection connection, WebSocketMessage message)
         {
             long latency = LatencyUs(message.Data, Stopwatch.GetTimestamp());
-            if (latency >= 0)
+            if (latency != NotStamped)
             {
-                histogram.Record(latency);
-                Interlocked.Increment(ref Received);
+                Interlocked.Increment(ref Received); // every delivery, warm-up included: the senders' window counts them
+                if (latency >= 0)
+                {
+                    histogram.Record(latency);
+                }
             }
             else if (!Ready.Task.IsCompleted)
             {
@@ -280,6 +301,7 @@ internal static class BenchCommand
         c.Options.Add(protocol);
         c.Options.Add(room);
         c.Options.Add(size);
+        c.Options.Add(common.WarmUpSeconds);
         c.SetAction(async parse =>
         {
             common.Prepare(parse);
@@ -309,13 +331,28 @@ internal static class BenchCommand
                 }
             }
 
-            double cpu0 = probe.CpuSeconds();
+            double warmUp = parse.GetValue(common.WarmUpSeconds);
             double seconds = parse.GetValue(common.Duration), perSecond = parse.GetValue(rate);
             int inFlight = parse.GetValue(window);
+            Volatile.Write(ref s_measureFrom, long.MaxValue); // until the warm-up ends, deliveries are not measured
+            bool measuring = false;
+            double cpu0 = 0;
+            long sentBefore = 0;
             var clock = Stopwatch.StartNew();
+            var measureClock = new Stopwatch();
             var lastProgress = TimeSpan.Zero;
-            while (clock.Elapsed.TotalSeconds < seconds)
+            while (measureClock.Elapsed.TotalSeconds < seconds)
             {
+                if (!measuring && clock.Elapsed.TotalSeconds >= warmUp)
+                {
+                    // From here on: messages stamped now or later are measured (this loop is the only sender).
+                    measuring = true;
+                    cpu0 = probe.CpuSeconds();
+                    sentBefore = Interlocked.Read(ref sent);
+                    Volatile.Write(ref s_measureFrom, Stopwatch.GetTimestamp());
+                    measureClock.Start();
+                }
+
                 if (perSecond > 0)
                 {
                     long due = (long)(clock.Elapsed.TotalSeconds * perSecond);
@@ -350,8 +387,9 @@ internal static class BenchCommand
                 }
             }
 
-            double sendSeconds = clock.Elapsed.TotalSeconds;
-            long expected = Interlocked.Read(ref sent) * n;
+            double sendSeconds = measureClock.Elapsed.TotalSeconds;
+            long measuredSent = Interlocked.Read(ref sent) - sentBefore;
+            long expected = measuredSent * n;
 
             // Drain: wait until everything arrived, or nothing arrives for 5 s.
             long last = -1;
@@ -367,7 +405,7 @@ internal static class BenchCommand
                 await Task.Delay(50);
             }
 
-            double elapsed = clock.Elapsed.TotalSeconds;
+            double elapsed = measureClock.Elapsed.TotalSeconds;
             double cpu = probe.CpuSeconds() - cpu0;
             long received = histogram.Count;
             foreach (WebSocketConnection conn in connections)
@@ -375,7 +413,7 @@ internal static class BenchCommand
                 conn.Abort();
             }
 
-            return Print(new BenchResult("broadcast", url.ToString(), n, sendSeconds, Interlocked.Read(ref sent), received, expected, expected - received,
+            return Print(new BenchResult("broadcast", url.ToString(), n, sendSeconds, measuredSent, received, expected, expected - received,
                 received / elapsed, histogram.Percentile(50), histogram.Percentile(90), histogram.Percentile(99), histogram.Max,
                 probe.Available ? cpu : null, probe.Available && received > 0 ? cpu * 1e6 / received : null, "delivery", probe.Available ? probe.ResidentBytes() : null, null), json);
         });
