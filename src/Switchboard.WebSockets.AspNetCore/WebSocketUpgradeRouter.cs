@@ -177,7 +177,8 @@ public sealed class WebSocketUpgradeRouter
         }
         else
         {
-            await socket.SendAsync(response, SocketFlags.None).ConfigureAwait(false); // SendAsync sends it all on a stream socket
+            socket.Blocking = false; // the engine's sends never wait in the kernel (Kestrel itself uses only async operations)
+            await WebSocketConnection.SendAllAsync(socket, response).ConfigureAwait(false);
         }
 
         return Run(connection, options, subProtocol, compression, handler, socket);

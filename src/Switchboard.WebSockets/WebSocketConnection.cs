@@ -534,13 +534,43 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
             return;
         }
 
-        ReadOnlyMemory<byte> data = _sendBuffer!.Written;
-        while (!data.IsEmpty)
+        await SendAllAsync(DirectSocket!, _sendBuffer!.Written).ConfigureAwait(false);
+        _sendBuffer.Reset();
+    }
+
+    /// <summary>
+    /// Sends all of <paramref name="data"/>. On a non-blocking socket it first tries one plain <c>send</c>, which
+    /// finishes the job whenever the socket buffer has room (the common case) and creates no per-socket state; only
+    /// what did not fit waits in <see cref="Socket.SendAsync(ReadOnlyMemory{byte}, SocketFlags, CancellationToken)"/>
+    /// (which keeps an operation object on the socket from then on: idle connections that never filled their socket
+    /// buffer hold none).
+    /// </summary>
+    internal static ValueTask SendAllAsync(Socket socket, ReadOnlyMemory<byte> data)
+    {
+        if (!socket.Blocking)
         {
-            data = data[await DirectSocket!.SendAsync(data, SocketFlags.None).ConfigureAwait(false)..];
+            int sent = socket.Send(data.Span, SocketFlags.None, out SocketError error);
+            if (error is not (SocketError.Success or SocketError.WouldBlock))
+            {
+                throw new SocketException((int)error);
+            }
+
+            data = data[Math.Max(0, sent)..];
+            if (data.IsEmpty)
+            {
+                return ValueTask.CompletedTask;
+            }
         }
 
-        _sendBuffer.Reset();
+        return SendRestAsync(socket, data);
+
+        static async ValueTask SendRestAsync(Socket socket, ReadOnlyMemory<byte> data)
+        {
+            while (!data.IsEmpty)
+            {
+                data = data[await socket.SendAsync(data, SocketFlags.None).ConfigureAwait(false)..];
+            }
+        }
     }
 
     private void DrainQueue()
