@@ -6,8 +6,9 @@ namespace Switchboard.Protocol;
 /// Incremental UTF-8 validation for text messages (RFC 6455 §8.1, RFC 3629), fed piece by piece across
 /// frames. Reports an invalid sequence as soon as the bytes seen prove it invalid (e.g. <c>ED A0</c> fails
 /// at <c>A0</c>, an F5 byte fails at once), not at the end of the frame or message.
-/// The bulk of a piece is checked with the vectorized <see cref="Utf8.IsValid(ReadOnlySpan{byte})"/>;
-/// a byte-wise DFA (Björn Höhrmann's) carries an incomplete sequence across piece boundaries.
+/// The bulk of a piece is checked 32 bytes at a time (<see cref="Utf8Lookup"/>, the runtime's
+/// <see cref="Utf8.IsValid(ReadOnlySpan{byte})"/> without AVX2); a byte-wise DFA (Björn Höhrmann's) carries an
+/// incomplete sequence across piece boundaries.
 /// </summary>
 public struct Utf8Validator
 {
@@ -86,7 +87,7 @@ public struct Utf8Validator
             }
         }
 
-        if (!Utf8.IsValid(rest[..tail]))
+        if (!Utf8Lookup.IsValid(rest[..tail]))
         {
             _state = Reject;
             return false;
