@@ -40,7 +40,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     private ConcurrentQueue<OutboundFrame>? _queueStorage; // created on the first send: an idle connection holds none
     private TaskCompletionSource? _writerDoneStorage; // created when the connection ends: an open connection holds none
     private TaskCompletionSource<WebSocketCloseStatus>? _completionStorage; // created when someone asks, or at the end
-    private WebSocketCloseStatus _finalStatus;
+    private Closing? _closingStorage; // created when the connection starts to end: an open connection holds none
     private volatile bool _ended;
 
     [ThreadStatic]
@@ -59,18 +59,12 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     private int _state = (int)WebSocketState.Connecting;
     private int _running;
     private int _aborted;
-    private string? _abortReason;
 
     private long _lastReceiveMs;
     private long _pingSentMs = -1;
-    private long _closeDeadlineMs = long.MaxValue;
 
-    private bool _closeFrameReceived;
     private bool _handshakeComplete;
     private bool _stopParsing;
-    private ushort _receivedCode;
-    private string _receivedReason = string.Empty;
-    private WebSocketError? _error;
 
     private PendingPong? _pong; // created by the first ping: an idle connection holds none
 
@@ -121,6 +115,21 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
             _random = random ?? CryptoWebSocketRandom.Instance;
         }
     }
+
+    /// <summary>How the connection is ending: written by the read loop, the heartbeat and aborts, read at the end.</summary>
+    private sealed class Closing
+    {
+        public WebSocketCloseStatus FinalStatus;
+        public string? AbortReason;
+        public long DeadlineMs = long.MaxValue; // the heartbeat aborts past it (closing handshake timeout)
+        public bool FrameReceived;
+        public ushort ReceivedCode;
+        public string ReceivedReason = string.Empty;
+        public WebSocketError? Error;
+    }
+
+    private Closing Ending =>
+        Volatile.Read(ref _closingStorage) ?? Interlocked.CompareExchange(ref _closingStorage, new Closing(), null) ?? _closingStorage!;
 
     private TaskCompletionSource WriterDone =>
         Volatile.Read(ref _writerDoneStorage) ?? Interlocked.CompareExchange(ref _writerDoneStorage, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), null) ?? _writerDoneStorage!;
@@ -194,7 +203,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
                 ?? _completionStorage!;
             if (_ended)
             {
-                tcs.TrySetResult(_finalStatus); // ended before this TCS existed (or raced with the end: same result)
+                tcs.TrySetResult(Ending.FinalStatus); // ended before this TCS existed (or raced with the end: same result)
             }
 
             return tcs.Task;
@@ -379,7 +388,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
             return false;
         }
 
-        Volatile.Write(ref _closeDeadlineMs, _heartbeat.NowMs + (long)_options.CloseTimeout.TotalMilliseconds);
+        Volatile.Write(ref Ending.DeadlineMs, _heartbeat.NowMs + (long)_options.CloseTimeout.TotalMilliseconds);
         EnqueueCloseFrame(code, reason);
         return true;
     }
@@ -798,7 +807,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
                         break;
                     }
 
-                    if (_stopParsing && (_error is not null || Role == WebSocketRole.Server || !_handshakeComplete))
+                    if (_stopParsing && (_closingStorage?.Error is not null || Role == WebSocketRole.Server || !_handshakeComplete))
                     {
                         // A server closes the TCP connection first (RFC 6455 §7.1.1); a failed connection is dropped.
                         break;
@@ -809,7 +818,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
         catch (Exception ex)
         {
             // The transport failed or was aborted: an abnormal closure (1006).
-            _abortReason ??= ex.Message;
+            Ending.AbortReason ??= ex.Message;
         }
         finally
         {
@@ -822,6 +831,15 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
             }
         }
 
+        return await EndAsync(handler).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// After the read loop: flushes the close frame, completes the transport, tells the handler. A method of its own so
+    /// that its state is created when the connection ends, not kept in every open connection's suspended read loop.
+    /// </summary>
+    private async Task<WebSocketCloseStatus> EndAsync(WebSocketHandler handler)
+    {
         // Let the writer flush whatever close frame is queued, then complete the output.
         _completeOutput = true;
         if (Interlocked.CompareExchange(ref _writerScheduled, 1, 0) == 0)
@@ -857,8 +875,8 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
 
         _receiveChannel?.Writer.TryComplete();
         Tracker?.Remove(this);
-        _finalStatus = status;
-        _ended = true; // volatile write after _finalStatus: a Completion getter that sees it reads the status
+        Ending.FinalStatus = status;
+        _ended = true; // volatile write after FinalStatus: a Completion getter that sees it reads the status
         Interlocked.MemoryBarrier(); // the store above must not pass the load below (the getter fences with its CAS)
         Volatile.Read(ref _completionStorage)?.TrySetResult(status);
         SignalDrained();
@@ -867,17 +885,18 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
 
     private WebSocketCloseStatus ComputeStatus()
     {
-        if (_error is { } error)
+        Closing c = Ending;
+        if (c.Error is { } error)
         {
-            return new WebSocketCloseStatus(_closeFrameReceived ? _receivedCode : error.CloseCode, error.Message, WasClean: false);
+            return new WebSocketCloseStatus(c.FrameReceived ? c.ReceivedCode : error.CloseCode, error.Message, WasClean: false);
         }
 
-        if (_closeFrameReceived)
+        if (c.FrameReceived)
         {
-            return new WebSocketCloseStatus(_receivedCode, _receivedReason, _handshakeComplete);
+            return new WebSocketCloseStatus(c.ReceivedCode, c.ReceivedReason, _handshakeComplete);
         }
 
-        return new WebSocketCloseStatus(WebSocketCloseCode.AbnormalClosure, _abortReason ?? "Connection closed without a close frame", WasClean: false);
+        return new WebSocketCloseStatus(WebSocketCloseCode.AbnormalClosure, c.AbortReason ?? "Connection closed without a close frame", WasClean: false);
     }
 
 
@@ -933,9 +952,10 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
                 return await InvokeAsync(handler, static (h, c, e) => h.OnPongAsync(c, e.Payload), ev).ConfigureAwait(false);
 
             case FrameEventKind.Close:
-                _closeFrameReceived = true;
-                _receivedCode = ev.CloseCode;
-                _receivedReason = ev.Reason ?? string.Empty;
+                Closing closing = Ending;
+                closing.FrameReceived = true;
+                closing.ReceivedCode = ev.CloseCode;
+                closing.ReceivedReason = ev.Reason ?? string.Empty;
                 _handshakeComplete = true;
                 _stopParsing = true;
                 if (Interlocked.CompareExchange(ref _state, (int)WebSocketState.CloseReceived, (int)WebSocketState.Open) == (int)WebSocketState.Open)
@@ -944,7 +964,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
                     EnqueueCloseFrame(ev.CloseCode, null);
                 }
 
-                Volatile.Write(ref _closeDeadlineMs, _heartbeat.NowMs + (long)_options.CloseTimeout.TotalMilliseconds);
+                Volatile.Write(ref closing.DeadlineMs, _heartbeat.NowMs + (long)_options.CloseTimeout.TotalMilliseconds);
                 return false;
 
             default:
@@ -1129,7 +1149,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
 
     private async ValueTask FailAsync(WebSocketHandler handler, WebSocketError error)
     {
-        _error ??= error;
+        Ending.Error ??= error;
         _stopParsing = true;
         Log.Failed(_logger, Id, error.CloseCode, error.Message);
         StartClose(error.CloseCode, ClosePayload.Truncate(error.Message));
@@ -1210,12 +1230,12 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
             }
             else if (nowMs - pingSent >= (long)_options.KeepAliveTimeout.TotalMilliseconds)
             {
-                _error ??= new WebSocketError(WebSocketCloseCode.AbnormalClosure, "Keepalive timeout: no pong from the peer");
+                Ending.Error ??= new WebSocketError(WebSocketCloseCode.AbnormalClosure, "Keepalive timeout: no pong from the peer");
                 Abort("Keepalive timeout");
             }
         }
 
-        if (nowMs >= Volatile.Read(ref _closeDeadlineMs))
+        if (_closingStorage is { } closingState && nowMs >= Volatile.Read(ref closingState.DeadlineMs))
         {
             Abort("Closing handshake timed out");
         }
@@ -1228,7 +1248,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
             return;
         }
 
-        _abortReason ??= reason;
+        Ending.AbortReason ??= reason;
         Log.Aborted(_logger, Id, reason);
         try
         {
