@@ -29,6 +29,7 @@ public sealed class PeerProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly Channel<string> _lines = Channel.CreateUnbounded<string>();
     private readonly List<string> _stderr = [];
+    private readonly List<(string Text, TaskCompletionSource Seen)> _stderrWaiters = [];
 
     private PeerProcess(Process process)
     {
@@ -51,6 +52,13 @@ public sealed class PeerProcess : IAsyncDisposable
                 lock (_stderr)
                 {
                     _stderr.Add(e.Data);
+                    foreach (var (text, seen) in _stderrWaiters)
+                    {
+                        if (e.Data.Contains(text, StringComparison.Ordinal))
+                        {
+                            seen.TrySetResult();
+                        }
+                    }
                 }
             }
         };
@@ -127,6 +135,32 @@ public sealed class PeerProcess : IAsyncDisposable
             {
                 return string.Join("\n", _stderr);
             }
+        }
+    }
+
+    /// <summary>Completes when a standard-error line contains <paramref name="text"/> (e.g. "connected to"): at most 90 s.</summary>
+    public async Task WaitForStderrAsync(string text)
+    {
+        Task seen;
+        lock (_stderr)
+        {
+            if (_stderr.Exists(line => line.Contains(text, StringComparison.Ordinal)))
+            {
+                return;
+            }
+
+            var tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _stderrWaiters.Add((text, tcs));
+            seen = tcs.Task;
+        }
+
+        try
+        {
+            await seen.WaitAsync(TimeSpan.FromSeconds(90));
+        }
+        catch (TimeoutException)
+        {
+            throw new InvalidOperationException($"peer did not print '{text}' on stderr. stderr:\n{Stderr}");
         }
     }
 

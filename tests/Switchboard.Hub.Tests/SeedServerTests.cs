@@ -116,6 +116,8 @@ public class SeedServerTests
         await WaitForPortAsync(port, server);
         await using var alice = Connect($"ws://127.0.0.1:{port}/ws");
         await using var bob = Connect($"ws://127.0.0.1:{port}/ws");
+        // The seed server forwards a message to the clients connected at that moment: bob must be in before alice speaks.
+        await bob.WaitForStderrAsync("connected to");
         await alice.WriteLineAsync("{\"name\": \"alice\", \"message\": \"hi from the CLI\"}");
         using JsonDocument own = JsonDocument.Parse(await alice.ReadLineAsync("{"));
         Assert.Equal(("alice", "hi from the CLI"), (own.RootElement.GetProperty("name").GetString(), own.RootElement.GetProperty("message").GetString()));
