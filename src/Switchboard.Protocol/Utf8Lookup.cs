@@ -103,16 +103,12 @@ internal static class Utf8Lookup
             i += 32;
         }
 
-        // The last, partial block, padded with ASCII zeros: a sequence cut short by the end shows up as an error.
+        // The last, partial (maybe empty) block, padded with ASCII zeros: a sequence cut short by the end, here or at
+        // the end of the previous block, shows up as an error.
         Span<byte> last = stackalloc byte[32];
         last.Clear();
         data[(int)i..].CopyTo(last);
-        Vector256<byte> tail = Vector256.Create<byte>(last);
-        error |= CheckBlock(tail, previous, byte1High, byte1Low, byte2High);
-        if (length - i == 0)
-        {
-            error |= previousIncomplete;
-        }
+        error |= CheckBlock(Vector256.Create<byte>(last), previous, byte1High, byte1Low, byte2High);
 
         return error == Vector256<byte>.Zero;
     }

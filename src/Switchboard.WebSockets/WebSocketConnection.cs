@@ -388,10 +388,14 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
             return false;
         }
 
-        Volatile.Write(ref Ending.DeadlineMs, _heartbeat.NowMs + (long)_options.CloseTimeout.TotalMilliseconds);
+        StartCloseTimer();
         EnqueueCloseFrame(code, reason);
         return true;
     }
+
+    /// <summary>The closing handshake must finish within <see cref="WebSocketConnectionOptions.CloseTimeout"/> from now (the heartbeat aborts after).</summary>
+    private void StartCloseTimer() =>
+        Volatile.Write(ref Ending.DeadlineMs, _heartbeat.NowMs + (long)_options.CloseTimeout.TotalMilliseconds);
 
     private void EnqueueCloseFrame(ushort code, string? reason)
     {
@@ -964,7 +968,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
                     EnqueueCloseFrame(ev.CloseCode, null);
                 }
 
-                Volatile.Write(ref closing.DeadlineMs, _heartbeat.NowMs + (long)_options.CloseTimeout.TotalMilliseconds);
+                StartCloseTimer();
                 return false;
 
             default:

@@ -168,15 +168,12 @@ internal static class BenchCommand
 
     private sealed class EchoClient(LatencyHistogram histogram, int size, Func<bool> running) : WebSocketHandler
     {
-        public long Received;
-
         public override ValueTask OnMessageAsync(WebSocketConnection connection, WebSocketMessage message)
         {
             long latency = LatencyUs(message.Data, Stopwatch.GetTimestamp());
             if (latency >= 0)
             {
                 histogram.Record(latency);
-                Interlocked.Increment(ref Received);
             }
 
             if (running())
@@ -205,17 +202,7 @@ internal static class BenchCommand
             var probe = new ServerProbe(parse.GetValue(common.ServerPid));
             var histogram = new LatencyHistogram();
             bool running = true;
-            var handlers = new List<EchoClient>();
-            List<WebSocketConnection> connections = await OpenAsync(url, n, _ =>
-            {
-                var h = new EchoClient(histogram, bytes, () => Volatile.Read(ref running));
-                lock (handlers)
-                {
-                    handlers.Add(h);
-                }
-
-                return h;
-            });
+            List<WebSocketConnection> connections = await OpenAsync(url, n, _ => new EchoClient(histogram, bytes, () => Volatile.Read(ref running)));
             Volatile.Write(ref s_measureFrom, long.MaxValue); // everything until the warm-up ends is not measured
             foreach (WebSocketConnection conn in connections)
             {
