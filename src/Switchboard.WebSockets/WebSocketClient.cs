@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
@@ -55,6 +56,16 @@ public sealed class WebSocketClientOptions
 
     /// <summary>Randomness for the handshake nonce and masking keys. Default: the OS CSPRNG.</summary>
     public IWebSocketRandom? Random { get; init; }
+
+    /// <summary>
+    /// The local address to connect from (null: the operating system's choice). A host with several addresses can
+    /// spread many connections to one server over them: the kernel picks a free local port per address, and one
+    /// address has only the ephemeral port range (~28,000 ports on Linux) for one server's address and port — and
+    /// finding a free one slows down as the range fills. The port is still chosen at connect time (on Linux with
+    /// IP_BIND_ADDRESS_NO_PORT), so binding the address does not reserve a port for every other destination too.
+    /// The server's host name must resolve to an address of the same family.
+    /// </summary>
+    public IPAddress? LocalAddress { get; init; }
 }
 
 /// <summary>The server refused the opening handshake, or answered it wrongly.</summary>
@@ -91,7 +102,7 @@ public static class WebSocketClient
 
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(options.ConnectTimeout);
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        Socket socket = CreateSocket(options.LocalAddress);
         Stream? stream = null;
         try
         {
@@ -139,6 +150,33 @@ public static class WebSocketClient
         catch
         {
             Dispose(stream, socket);
+            throw;
+        }
+    }
+
+    private static Socket CreateSocket(IPAddress? localAddress)
+    {
+        if (localAddress is null)
+        {
+            return new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true }; // dual mode: IPv6 and IPv4 servers
+        }
+
+        var socket = new Socket(localAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            if (OperatingSystem.IsLinux())
+            {
+                // IP_BIND_ADDRESS_NO_PORT (24, level IPPROTO_IP, also honoured by IPv6 sockets): the port is picked by
+                // connect() for the full 4-tuple instead of by bind() for the address alone.
+                socket.SetRawSocketOption(0, 24, [1, 0, 0, 0]);
+            }
+
+            socket.Bind(new IPEndPoint(localAddress, 0));
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
             throw;
         }
     }

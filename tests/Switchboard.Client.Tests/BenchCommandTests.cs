@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Net;
 using System.Text.Json;
 
 namespace Switchboard.Client.Tests;
@@ -37,5 +39,60 @@ public class BenchCommandTests
         JsonElement idle = await BenchAsync("connections", $"ws://127.0.0.1:{port}/echo", "--clients", "200", "--duration", "1", "--server-pid", pid);
         Assert.Equal(200, idle.GetProperty("received").GetInt64());
         Assert.True(idle.GetProperty("rssPerConnectionKiB").ValueKind == JsonValueKind.Number);
+    }
+
+    [Fact]
+    public async Task Connections_are_spread_over_the_source_addresses_asked_for()
+    {
+        var (server, port) = await ServerProcess.StartAsync(0, "--store", "memory");
+        await using var _ = server;
+        await using var bench = PeerProcess.Start("dotnet", AppContext.BaseDirectory,
+            [ServerProcess.SwitchboardDll, "bench", "connections", $"ws://127.0.0.1:{port}/echo", "--clients", "90", "--warmup", "0", "--source-addresses", "3", "--duration", "2", "--json"]);
+
+        // While the load generator holds its connections open, the server's side of each one shows where it came from.
+        Dictionary<IPAddress, int> peers = [];
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (peers.Values.Sum() < 90)
+        {
+            await Task.Delay(50, deadline.Token); // polling the kernel's table: there is no event to wait for
+            peers = EstablishedPeers(port);
+        }
+
+        Assert.Equal(["127.0.0.1", "127.0.0.2", "127.0.0.3"], peers.Keys.Select(a => a.ToString()).Order());
+        Assert.All(peers.Values, count => Assert.Equal(30, count));
+        using JsonDocument doc = JsonDocument.Parse(await bench.ReadLineAsync("{"));
+        Assert.Equal(90, doc.RootElement.GetProperty("received").GetInt64());
+        Assert.Equal(0, await bench.WaitForExitAsync());
+    }
+
+    [Theory]
+    [InlineData("ws://localhost:8000/echo", "the server must be at an IPv4 loopback address")]
+    [InlineData("ws://127.0.0.1:8000/echo", "--source-addresses must be between 0 and 254")]
+    public async Task Source_addresses_that_cannot_work_are_refused_with_the_reason(string url, string reason)
+    {
+        string count = url.Contains("localhost", StringComparison.Ordinal) ? "2" : "255";
+        await using var bench = PeerProcess.Start("dotnet", AppContext.BaseDirectory, [ServerProcess.SwitchboardDll, "bench", "connections", url, "--source-addresses", count]);
+        await bench.WaitForStderrAsync(reason);
+        Assert.NotEqual(0, await bench.WaitForExitAsync());
+    }
+
+    /// <summary>Remote addresses of the established IPv4 connections to local port <paramref name="port"/>, from /proc/net/tcp.</summary>
+    private static Dictionary<IPAddress, int> EstablishedPeers(int port)
+    {
+        var peers = new Dictionary<IPAddress, int>();
+        foreach (string line in File.ReadLines("/proc/net/tcp").Skip(1))
+        {
+            string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries); // sl local rem st ...; addresses as 0100007F:1F40
+            if (f[3] != "01" || int.Parse(f[1][9..], NumberStyles.HexNumber, CultureInfo.InvariantCulture) != port)
+            {
+                continue;
+            }
+
+            uint address = uint.Parse(f[2][..8], NumberStyles.HexNumber, CultureInfo.InvariantCulture); // network order, printed as a host-order number
+            var peer = new IPAddress(BitConverter.GetBytes(address));
+            peers[peer] = peers.GetValueOrDefault(peer) + 1;
+        }
+
+        return peers;
     }
 }

@@ -24,6 +24,9 @@ internal sealed class RawServer : IAsyncDisposable
 
     public string Request { get; private set; } = "";
 
+    /// <summary>The accepted client's address and port.</summary>
+    public IPEndPoint? RemoteEndPoint => (IPEndPoint?)_client?.Client.RemoteEndPoint;
+
     /// <summary>Accepts, reads the request, and answers with <paramref name="respond"/>(key) (default: a correct 101).</summary>
     public async Task AcceptAsync(Func<string, string>? respond = null, byte[]? alsoSend = null)
     {
@@ -166,6 +169,28 @@ public class ClientOpeningHandshakeTests
         Assert.Contains("\r\nSec-WebSocket-Protocol: a, b\r\n", server.Request);
         Assert.Contains("\r\nX-Test: 1\r\n", server.Request);
         c.Abort();
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1")]
+    [InlineData("localhost")] // resolves to ::1 and 127.0.0.1: the address of the local address's family is used
+    public async Task Connects_from_the_local_address_it_is_given(string host)
+    {
+        await using var server = new RawServer();
+        Task accept = server.AcceptAsync();
+        var url = new UriBuilder(server.Url) { Host = host }.Uri;
+        WebSocketConnection c = await WebSocketClient.ConnectAsync(url, new() { LocalAddress = IPAddress.Parse("127.0.0.2"), ConnectTimeout = TimeSpan.FromSeconds(10) });
+        await accept;
+        Assert.Equal(IPAddress.Parse("127.0.0.2"), server.RemoteEndPoint!.Address);
+        Assert.Equal(WebSocketState.Open, c.State);
+        c.Abort();
+    }
+
+    [Fact]
+    public async Task A_local_address_the_host_does_not_have_is_a_socket_error()
+    {
+        await using var server = new RawServer();
+        await Assert.ThrowsAsync<SocketException>(() => WebSocketClient.ConnectAsync(server.Url, new() { LocalAddress = IPAddress.Parse("192.0.2.1") })); // TEST-NET-1
     }
 
     public static TheoryData<string, ClientHandshakeError> BadResponses => new()
