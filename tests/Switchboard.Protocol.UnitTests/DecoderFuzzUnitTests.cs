@@ -1,3 +1,5 @@
+using Switchboard.Tests.Shared;
+
 namespace Switchboard.Protocol.UnitTests;
 
 /// <summary>
@@ -54,18 +56,7 @@ public class DecoderFuzzUnitTests
             bytes.AddRange(FrameBytes(opcode, payload, fin, rsv, masked, random));
         }
 
-        int mutations = random.Next(4);
-        for (int m = 0; m < mutations && bytes.Count > 0; m++)
-        {
-            int at = random.Next(bytes.Count);
-            switch (random.Next(3))
-            {
-                case 0: bytes[at] ^= (byte)(1 << random.Next(8)); break;
-                case 1: bytes.RemoveRange(at, Math.Min(bytes.Count - at, random.Next(1, 8))); break;
-                default: bytes.Insert(at, (byte)random.Next(256)); break;
-            }
-        }
-
+        ByteMutations.Apply(bytes, random, maxMutations: 3);
         return [.. bytes];
     }
 

@@ -335,6 +335,9 @@ public sealed class RawWebSocket : IAsyncDisposable
         return true;
     }
 
+    /// <summary>Ends what this side sends (TCP FIN); frames can still be read.</summary>
+    public void ShutdownSend() => _tcp.Client.Shutdown(SocketShutdown.Send);
+
     public ValueTask DisposeAsync()
     {
         _tcp.Dispose();
