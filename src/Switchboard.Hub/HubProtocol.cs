@@ -145,14 +145,17 @@ internal sealed record HubCommand(string Type, string? Ref, JsonElement Root)
             return null;
         }
 
+        if (HasSurrogateEscape(utf8) && FindUndecodableString(root, out reference) is string where)
+        {
+            // JSON's grammar allows "\ud800" alone, but it is not text: .NET cannot turn it into a string (and
+            // cannot even look a property up past such a name).
+            error = $"Invalid JSON: {where} has an unpaired UTF-16 surrogate escape (\\uD800-\\uDFFF).";
+            return null;
+        }
+
         if (root.TryGetProperty("ref", out JsonElement r))
         {
-            reference = r.ValueKind switch
-            {
-                JsonValueKind.String => r.GetString(),
-                JsonValueKind.Number => r.GetRawText(),
-                _ => null,
-            };
+            reference = ReadRef(r);
         }
 
         if (!root.TryGetProperty("type", out JsonElement t) || t.ValueKind != JsonValueKind.String)
@@ -162,5 +165,77 @@ internal sealed record HubCommand(string Type, string? Ref, JsonElement Root)
         }
 
         return new HubCommand(t.GetString()!, reference, root);
+    }
+
+    /// <summary>Whether the raw text has an escape in \uD800-\uDFFF (a surrogate; paired ones are fine and common).</summary>
+    private static bool HasSurrogateEscape(ReadOnlySequence<byte> utf8)
+    {
+        ReadOnlySpan<byte> span = utf8.IsSingleSegment ? utf8.FirstSpan : utf8.ToArray();
+        for (int at = span.IndexOf("\\u"u8); at >= 0 && at + 3 < span.Length; at = NextEscape(span, at + 2))
+        {
+            if ((span[at + 2] | 0x20) == 'd' && span[at + 3] is (>= (byte)'8' and <= (byte)'9') or (>= (byte)'a' and <= (byte)'f') or (>= (byte)'A' and <= (byte)'F'))
+            {
+                return true;
+            }
+        }
+
+        return false;
+
+        static int NextEscape(ReadOnlySpan<byte> span, int from)
+        {
+            int next = span[from..].IndexOf("\\u"u8);
+            return next < 0 ? -1 : from + next;
+        }
+    }
+
+    private static string? ReadRef(JsonElement r) => r.ValueKind switch
+    {
+        JsonValueKind.String => r.GetString(),
+        JsonValueKind.Number => r.GetRawText(),
+        _ => null,
+    };
+
+    /// <summary>
+    /// The first top-level name or string value that does not decode to a string (the hub reads no deeper), or
+    /// null; <paramref name="reference"/> gets the command's "ref" if that one decodes.
+    /// </summary>
+    private static string? FindUndecodableString(JsonElement root, out string? reference)
+    {
+        reference = null;
+        string? found = null;
+        int index = 0;
+        foreach (JsonProperty property in root.EnumerateObject())
+        {
+            index++;
+            string name;
+            try
+            {
+                name = property.Name;
+            }
+            catch (InvalidOperationException)
+            {
+                found ??= $"property name {index}";
+                continue;
+            }
+
+            try
+            {
+                if (property.Value.ValueKind == JsonValueKind.String)
+                {
+                    _ = property.Value.GetString();
+                }
+
+                if (name == "ref")
+                {
+                    reference = ReadRef(property.Value);
+                }
+            }
+            catch (InvalidOperationException)
+            {
+                found ??= $"\"{(name.Length <= 64 ? name : name[..64] + "…")}\"";
+            }
+        }
+
+        return found;
     }
 }

@@ -118,6 +118,11 @@ internal sealed class SeedChatHandler(Hub.Hub hub, ILogger logger, Grant? grant 
         {
             problem = "Invalid JSON: send {\"name\": ..., \"message\": ...}.";
         }
+        catch (InvalidOperationException)
+        {
+            // Valid JSON grammar, but a string with an unpaired surrogate escape ("\ud800"): not text.
+            problem = "Invalid JSON: \"name\" and \"message\" must be text (an unpaired UTF-16 surrogate escape is not).";
+        }
 
         if (problem is not null)
         {

@@ -82,6 +82,11 @@ public class HubProtocolTests
         { "{\"type\":\"publish\",\"room\":\"ok\",\"text\":\"hi\"}", "invalid_id" },
         { "{\"type\":\"leave\",\"room\":\"never-joined\"}", "not_joined" },
         { "{\"type\":\"history\",\"room\":\"ok\",\"limit\":0}", "invalid_argument" },
+        // Valid JSON grammar, but an unpaired surrogate escape is not text.
+        { "{\"type\":\"publish\",\"room\":\"ok\",\"text\":\"a\\ud800\",\"id\":\"1\"}", "bad_json" },
+        { "{\"type\":\"join\",\"room\":\"ok\",\"epoch\":\"\\uDFFF\"}", "bad_json" },
+        { "{\"type\":\"ping\",\"\\ud83c\":1}", "bad_json" },
+        { "{\"type\":\"pub\\udc00lish\"}", "bad_json" },
     };
 
     [Theory]
@@ -102,6 +107,25 @@ public class HubProtocolTests
 
         string r = a.Send(new { type = "ping" });
         Assert.Equal("pong", HubClient.Type(await a.ReplyAsync(r)));
+    }
+
+    [Fact]
+    public async Task Escaped_surrogate_pairs_are_text_and_an_unpaired_ref_is_left_out_of_the_error()
+    {
+        var (_, a) = await ConnectAsync("escapes");
+        await using var _a = a;
+        string room = HubTestServer.NewRoom();
+        a.SendRaw($"{{\"type\":\"publish\",\"room\":\"{room}\",\"text\":\"party \\ud83c\\udf89\",\"id\":\"p1\",\"ref\":\"s1\"}}");
+        JsonElement ack = await a.ReplyAsync("s1");
+        Assert.Equal("ack", HubClient.Type(ack));
+        JsonElement history = await a.ReplyAsync(a.Send(new { type = "history", room }));
+        Assert.Equal("party 🎉", history.GetProperty("messages")[0].GetProperty("text").GetString());
+
+        a.SendRaw("{\"type\":\"ping\",\"ref\":\"\\ud800\"}");
+        JsonElement error = await a.ExpectAsync("error");
+        Assert.Equal("bad_json", error.GetProperty("code").GetString());
+        Assert.False(error.TryGetProperty("ref", out _));
+        Assert.Equal("pong", HubClient.Type(await a.ReplyAsync(a.Send(new { type = "ping" }))));
     }
 
     [Fact]

@@ -42,6 +42,8 @@ public class SeedChatTests
         Assert.Equal("bad_json", error.GetProperty("code").GetString());
         ws.SendRaw("{\"name\":\"x\",\"message\":42}");
         Assert.Equal("bad_json", (await ws.ExpectAsync2(e => e.TryGetProperty("type", out _))).GetProperty("code").GetString());
+        ws.SendRaw("{\"name\":\"x\",\"message\":\"a\\udc00b\"}"); // valid JSON grammar, but not text
+        Assert.Equal("bad_json", (await ws.ExpectAsync2(e => e.TryGetProperty("type", out _))).GetProperty("code").GetString());
         string unique = Guid.NewGuid().ToString("N");
         ws.SendRaw(JsonSerializer.Serialize(new { name = "ok", message = unique }));
         await ws.ExpectAsync2(e => e.TryGetProperty("message", out JsonElement t) && t.ValueKind == JsonValueKind.String && t.GetString() == unique);
