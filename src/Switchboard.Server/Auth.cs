@@ -142,19 +142,38 @@ public sealed class TokenService
 
         string name = jwt.TryGetPayloadValue("name", out string? n) && !string.IsNullOrWhiteSpace(n) ? n
             : jwt.TryGetPayloadValue("preferred_username", out string? u) && !string.IsNullOrWhiteSpace(u) ? u : subject;
-        return (new Grant(new HubIdentity(Identity.Clean(subject), Identity.Clean(name)), new DateTimeOffset(jwt.ValidTo, TimeSpan.Zero),
-            ReadList(result.ClaimsIdentity, "join"), ReadList(result.ClaimsIdentity, "publish")), null);
-    }
-
-    private static List<string>? ReadList(ClaimsIdentity identity, string type)
-    {
-        List<string> values = [.. identity.FindAll(type).Select(c => c.Value)];
-        if (values.Count == 1 && values[0].StartsWith('['))
+        if (!TryReadList(result.ClaimsIdentity, "join", out List<string>? join) || !TryReadList(result.ClaimsIdentity, "publish", out List<string>? publish))
         {
-            values = JsonSerializer.Deserialize<List<string>>(values[0]) ?? [];
+            // Signed by the issuer, but not a permission list we can read: refuse rather than guess what was meant.
+            return (null, "The token's join and publish claims must be arrays of room patterns (strings).");
         }
 
-        return identity.HasClaim(c => c.Type == type) ? values : null;
+        return (new Grant(new HubIdentity(Identity.Clean(subject), Identity.Clean(name)), new DateTimeOffset(jwt.ValidTo, TimeSpan.Zero), join, publish), null);
+    }
+
+    /// <summary>A permission claim: absent (null: no restriction), or its room patterns; false when it cannot be read as such.</summary>
+    private static bool TryReadList(ClaimsIdentity identity, string type, out List<string>? values)
+    {
+        values = null;
+        if (!identity.HasClaim(c => c.Type == type))
+        {
+            return true;
+        }
+
+        values = [.. identity.FindAll(type).Select(c => c.Value)];
+        if (values.Count == 1 && values[0].StartsWith('['))
+        {
+            try
+            {
+                values = JsonSerializer.Deserialize<List<string>>(values[0]) ?? [];
+            }
+            catch (JsonException)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>The token of a WebSocket request: Authorization: Bearer, else the access_token query parameter.</summary>

@@ -61,6 +61,46 @@ public class AuthTests
         return sb.ToString();
     }
 
+    /// <summary>A token signed with the server's key (so it passes the signature check) carrying <paramref name="claims"/>.</summary>
+    private static string SignedToken(Dictionary<string, object> claims) => new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
+    {
+        Claims = claims,
+        Expires = DateTime.UtcNow.AddHours(1),
+        SigningCredentials = new SigningCredentials(new SymmetricSecurityKey(Encoding.UTF8.GetBytes(Key)), SecurityAlgorithms.HmacSha256),
+    });
+
+    public static TheoryData<string> OddClaims => new()
+    {
+        "{\"sub\":42}",
+        "{\"sub\":\"\"}",
+        "{\"sub\":[\"a\",\"b\"]}",
+        "{\"sub\":{\"id\":1}}",
+        "{\"sub\":\"ok\",\"name\":{\"first\":\"x\"}}",
+        "{\"sub\":\"ok\",\"name\":123}",
+        "{\"sub\":\"ok\",\"join\":\"[not json\"}",
+        "{\"sub\":\"ok\",\"join\":5}",
+        "{\"sub\":\"ok\",\"join\":[1,2]}",
+        "{\"sub\":\"ok\",\"publish\":[\"general\",null]}",
+        "{\"sub\":\"ok\",\"publish\":{\"room\":\"x\"}}",
+        "{\"sub\":\"ok\",\"join\":\"[\\\"a\\\",3]\"}",
+    };
+
+    [Theory]
+    [MemberData(nameof(OddClaims))]
+    public async Task Validly_signed_tokens_with_odd_claims_get_101_or_401_never_a_server_error(string claimsJson)
+    {
+        HubTestServer server = await s_server.Value;
+        var claims = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(claimsJson)!.ToDictionary(kv => kv.Key, kv => (object)kv.Value);
+        string response = await HandshakeAsync(server, "/hub?access_token=" + SignedToken(claims));
+        Assert.True(response.StartsWith("HTTP/1.1 101 ", StringComparison.Ordinal) || response.StartsWith("HTTP/1.1 401 ", StringComparison.Ordinal), response);
+        if (claimsJson.Contains("\"join\":\"[", StringComparison.Ordinal))
+        {
+            // A permission list that cannot be read is refused, not guessed at.
+            Assert.StartsWith("HTTP/1.1 401 ", response);
+            Assert.Contains("join and publish claims must be arrays of room patterns", response);
+        }
+    }
+
     [Theory]
     [InlineData("none", "A token is required")]
     [InlineData("garbage", "malformed")]
