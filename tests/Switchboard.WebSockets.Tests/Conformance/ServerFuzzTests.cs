@@ -6,8 +6,9 @@ namespace Switchboard.WebSockets.Tests.Conformance;
 /// <summary>
 /// Random frame sequences from a peer, over real sockets, with and without permessage-deflate: whatever arrives, the
 /// server answers only with well-formed frames, ends every connection it cannot continue with a valid close code,
-/// closes the TCP connection when the peer stops sending, and keeps serving everyone else. FUZZ_N=4000 in the
-/// environment runs more connections (160 by default).
+/// closes the TCP connection when the peer stops sending, and keeps serving everyone else; a damaged opening
+/// handshake gets an HTTP status (or, unfinished, a closed connection). FUZZ_N=4000 in the environment runs more
+/// connections (160 frame sequences and 120 handshakes by default).
 /// </summary>
 public class ServerFuzzTests
 {
@@ -74,6 +75,79 @@ public class ServerFuzzTests
 
         ByteMutations.Apply(bytes, random, maxMutations: 2);
         return [.. bytes];
+    }
+
+    private static byte[] HandshakeRequest(Random random)
+    {
+        string[] extensions = ["permessage-deflate", "permessage-deflate; client_max_window_bits", "permessage-deflate; server_max_window_bits=7", "x-custom"];
+        var lines = new List<string>
+        {
+            random.Next(8) == 0 ? "HEAD /echo HTTP/1.1" : random.Next(8) == 0 ? "GET /nowhere HTTP/1.1" : "GET /echo?x=1 HTTP/1.1",
+            "Host: 127.0.0.1",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            random.Next(8) == 0 ? "Sec-WebSocket-Version: 8" : "Sec-WebSocket-Version: 13",
+        };
+        if (random.Next(2) == 0)
+        {
+            lines.Add("Sec-WebSocket-Extensions: " + extensions[random.Next(extensions.Length)]);
+        }
+
+        if (random.Next(4) == 0)
+        {
+            lines.RemoveAt(1 + random.Next(lines.Count - 1));
+        }
+
+        var bytes = new List<byte>(Encoding.ASCII.GetBytes(string.Join("\r\n", lines) + "\r\n\r\n"));
+        ByteMutations.Apply(bytes, random, maxMutations: 3);
+        return [.. bytes];
+    }
+
+    [Fact]
+    public async Task Damaged_handshakes_get_an_http_status_or_a_closed_connection_never_a_server_error()
+    {
+        TestServer server = await TestServer.Shared;
+        var random = new Random(9112);
+        byte[][] requests = [.. Enumerable.Range(0, int.TryParse(Environment.GetEnvironmentVariable("FUZZ_N"), out int n) ? n : 120).Select(_ => HandshakeRequest(random))];
+        int upgraded = 0, refused = 0;
+        using var gate = new SemaphoreSlim(8);
+        await Task.WhenAll(requests.Select(async request =>
+        {
+            await gate.WaitAsync();
+            try
+            {
+                await using RawWebSocket ws = await RawWebSocket.OpenTcpAsync(server.Port);
+                try
+                {
+                    await ws.SendAsync(request);
+                    ws.ShutdownSend(); // an unfinished head then ends here instead of waiting for the handshake timeout
+                }
+                catch (IOException)
+                {
+                    // refused and reset while still sending
+                }
+
+                string response = await ws.ReadToEndAsync();
+                if (response.Length == 0)
+                {
+                    return; // closed without an answer: a request that never ended
+                }
+
+                Assert.Matches(@"^HTTP/1\.1 [1-5][0-9][0-9] ", response);
+                Assert.False(response.StartsWith("HTTP/1.1 5", StringComparison.Ordinal) && !response.StartsWith("HTTP/1.1 505 ", StringComparison.Ordinal), response); // 505: a damaged version
+                Interlocked.Increment(ref response.StartsWith("HTTP/1.1 101 ", StringComparison.Ordinal) ? ref upgraded : ref refused);
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }));
+
+        Assert.True(upgraded > 10 && refused > 10, $"{upgraded} upgraded, {refused} refused");
+        await using RawWebSocket check = await RawWebSocket.ConnectAsync(server.Port);
+        await check.SendAsync(RawWebSocket.TextFrame("still here"));
+        Assert.Equal("still here", (await check.ReadFrameAsync())!.Text);
     }
 
     private static bool ValidCloseCode(int code) =>
