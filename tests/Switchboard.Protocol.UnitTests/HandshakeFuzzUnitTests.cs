@@ -7,7 +7,7 @@ using Switchboard.Tests.Shared;
 namespace Switchboard.Protocol.UnitTests;
 
 /// <summary>
-/// Damaged opening handshakes: the head parser and the handshake check never throw, the parser reaches the same
+/// Damaged opening handshakes, requests and responses: the head parser and both sides' checks never throw, the parser reaches the same
 /// verdict however the bytes are split, and whatever the check accepts can be answered.
 /// </summary>
 public class HandshakeFuzzUnitTests
@@ -97,5 +97,65 @@ public class HandshakeFuzzUnitTests
         }
 
         Assert.True(accepted > n / 4 && refused > n / 10, $"{accepted} accepted, {refused} refused");
+    }
+
+    [Fact]
+    public void Damaged_responses_never_throw_in_the_client_check()
+    {
+        var random = new Random(7692_6455);
+        int accepted = 0, refused = 0;
+        int n = int.TryParse(Environment.GetEnvironmentVariable("FUZZ_N"), out int k) ? k : 3_000;
+        for (int i = 0; i < n; i++)
+        {
+            var handshake = new ClientHandshake(new Uri("ws://127.0.0.1:8000/echo"),
+                new ClientHandshakeOptions { SubProtocols = ["chat"], OfferCompression = random.Next(2) == 0 }, new FixedRandom(i));
+            string request = Encoding.ASCII.GetString(handshake.BuildRequest());
+            string key = request.Split("\r\n").First(l => l.StartsWith("Sec-WebSocket-Key: ", StringComparison.Ordinal))[19..];
+            var lines = new List<string>
+            {
+                random.Next(10) == 0 ? "HTTP/1.1 200 OK" : "HTTP/1.1 101 Switching Protocols",
+                "Upgrade: websocket",
+                "Connection: Upgrade",
+                "Sec-WebSocket-Accept: " + WebSocketAccept.Compute(key),
+            };
+            if (random.Next(2) == 0)
+            {
+                lines.Add("Sec-WebSocket-Extensions: " + Extensions[random.Next(Extensions.Length)]);
+            }
+
+            if (random.Next(3) == 0)
+            {
+                lines.Add("Sec-WebSocket-Protocol: " + (random.Next(2) == 0 ? "chat" : "chat, other"));
+            }
+
+            var bytes = new List<byte>(Encoding.ASCII.GetBytes(string.Join("\r\n", lines) + "\r\n\r\n"));
+            ByteMutations.Apply(bytes, random, maxMutations: 2);
+            var reader = new SequenceReader<byte>(new ReadOnlySequence<byte>([.. bytes]));
+            if (HttpHeadParser.TryParseResponse(ref reader, out HttpResponseHead? head) != HttpHeadStatus.Complete)
+            {
+                refused++;
+                continue;
+            }
+
+            ClientHandshakeResult result = handshake.Validate(head!);
+            if (result.Error == ClientHandshakeError.None)
+            {
+                accepted++;
+            }
+            else
+            {
+                refused++;
+                Assert.False(string.IsNullOrEmpty(result.Message));
+            }
+        }
+
+        Assert.True(accepted > n / 10 && refused > n / 10, $"{accepted} accepted, {refused} refused");
+    }
+
+    private sealed class FixedRandom(int seed) : IWebSocketRandom
+    {
+        private readonly Random _random = new(seed);
+
+        public void Fill(Span<byte> destination) => _random.NextBytes(destination);
     }
 }
