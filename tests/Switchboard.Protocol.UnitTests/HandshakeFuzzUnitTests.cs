@@ -7,8 +7,9 @@ using Switchboard.Tests.Shared;
 namespace Switchboard.Protocol.UnitTests;
 
 /// <summary>
-/// Damaged opening handshakes, requests and responses: the head parser and both sides' checks never throw, the parser reaches the same
-/// verdict however the bytes are split, and whatever the check accepts can be answered.
+/// Damaged opening handshakes, requests and responses: the head parser and both sides' checks never throw, the
+/// parser reaches the same verdict however the bytes are split, and whatever the server's check accepts can be
+/// answered.
 /// </summary>
 public class HandshakeFuzzUnitTests
 {
