@@ -205,4 +205,55 @@ public class ResumeTests
         await server.Hub.PublishAsync(room, from, "live again");
         Assert.Equal(count + 1, (await sub.ExpectAsync("message")).GetProperty("offset").GetInt64());
     }
+
+    [Fact]
+    public async Task Subscribers_cut_off_at_random_moments_resume_without_loss_or_duplicates()
+    {
+        HubTestServer server = await HubTestServer.Shared;
+        string room = HubTestServer.NewRoom("churn");
+        const int total = 1500;
+        await using var pub = await HubClient.ConnectAsync(server.Ws, "pub");
+        string epoch = (await pub.ReplyAsync(pub.Send(new { type = "join", room }))).GetProperty("epoch").GetString()!;
+
+        // Publishing runs while four subscribers keep dropping their connections (abort: no closing handshake) after a
+        // random number of messages and resuming from the last offset they processed.
+        Task publishing = Task.Run(async () =>
+        {
+            for (int i = 1; i <= total; i++)
+            {
+                pub.Send(new { type = "publish", room, text = "m" + i, id = "m" + i });
+                if (i % 50 == 0)
+                {
+                    await pub.ExpectAsync("ack", a => a.GetProperty("id").GetString() == "m" + i); // keep publishing spread out
+                }
+            }
+        });
+
+        int[] reconnects = new int[4];
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(s => Task.Run(async () =>
+        {
+            var random = new Random(s);
+            long last = 0;
+            while (last < total)
+            {
+                HubClient sub = await HubClient.ConnectAsync(server.Ws, "sub" + s);
+                JsonElement joined = await sub.ReplyAsync(sub.Send(new { type = "join", room, since = last, epoch }));
+                Assert.False(joined.TryGetProperty("epochChanged", out _));
+                for (int take = random.Next(1, 120); take > 0 && last < total; take--)
+                {
+                    JsonElement m = await sub.ExpectAsync("message", e => e.GetProperty("room").GetString() == room);
+                    long offset = m.GetProperty("offset").GetInt64();
+                    Assert.True(offset == last + 1, $"subscriber {s} after {last} got {offset} (reconnect {reconnects[s]})");
+                    Assert.Equal("m" + offset, m.GetProperty("text").GetString());
+                    last = offset;
+                }
+
+                sub.Connection.Abort(); // whatever it had queued or in flight is dropped with it
+                await sub.DisposeAsync();
+                reconnects[s]++;
+            }
+        })));
+        await publishing;
+        Assert.All(reconnects, r => Assert.True(r > 5, $"{r} reconnects"));
+    }
 }
