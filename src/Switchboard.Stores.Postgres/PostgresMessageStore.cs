@@ -97,13 +97,13 @@ public sealed class PostgresMessageStore : IMessageStore
         long head = state.Head;
         foreach (NewMessage m in messages)
         {
-            fUser.Value = m.UserId;
-            fId.Value = m.Id;
+            fUser.Value = PgText.Encode(m.UserId);
+            fId.Value = PgText.Encode(m.Id);
             await using (NpgsqlDataReader r = await find.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
             {
                 if (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    results.Add(new AppendResult(new StoredMessage(r.GetInt64(0), m.Id, m.UserId, r.GetString(1), r.GetString(2), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3))), true));
+                    results.Add(new AppendResult(new StoredMessage(r.GetInt64(0), m.Id, m.UserId, PgText.Decode(r.GetString(1)), PgText.Decode(r.GetString(2)), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3))), true));
                     continue;
                 }
             }
@@ -111,10 +111,10 @@ public sealed class PostgresMessageStore : IMessageStore
             head++;
             long ms = m.Time.ToUnixTimeMilliseconds();
             iSeq.Value = head;
-            iId.Value = m.Id;
-            iUser.Value = m.UserId;
-            iName.Value = m.Name;
-            iText.Value = m.Text;
+            iId.Value = fId.Value;
+            iUser.Value = fUser.Value;
+            iName.Value = PgText.Encode(m.Name);
+            iText.Value = PgText.Encode(m.Text);
             iTime.Value = ms;
             await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             results.Add(new AppendResult(new StoredMessage(head, m.Id, m.UserId, m.Name, m.Text, DateTimeOffset.FromUnixTimeMilliseconds(ms)), false));
@@ -150,7 +150,8 @@ public sealed class PostgresMessageStore : IMessageStore
         await using NpgsqlDataReader r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         while (await r.ReadAsync(ct).ConfigureAwait(false))
         {
-            list.Add(new StoredMessage(r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(5))));
+            list.Add(new StoredMessage(r.GetInt64(0), PgText.Decode(r.GetString(1)), PgText.Decode(r.GetString(2)), PgText.Decode(r.GetString(3)), PgText.Decode(r.GetString(4)),
+                DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(5))));
         }
 
         if (reverse)
@@ -216,4 +217,59 @@ public sealed class PostgresMessageStore : IMessageStore
 
     /// <inheritdoc />
     public ValueTask DisposeAsync() => _data.DisposeAsync();
+}
+
+/// <summary>
+/// PostgreSQL's text type cannot hold U+0000, which a client may well send (JSON "\u0000"). Strings are stored with a
+/// reversible escape instead: U+0000 as U+E000 U+E001 and U+E000 itself as U+E000 U+E000 (a private-use character, so
+/// real text almost never needs the second rule). Strings with neither character are stored as they are.
+/// </summary>
+internal static class PgText
+{
+    private const char Escape = '\uE000';
+
+    public static string Encode(string value)
+    {
+        if (value.AsSpan().IndexOfAny('\0', Escape) < 0)
+        {
+            return value;
+        }
+
+        var sb = new System.Text.StringBuilder(value.Length + 8);
+        foreach (char c in value)
+        {
+            _ = c switch
+            {
+                '\0' => sb.Append(Escape).Append('\uE001'),
+                Escape => sb.Append(Escape).Append(Escape),
+                _ => sb.Append(c),
+            };
+        }
+
+        return sb.ToString();
+    }
+
+    public static string Decode(string stored)
+    {
+        if (stored.AsSpan().IndexOf(Escape) < 0)
+        {
+            return stored;
+        }
+
+        var sb = new System.Text.StringBuilder(stored.Length);
+        for (int i = 0; i < stored.Length; i++)
+        {
+            if (stored[i] == Escape && i + 1 < stored.Length)
+            {
+                i++;
+                sb.Append(stored[i] == '\uE001' ? '\0' : stored[i]);
+            }
+            else
+            {
+                sb.Append(stored[i]);
+            }
+        }
+
+        return sb.ToString();
+    }
 }

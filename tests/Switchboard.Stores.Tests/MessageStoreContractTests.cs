@@ -58,6 +58,20 @@ public abstract class MessageStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Control_characters_including_nul_round_trip()
+    {
+        // Valid text a client can send (JSON "\u0000"): PostgreSQL's text type cannot hold NUL, SQLite's can. (U+E000 is
+        // the character the PostgreSQL store escapes with: it must come back as itself, too.)
+        string text = "a\0b\u0001\u001f\u007f\r\n\t\u2028\u200b\ufeff \ue000\ue001 \ue000\0\ue000\ue000 \0\0z\ue000";
+        await Store.AppendAsync("r", [new NewMessage("id\0x", "user\0y", "Na\0me\ue000", text, T0)]);
+        StoredMessage m = (await Store.ReadAfterAsync("r", 0, 1))[0];
+        Assert.Equal(new StoredMessage(1, "id\0x", "user\0y", "Na\0me\ue000", text, T0), m);
+        IReadOnlyList<AppendResult> again = await Store.AppendAsync("r", [new NewMessage("id\0x", "user\0y", "Na\0me", text, T0)]);
+        Assert.True(again[0].Duplicate);
+        Assert.Equal(m, again[0].Message); // the stored message, as stored
+    }
+
+    [Fact]
     public async Task Appends_are_idempotent_per_room_user_and_id()
     {
         AppendResult first = (await Store.AppendAsync("r", [Msg("x", text: "original")]))[0];
