@@ -114,7 +114,10 @@ public sealed class Hub : IAsyncDisposable
         }
     }
 
-    /// <summary>Applies each open room's retention policy now.</summary>
+    /// <summary>
+    /// Maintenance, run periodically by the server: applies each open room's retention policy now, and drops the
+    /// recent cache of rooms that have had no members and no activity for <see cref="HubOptions.IdleCacheRelease"/>.
+    /// </summary>
     public async Task ApplyRetentionAsync()
     {
         foreach (var lazy in _rooms.Values)

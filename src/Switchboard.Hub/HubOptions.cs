@@ -29,6 +29,18 @@ public sealed partial class HubOptions
     /// <summary>Recent messages kept in memory per room, so most joins switch to live without a store read. Default 256.</summary>
     public int RecentCacheSize { get; init; } = 256;
 
+    /// <summary>
+    /// Upper bound of one room's recent cache in (estimated) bytes, whatever the message count: 256 messages of the
+    /// maximum size would otherwise hold ~12 MB per room. Default 1 MiB.
+    /// </summary>
+    public long RecentCacheBytes { get; init; } = 1024 * 1024;
+
+    /// <summary>
+    /// A room with no members and no activity for this long drops its recent cache at the next maintenance pass
+    /// (<see cref="Hub.ApplyRetentionAsync"/>), so rooms that were used once do not keep memory. Default 5 minutes.
+    /// </summary>
+    public TimeSpan IdleCacheRelease { get; init; } = TimeSpan.FromMinutes(5);
+
     /// <summary>While catching up, wait for the connection to drain below this many queued bytes before the next page. Default 256 KiB.</summary>
     public long CatchUpQueueLimit { get; init; } = 256 * 1024;
 

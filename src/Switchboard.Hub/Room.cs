@@ -66,6 +66,9 @@ internal sealed class Room
     private readonly List<Subscriber> _live = [];
     private readonly Dictionary<string, Member> _members = new(StringComparer.Ordinal);
     private readonly LinkedList<RoomMessage> _recent = new();
+    private long _recentBytes;
+    private int _cachedCount;
+    private DateTimeOffset _lastActive;
     private RoomState _state;
 
     private Room(string name, RoomState state, IMessageStore store, HubOptions options, ILogger logger)
@@ -75,6 +78,7 @@ internal sealed class Room
         _store = store;
         _options = options;
         _logger = logger;
+        _lastActive = options.Time.GetUtcNow();
         HubMetrics.RoomOpened();
         _ = Task.Run(RunAsync);
     }
@@ -83,6 +87,9 @@ internal sealed class Room
 
     /// <summary>The state as of the last change (read outside the worker: a snapshot).</summary>
     public RoomState State => _state;
+
+    /// <summary>Messages in the recent cache (read outside the worker: a snapshot).</summary>
+    internal int CachedCount => Volatile.Read(ref _cachedCount);
 
     public static async Task<Room> OpenAsync(string name, IMessageStore store, HubOptions options, ILogger logger) =>
         new(name, await store.OpenRoomAsync(name).ConfigureAwait(false), store, options, logger);
@@ -150,6 +157,11 @@ internal sealed class Room
         {
             while (reader.TryRead(out Work? work))
             {
+                if (work is not Trim)
+                {
+                    _lastActive = _options.Time.GetUtcNow();
+                }
+
                 try
                 {
                     if (work is Publish p)
@@ -244,14 +256,33 @@ internal sealed class Room
     private void Remember(RoomMessage message)
     {
         _recent.AddLast(message);
+        _recentBytes += EstimatedBytes(message.Stored);
         PruneCache();
     }
 
+    /// <summary>What a cached message holds: its strings (UTF-16) and, once delivered, about as much again encoded.</summary>
+    private static long EstimatedBytes(StoredMessage m) => 128 + (3L * (m.Text.Length + m.Name.Length + m.Id.Length + m.UserId.Length));
+
     private void PruneCache()
     {
-        while (_recent.Count > _options.RecentCacheSize || (_recent.First is { } f && f.Value.Stored.Offset < _state.First))
+        while (_recent.Count > _options.RecentCacheSize || _recentBytes > _options.RecentCacheBytes ||
+               (_recent.First is { } f && f.Value.Stored.Offset < _state.First))
         {
+            _recentBytes -= EstimatedBytes(_recent.First!.Value.Stored);
             _recent.RemoveFirst();
+        }
+
+        Volatile.Write(ref _cachedCount, _recent.Count);
+    }
+
+    /// <summary>Drops the recent cache of a room nobody is in and nothing happened in for a while (joins then read the store).</summary>
+    private void ReleaseCacheIfIdle()
+    {
+        if (_live.Count == 0 && _members.Count == 0 && _options.Time.GetUtcNow() - _lastActive >= _options.IdleCacheRelease)
+        {
+            _recent.Clear();
+            _recentBytes = 0;
+            Volatile.Write(ref _cachedCount, 0);
         }
     }
 
@@ -328,6 +359,7 @@ internal sealed class Room
                 {
                     _state = await _store.TrimAsync(Name, _options.RetentionFor(Name), _options.Time.GetUtcNow()).ConfigureAwait(false);
                     PruneCache();
+                    ReleaseCacheIfIdle();
                 }
                 finally
                 {

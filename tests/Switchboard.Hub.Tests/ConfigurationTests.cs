@@ -44,6 +44,8 @@ public class ConfigurationTests
     [InlineData("""{"Switchboard":{"Auth":{"AllowedOrigins":["not an origin"]}}}""", "Switchboard:Auth:AllowedOrigins")]
     [InlineData("""{"Switchboard":{"Store":"postgres"}}""", "Switchboard:Postgres")]
     [InlineData("""{"Switchboard":{"Hub":{"Retention":{"MaxCount":0}}}}""", "retention")]
+    [InlineData("""{"Switchboard":{"Hub":{"RecentCacheBytes":-1}}}""", "RecentCacheBytes")]
+    [InlineData("""{"Switchboard":{"Hub":{"IdleCacheRelease":"-00:01:00"}}}""", "IdleCacheRelease")]
     public void Invalid_settings_are_named(string json, string named)
     {
         string file = Path.Combine(Directory.CreateTempSubdirectory("switchboard-config-").FullName, "settings.json");
