@@ -30,6 +30,12 @@ public sealed partial class HubOptions
     public int RecentCacheSize { get; init; } = 256;
 
     /// <summary>
+    /// Rooms one connection may be in at once (each holds a subscription and presence in a room that then stays
+    /// open); a <c>join</c> beyond it gets the error <c>too_many_rooms</c>. Default 128.
+    /// </summary>
+    public int MaxRoomsPerConnection { get; init; } = 128;
+
+    /// <summary>
     /// Upper bound of one room's recent cache in (estimated) bytes, whatever the message count: 256 messages of the
     /// maximum size would otherwise hold ~12 MB per room. Default 1 MiB.
     /// </summary>

@@ -22,6 +22,8 @@ public static class HubErrorCodes
     public const string NotJoined = "not_joined";
     /// <summary>The connection already joined the room.</summary>
     public const string AlreadyJoined = "already_joined";
+    /// <summary>The connection is already in <see cref="HubOptions.MaxRoomsPerConnection"/> rooms.</summary>
+    public const string TooManyRooms = "too_many_rooms";
     /// <summary>A parameter is out of range (limit, since, before).</summary>
     public const string InvalidArgument = "invalid_argument";
     /// <summary>The identity may not do this in this room.</summary>

@@ -154,11 +154,19 @@ public sealed class HubSession
         var subscriber = new Subscriber(Connection, this);
         lock (_rooms)
         {
-            if (!_rooms.TryAdd(name, subscriber))
+            if (_rooms.ContainsKey(name))
             {
                 Reply(HubProtocol.Error(HubErrorCodes.AlreadyJoined, $"Already joined '{name}'.", cmd.Ref));
                 return;
             }
+
+            if (_rooms.Count >= Options.MaxRoomsPerConnection)
+            {
+                Reply(HubProtocol.Error(HubErrorCodes.TooManyRooms, $"A connection may be in at most {Options.MaxRoomsPerConnection} rooms at once; leave one first.", cmd.Ref));
+                return;
+            }
+
+            _rooms.Add(name, subscriber);
         }
 
         Room? room = await OpenRoomAsync(cmd, name, create: true).ConfigureAwait(false);

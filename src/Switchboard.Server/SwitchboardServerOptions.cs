@@ -251,6 +251,11 @@ public sealed class SwitchboardServerOptions
             yield return "Switchboard:Hub: MaxTextBytes and MaxHistoryPage must be positive, HistoryOnJoin zero or more.";
         }
 
+        if (Hub.MaxRoomsPerConnection <= 0)
+        {
+            yield return "Switchboard:Hub:MaxRoomsPerConnection must be positive.";
+        }
+
         if (Hub.RecentCacheSize < 0 || Hub.RecentCacheBytes < 0 || Hub.IdleCacheRelease < TimeSpan.Zero)
         {
             yield return "Switchboard:Hub: RecentCacheSize, RecentCacheBytes and IdleCacheRelease must be zero or more.";

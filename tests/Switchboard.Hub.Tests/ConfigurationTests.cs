@@ -45,6 +45,7 @@ public class ConfigurationTests
     [InlineData("""{"Switchboard":{"Store":"postgres"}}""", "Switchboard:Postgres")]
     [InlineData("""{"Switchboard":{"Hub":{"Retention":{"MaxCount":0}}}}""", "retention")]
     [InlineData("""{"Switchboard":{"Hub":{"RecentCacheBytes":-1}}}""", "RecentCacheBytes")]
+    [InlineData("""{"Switchboard":{"Hub":{"MaxRoomsPerConnection":0}}}""", "MaxRoomsPerConnection")]
     [InlineData("""{"Switchboard":{"Hub":{"IdleCacheRelease":"-00:01:00"}}}""", "IdleCacheRelease")]
     public void Invalid_settings_are_named(string json, string named)
     {

@@ -148,6 +148,39 @@ public class HubProtocolTests
     }
 
     [Fact]
+    public async Task A_connection_is_in_at_most_the_configured_number_of_rooms()
+    {
+        HubTestServer server = await HubTestServer.StartAsync(o =>
+        {
+            o.Store = "memory";
+            o.Hub = new HubOptions { MaxRoomsPerConnection = 3 };
+        });
+        try
+        {
+            await using var a = await HubClient.ConnectAsync(server.Ws, "a");
+            await using var b = await HubClient.ConnectAsync(server.Ws, "b");
+            string[] rooms = [.. Enumerable.Range(0, 4).Select(_ => HubTestServer.NewRoom())];
+            foreach (string room in rooms[..3])
+            {
+                Assert.Equal("joined", HubClient.Type(await a.ReplyAsync(a.Send(new { type = "join", room }))));
+            }
+
+            JsonElement refused = await a.ReplyAsync(a.Send(new { type = "join", room = rooms[3] }));
+            Assert.Equal("too_many_rooms", refused.GetProperty("code").GetString());
+            Assert.Contains("at most 3 rooms", refused.GetProperty("message").GetString());
+            Assert.Equal("joined", HubClient.Type(await b.ReplyAsync(b.Send(new { type = "join", room = rooms[3] })))); // per connection
+
+            Assert.Equal("left", HubClient.Type(await a.ReplyAsync(a.Send(new { type = "leave", room = rooms[0] }))));
+            Assert.Equal("joined", HubClient.Type(await a.ReplyAsync(a.Send(new { type = "join", room = rooms[3] }))));
+        }
+        finally
+        {
+            await server.App.StopAsync();
+            await server.App.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task Binary_message_closes_with_1003()
     {
         var (_, a) = await ConnectAsync("binary");
