@@ -30,6 +30,18 @@ public sealed partial class HubOptions
     public int RecentCacheSize { get; init; } = 256;
 
     /// <summary>
+    /// Largest message a client may send on <c>/hub</c> and <c>/ws</c> (a command); larger ones close the connection
+    /// with 1009. Default 256 KiB, raised when the largest valid publish needs more (<see cref="EffectiveMaxCommandBytes"/>).
+    /// </summary>
+    public long MaxCommandBytes { get; init; } = 256 * 1024;
+
+    /// <summary>
+    /// <see cref="MaxCommandBytes"/>, raised if needed so that every valid publish fits: <see cref="MaxTextBytes"/> of
+    /// text with every character escaped as \uXXXX (6 bytes each), plus 1 KiB for the rest of the command.
+    /// </summary>
+    public long EffectiveMaxCommandBytes => Math.Max(MaxCommandBytes, (6L * MaxTextBytes) + 1024);
+
+    /// <summary>
     /// Rooms one connection may be in at once (each holds a subscription and presence in a room that then stays
     /// open); a <c>join</c> beyond it gets the error <c>too_many_rooms</c>. Default 128.
     /// </summary>

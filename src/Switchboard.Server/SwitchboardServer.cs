@@ -67,25 +67,30 @@ public static class SwitchboardServer
         });
 
         WebApplication app = builder.Build();
-        var connection = new WebSocketConnectionOptions
+        var registry = new WebSocketConnectionRegistry();
+        DeflateServerPolicy? compression = options.Compression
+            ? new DeflateServerPolicy { ServerNoContextTakeover = !options.CompressionContextTakeover, ClientNoContextTakeover = !options.CompressionContextTakeover }
+            : null;
+        WebSocketEndpointOptions Endpoint(long maxMessageSize) => new()
         {
-            MaxMessageSize = options.MaxMessageSize,
-            KeepAliveInterval = options.KeepAliveInterval == TimeSpan.Zero ? null : options.KeepAliveInterval,
-            KeepAliveTimeout = options.KeepAliveTimeout,
-            CloseTimeout = options.CloseTimeout,
-            CompressionLevel = options.CompressionLevel,
-            CompressionThreshold = options.CompressionThreshold,
+            Connection = new WebSocketConnectionOptions
+            {
+                MaxMessageSize = maxMessageSize,
+                KeepAliveInterval = options.KeepAliveInterval == TimeSpan.Zero ? null : options.KeepAliveInterval,
+                KeepAliveTimeout = options.KeepAliveTimeout,
+                CloseTimeout = options.CloseTimeout,
+                CompressionLevel = options.CompressionLevel,
+                CompressionThreshold = options.CompressionThreshold,
+            },
+            Registry = registry,
+            Compression = compression,
         };
 
-        var registry = new WebSocketConnectionRegistry();
-        var echoOptions = new WebSocketEndpointOptions
-        {
-            Connection = connection,
-            Registry = registry,
-            Compression = options.Compression
-                ? new DeflateServerPolicy { ServerNoContextTakeover = !options.CompressionContextTakeover, ClientNoContextTakeover = !options.CompressionContextTakeover }
-                : null,
-        };
+        WebSocketEndpointOptions echoOptions = Endpoint(options.MaxMessageSize);
+
+        // Hub commands are small (a publish carries at most MaxTextBytes of text): accepting 16 MiB on /hub and /ws
+        // would only let each connection make the server buffer that much before refusing it.
+        WebSocketEndpointOptions hubOptions = Endpoint(Math.Min(options.MaxMessageSize, options.Hub.EffectiveMaxCommandBytes));
         app.MapWebSocket("/echo", _ => EchoHandler.Instance, echoOptions);
         router.Map("/echo", _ => ValueTask.FromResult<WebSocketHandler?>(EchoHandler.Instance), echoOptions);
 
@@ -99,8 +104,8 @@ public static class SwitchboardServer
         };
         Func<Func<string, string?>, Grant?, WebSocketHandler> seedHandler = (_, grant) =>
             new SeedChatHandler(hub, hubLogger, grant, grant is null ? null : c => new TokenAccess(tokens!, grant, c));
-        MapGuarded(app, router, "/hub", options, tokens, echoOptions, hubHandler);
-        MapGuarded(app, router, "/ws", options, tokens, echoOptions, seedHandler);
+        MapGuarded(app, router, "/hub", options, tokens, hubOptions, hubHandler);
+        MapGuarded(app, router, "/ws", options, tokens, hubOptions, seedHandler);
 
         // SIGTERM / Ctrl-C: Kestrel stops accepting; every connection is closed with 1001; then the store is flushed.
         app.Lifetime.ApplicationStopping.Register(() =>

@@ -251,6 +251,11 @@ public sealed class SwitchboardServerOptions
             yield return "Switchboard:Hub: MaxTextBytes and MaxHistoryPage must be positive, HistoryOnJoin zero or more.";
         }
 
+        if (Hub.MaxCommandBytes <= 0)
+        {
+            yield return "Switchboard:Hub:MaxCommandBytes must be positive.";
+        }
+
         if (Hub.MaxRoomsPerConnection <= 0)
         {
             yield return "Switchboard:Hub:MaxRoomsPerConnection must be positive.";

@@ -138,6 +138,21 @@ public class HubProtocolTests
     }
 
     [Fact]
+    public async Task Commands_are_limited_in_size_and_the_largest_valid_publish_fits()
+    {
+        var (server, a) = await ConnectAsync("size");
+        await using var _a = a;
+
+        // The largest valid publish, every character escaped in the JSON: MaxTextBytes of U+0001 is ~6 times as long.
+        string text = new('\u0001', server.Hub.Options.MaxTextBytes);
+        Assert.Equal("ack", HubClient.Type(await a.ReplyAsync(a.Send(new { type = "publish", room = HubTestServer.NewRoom(), text, id = "escaped" }))));
+
+        // Anything longer than a command can be closes with 1009: the server does not buffer 16 MiB per client to refuse it.
+        a.SendRaw("{\"type\":\"ping\",\"pad\":\"" + new string('x', (int)server.Hub.Options.EffectiveMaxCommandBytes) + "\"}");
+        Assert.Equal(1009, (await a.Closed.Task.WaitAsync(TimeSpan.FromSeconds(30))).Code);
+    }
+
+    [Fact]
     public async Task Joining_twice_is_an_error()
     {
         var (_, a) = await ConnectAsync("twice");
