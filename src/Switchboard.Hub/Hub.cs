@@ -68,9 +68,8 @@ public sealed class Hub : IAsyncDisposable
     /// <summary>Appends a message to a room (creating it if allowed) and fans it out; completes once durable.</summary>
     public async Task<AppendResult> PublishAsync(string room, HubIdentity from, string text, string? id = null)
     {
-        Room r = await GetRoomAsync(room, create: true).ConfigureAwait(false) ?? throw new InvalidOperationException($"Room '{room}' does not exist.");
         var done = new TaskCompletionSource<AppendResult>(TaskCreationOptions.RunContinuationsAsynchronously);
-        r.Post(new Room.Publish(new NewMessage(id ?? Guid.NewGuid().ToString("N"), from.UserId, from.Name, text, Options.Time.GetUtcNow()),
+        var publish = new Room.Publish(new NewMessage(id ?? Guid.NewGuid().ToString("N"), from.UserId, from.Name, text, Options.Time.GetUtcNow()),
             (result, error) =>
             {
                 if (error is not null)
@@ -81,27 +80,35 @@ public sealed class Hub : IAsyncDisposable
                 {
                     done.TrySetResult(result!.Value);
                 }
-            }));
+            });
+        _ = await PostAsync(room, create: true, _ => publish).ConfigureAwait(false) ?? throw new InvalidOperationException($"Room '{room}' does not exist.");
         return await done.Task.ConfigureAwait(false);
     }
 
     /// <summary>Subscribes a seed-contract connection (/ws) to the live messages of the seed room. Dispose to unsubscribe.</summary>
     public async Task<IAsyncDisposable> SubscribeSeedAsync(IHubConnection connection)
     {
-        Room room = (await GetRoomAsync(SeedChat.Room, create: true).ConfigureAwait(false))!;
         var subscriber = new Subscriber(connection, null);
-        var started = new TaskCompletionSource<long?>(TaskCreationOptions.RunContinuationsAsynchronously);
-        room.Post(new Room.JoinStart(subscriber, room.State.Head, null, null, started));
-        long? cursor = await started.Task.ConfigureAwait(false);
-        while (cursor is long c)
+        while (true)
         {
-            // Rare: the room moved past the cache between the snapshot and the join; go live from the store's head.
-            var live = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-            room.Post(new Room.GoLive(subscriber, room.State.Head, live));
-            cursor = await live.Task.ConfigureAwait(false) ? null : c;
-        }
+            var started = new TaskCompletionSource<long?>(TaskCreationOptions.RunContinuationsAsynchronously);
+            Room room = (await PostAsync(SeedChat.Room, create: true, r => new Room.JoinStart(subscriber, r.State.Head, null, null, started)).ConfigureAwait(false))!;
+            long? cursor = await started.Task.ConfigureAwait(false);
+            bool posted = true;
+            while (cursor is long c && posted)
+            {
+                // Rare: the room moved past the cache between the snapshot and the join; go live from the store's head.
+                // (Not yet live, a seed subscriber does not keep the room open: if it closed meanwhile, start over.)
+                var live = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+                posted = room.TryPost(new Room.GoLive(subscriber, room.State.Head, live));
+                cursor = posted && await live.Task.ConfigureAwait(false) ? null : c;
+            }
 
-        return new Unsubscriber(room, subscriber);
+            if (posted)
+            {
+                return new Unsubscriber(room, subscriber);
+            }
+        }
     }
 
     private sealed class Unsubscriber(Room room, Subscriber subscriber) : IAsyncDisposable
@@ -109,54 +116,109 @@ public sealed class Hub : IAsyncDisposable
         public async ValueTask DisposeAsync()
         {
             var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            room.Post(new Room.Leave(subscriber, done));
-            await done.Task.ConfigureAwait(false);
+            if (room.TryPost(new Room.Leave(subscriber, done))) // a room with a live subscriber does not close; if stopped, nothing to leave
+            {
+                await done.Task.ConfigureAwait(false);
+            }
         }
     }
 
     /// <summary>
     /// Maintenance, run periodically by the server: applies each open room's retention policy now, and drops the
-    /// recent cache of rooms that have had no members and no activity for <see cref="HubOptions.IdleCacheRelease"/>.
+    /// recent cache of rooms that have had no members and no activity for <see cref="HubOptions.IdleRoomRelease"/>.
     /// </summary>
     public async Task ApplyRetentionAsync()
     {
-        foreach (var lazy in _rooms.Values)
+        foreach (var (name, lazy) in _rooms)
         {
             Room room = await lazy.Value.ConfigureAwait(false);
             var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            room.Post(new Room.Trim(done));
-            await done.Task.ConfigureAwait(false);
+            if (room.TryPost(new Room.Trim(done)))
+            {
+                await done.Task.ConfigureAwait(false);
+            }
+
+            if (room.IsClosed)
+            {
+                Forget(name, lazy);
+            }
         }
     }
 
-    /// <summary>The room, opening it; null when it does not exist and may not be created.</summary>
+    /// <summary>
+    /// The room, opening it; null when it does not exist and may not be created. A room that closed for being idle is
+    /// replaced by a fresh one opened from the store (the closed one had nothing queued and nothing unwritten).
+    /// </summary>
     internal async Task<Room?> GetRoomAsync(string name, bool create)
     {
-        if (!_rooms.ContainsKey(name))
+        while (true)
         {
-            bool exists;
-            lock (_known)
+            if (!_rooms.ContainsKey(name))
             {
-                exists = _known.Contains(name);
+                bool exists;
+                lock (_known)
+                {
+                    exists = _known.Contains(name);
+                }
+
+                if (!exists && !(create && Options.AutoCreateRooms))
+                {
+                    return null;
+                }
             }
 
-            if (!exists && !(create && Options.AutoCreateRooms))
+            Lazy<Task<Room>> lazy = _rooms.GetOrAdd(name, n => new Lazy<Task<Room>>(() => Room.OpenAsync(n, Store, Options, _logger)));
+            Room room;
+            try
             {
-                return null;
+                room = await lazy.Value.ConfigureAwait(false);
             }
-        }
+            catch
+            {
+                _rooms.TryRemove(new KeyValuePair<string, Lazy<Task<Room>>>(name, lazy)); // let a later attempt retry
+                throw;
+            }
 
-        Lazy<Task<Room>> lazy = _rooms.GetOrAdd(name, n => new Lazy<Task<Room>>(() => Room.OpenAsync(n, Store, Options, _logger)));
-        try
-        {
-            return await lazy.Value.ConfigureAwait(false);
-        }
-        catch
-        {
-            _rooms.TryRemove(new KeyValuePair<string, Lazy<Task<Room>>>(name, lazy)); // let a later attempt retry
-            throw;
+            if (!room.IsClosed)
+            {
+                return room;
+            }
+
+            Forget(name, lazy);
         }
     }
+
+    /// <summary>Posts the work made for the room (opening it as <see cref="GetRoomAsync"/> does), again on a fresh room if it closed meanwhile.</summary>
+    internal async Task<Room?> PostAsync(string name, bool create, Func<Room, Room.Work> work)
+    {
+        while (true)
+        {
+            Room? room = await GetRoomAsync(name, create).ConfigureAwait(false);
+            if (room is null || room.TryPost(work(room)))
+            {
+                return room;
+            }
+        }
+    }
+
+    /// <summary>Drops a closed room from memory; it still exists (its history is in the store).</summary>
+    private void Forget(string name, Lazy<Task<Room>> lazy)
+    {
+        lock (_known)
+        {
+            _known.Add(name); // opened again on demand even where rooms are not created on first use
+        }
+
+        if (_rooms.TryRemove(new KeyValuePair<string, Lazy<Task<Room>>>(name, lazy)))
+        {
+            Interlocked.Increment(ref _roomsClosed);
+        }
+    }
+
+    private int _roomsClosed;
+
+    /// <summary>How many idle rooms were closed and dropped from memory so far.</summary>
+    internal int RoomsClosed => Volatile.Read(ref _roomsClosed);
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()

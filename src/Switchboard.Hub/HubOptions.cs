@@ -54,10 +54,11 @@ public sealed partial class HubOptions
     public long RecentCacheBytes { get; init; } = 1024 * 1024;
 
     /// <summary>
-    /// A room with no members and no activity for this long drops its recent cache at the next maintenance pass
-    /// (<see cref="Hub.ApplyRetentionAsync"/>), so rooms that were used once do not keep memory. Default 5 minutes.
+    /// A room with no members, no subscribers and no activity for this long is closed at the next maintenance pass
+    /// (<see cref="Hub.ApplyRetentionAsync"/>): its cache and state leave memory, and the next use opens it again from
+    /// the store. Rooms that were used once do not keep memory. Default 5 minutes.
     /// </summary>
-    public TimeSpan IdleCacheRelease { get; init; } = TimeSpan.FromMinutes(5);
+    public TimeSpan IdleRoomRelease { get; init; } = TimeSpan.FromMinutes(5);
 
     /// <summary>While catching up, wait for the connection to drain below this many queued bytes before the next page. Default 256 KiB.</summary>
     public long CatchUpQueueLimit { get; init; } = 256 * 1024;

@@ -80,17 +80,22 @@ public sealed class HubSession
 
         foreach (var (name, subscriber) in rooms)
         {
-            Room? room = await _hub.GetRoomAsync(name, create: false).ConfigureAwait(false);
-            if (room is not null)
-            {
-                var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                room.Post(new Room.Leave(subscriber, done));
-                await done.Task.ConfigureAwait(false);
-            }
+            await LeaveRoomAsync(name, subscriber).ConfigureAwait(false);
         }
     }
 
     private void Reply(OutboundMessage message) => Connection.Send(message);
+
+    /// <summary>Takes the subscriber out of the room (a room it is in does not close, but if it did there is nothing left to leave).</summary>
+    private async Task LeaveRoomAsync(string name, Subscriber subscriber)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Room? room = await _hub.GetRoomAsync(name, create: false).ConfigureAwait(false);
+        if (room is not null && room.TryPost(new Room.Leave(subscriber, done)))
+        {
+            await done.Task.ConfigureAwait(false);
+        }
+    }
 
     private static string Truncate(string s) => s.Length <= 64 ? s : s[..64] + "…";
 
@@ -169,19 +174,23 @@ public sealed class HubSession
             _rooms.Add(name, subscriber);
         }
 
-        Room? room = await OpenRoomAsync(cmd, name, create: true).ConfigureAwait(false);
-        if (room is null)
-        {
-            lock (_rooms)
-            {
-                _rooms.Remove(name);
-            }
-
-            return;
-        }
-
         var started = new TaskCompletionSource<long?>(TaskCreationOptions.RunContinuationsAsynchronously);
-        room.Post(new Room.JoinStart(subscriber, since, epoch, cmd.Ref, started));
+        Room? room;
+        do
+        {
+            room = await OpenRoomAsync(cmd, name, create: true).ConfigureAwait(false);
+            if (room is null)
+            {
+                lock (_rooms)
+                {
+                    _rooms.Remove(name);
+                }
+
+                return;
+            }
+        }
+        while (!room.TryPost(new Room.JoinStart(subscriber, since, epoch, cmd.Ref, started))); // closed for being idle just now: a fresh one
+
         _ = CatchUpWhenNeededAsync(room, subscriber, started.Task);
     }
 
@@ -317,10 +326,7 @@ public sealed class HubSession
             return;
         }
 
-        Room room = (await _hub.GetRoomAsync(name, create: false).ConfigureAwait(false))!;
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        room.Post(new Room.Leave(subscriber, done));
-        await done.Task.ConfigureAwait(false);
+        await LeaveRoomAsync(name, subscriber).ConfigureAwait(false);
         Reply(HubProtocol.Build("left", w =>
         {
             HubProtocol.WriteRef(w, cmd.Ref);
@@ -354,14 +360,8 @@ public sealed class HubSession
             return;
         }
 
-        Room? room = await OpenRoomAsync(cmd, name, create: true).ConfigureAwait(false);
-        if (room is null)
-        {
-            return;
-        }
-
         string? reference = cmd.Ref;
-        room.Post(new Room.Publish(new NewMessage(id, Identity.UserId, Identity.Name, text, Options.Time.GetUtcNow()), (result, error) =>
+        var publish = new Room.Publish(new NewMessage(id, Identity.UserId, Identity.Name, text, Options.Time.GetUtcNow()), (result, error) =>
         {
             if (error is not null || result is not AppendResult r)
             {
@@ -380,7 +380,13 @@ public sealed class HubSession
                     w.WriteBoolean("duplicate", true);
                 }
             }));
-        }));
+        });
+        Room? room;
+        do
+        {
+            room = await OpenRoomAsync(cmd, name, create: true).ConfigureAwait(false);
+        }
+        while (room is not null && !room.TryPost(publish)); // closed for being idle just now: a fresh one
     }
 
     private async ValueTask HistoryAsync(HubCommand cmd)

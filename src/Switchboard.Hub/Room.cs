@@ -61,6 +61,9 @@ internal sealed class Room
     private readonly HubOptions _options;
     private readonly ILogger _logger;
     private readonly Channel<Work> _work = Channel.CreateUnbounded<Work>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Lock _gate = new(); // posting vs. closing: no work is ever queued to a room that closed
+    private bool _closed;
+    private int _pending; // queued, not yet taken by the worker (the channel cannot count with a single reader)
 
     // Owned by the worker loop.
     private readonly List<Subscriber> _live = [];
@@ -139,10 +142,52 @@ internal sealed class Room
         public TaskCompletionSource Done { get; } = done;
     }
 
-    public void Post(Work work) => _work.Writer.TryWrite(work);
+    /// <summary>
+    /// Queues work for the worker; false when the room has closed (<see cref="IsClosed"/>): nothing was queued, and the
+    /// caller gets the room again from the hub, which opens a fresh one from the store.
+    /// </summary>
+    public bool TryPost(Work work)
+    {
+        lock (_gate)
+        {
+            if (_closed || !_work.Writer.TryWrite(work))
+            {
+                return false;
+            }
+
+            Interlocked.Increment(ref _pending);
+            return true;
+        }
+    }
+
+    /// <summary>For a room that cannot have closed: the caller is a member of it or subscribed to it (an idle room has neither).</summary>
+    public void Post(Work work)
+    {
+        if (!TryPost(work))
+        {
+            throw new InvalidOperationException($"Room '{Name}' closed while in use.");
+        }
+    }
+
+    /// <summary>True once the room has closed for being idle (<see cref="HubOptions.IdleRoomRelease"/>), or stopped.</summary>
+    public bool IsClosed
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _closed;
+            }
+        }
+    }
 
     public void Stop()
     {
+        lock (_gate)
+        {
+            _closed = true;
+        }
+
         if (_work.Writer.TryComplete())
         {
             HubMetrics.RoomClosed();
@@ -157,6 +202,7 @@ internal sealed class Room
         {
             while (reader.TryRead(out Work? work))
             {
+                Interlocked.Decrement(ref _pending);
                 if (work is not Trim)
                 {
                     _lastActive = _options.Time.GetUtcNow();
@@ -275,14 +321,34 @@ internal sealed class Room
         Volatile.Write(ref _cachedCount, _recent.Count);
     }
 
-    /// <summary>Drops the recent cache of a room nobody is in and nothing happened in for a while (joins then read the store).</summary>
-    private void ReleaseCacheIfIdle()
+    /// <summary>
+    /// Closes a room nobody is in and nothing happened in for <see cref="HubOptions.IdleRoomRelease"/>: its cache and
+    /// state leave memory (the hub drops it; the next use opens it again from the store). Runs on the worker with the
+    /// post gate held, so nothing is queued or in flight: the store already has everything this room wrote.
+    /// </summary>
+    private void CloseIfIdle()
     {
-        if (_live.Count == 0 && _members.Count == 0 && _options.Time.GetUtcNow() - _lastActive >= _options.IdleCacheRelease)
+        if (_live.Count > 0 || _members.Count > 0 || _options.Time.GetUtcNow() - _lastActive < _options.IdleRoomRelease)
         {
-            _recent.Clear();
-            _recentBytes = 0;
-            Volatile.Write(ref _cachedCount, 0);
+            return;
+        }
+
+        lock (_gate)
+        {
+            if (Volatile.Read(ref _pending) > 0)
+            {
+                return; // work arrived meanwhile: not idle
+            }
+
+            _closed = true;
+        }
+
+        _recent.Clear();
+        _recentBytes = 0;
+        Volatile.Write(ref _cachedCount, 0);
+        if (_work.Writer.TryComplete())
+        {
+            HubMetrics.RoomClosed();
         }
     }
 
@@ -359,7 +425,7 @@ internal sealed class Room
                 {
                     _state = await _store.TrimAsync(Name, _options.RetentionFor(Name), _options.Time.GetUtcNow()).ConfigureAwait(false);
                     PruneCache();
-                    ReleaseCacheIfIdle();
+                    CloseIfIdle();
                 }
                 finally
                 {

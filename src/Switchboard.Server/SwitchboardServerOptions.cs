@@ -261,9 +261,9 @@ public sealed class SwitchboardServerOptions
             yield return "Switchboard:Hub:MaxRoomsPerConnection must be positive.";
         }
 
-        if (Hub.RecentCacheSize < 0 || Hub.RecentCacheBytes < 0 || Hub.IdleCacheRelease < TimeSpan.Zero)
+        if (Hub.RecentCacheSize < 0 || Hub.RecentCacheBytes < 0 || Hub.IdleRoomRelease < TimeSpan.Zero)
         {
-            yield return "Switchboard:Hub: RecentCacheSize, RecentCacheBytes and IdleCacheRelease must be zero or more.";
+            yield return "Switchboard:Hub: RecentCacheSize, RecentCacheBytes and IdleRoomRelease must be zero or more.";
         }
     }
 }

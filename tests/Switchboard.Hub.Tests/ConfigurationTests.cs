@@ -46,7 +46,7 @@ public class ConfigurationTests
     [InlineData("""{"Switchboard":{"Hub":{"Retention":{"MaxCount":0}}}}""", "retention")]
     [InlineData("""{"Switchboard":{"Hub":{"RecentCacheBytes":-1}}}""", "RecentCacheBytes")]
     [InlineData("""{"Switchboard":{"Hub":{"MaxRoomsPerConnection":0}}}""", "MaxRoomsPerConnection")]
-    [InlineData("""{"Switchboard":{"Hub":{"IdleCacheRelease":"-00:01:00"}}}""", "IdleCacheRelease")]
+    [InlineData("""{"Switchboard":{"Hub":{"IdleRoomRelease":"-00:01:00"}}}""", "IdleRoomRelease")]
     public void Invalid_settings_are_named(string json, string named)
     {
         string file = Path.Combine(Directory.CreateTempSubdirectory("switchboard-config-").FullName, "settings.json");

@@ -2,7 +2,7 @@ using System.Text.Json;
 
 namespace Switchboard.Hub.Tests;
 
-/// <summary>A room's memory is bounded: its recent cache by count and bytes, and an idle room gives the cache up.</summary>
+/// <summary>A room's memory is bounded: its recent cache by count and bytes, and an idle room closes (reopened from the store when used).</summary>
 public class RoomMemoryTests
 {
     [Fact]
@@ -27,12 +27,121 @@ public class RoomMemoryTests
     }
 
     [Fact]
-    public async Task An_idle_room_gives_up_its_cache_and_joins_then_read_the_store()
+    public async Task Rooms_closing_while_publishes_race_them_lose_nothing()
+    {
+        // Every maintenance pass closes every room nobody is in; publishes and joins keep arriving meanwhile.
+        await using var hub = new Hub(new InMemoryMessageStore(), new HubOptions { IdleRoomRelease = TimeSpan.Zero, AutoCreateRooms = true });
+        var who = new HubIdentity("u", "U");
+        using var stop = new CancellationTokenSource();
+        int passes = 0;
+        Task maintenance = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                await hub.ApplyRetentionAsync();
+                passes++;
+                await Task.Yield();
+            }
+        });
+
+        const int perRoom = 400;
+        string[] rooms = ["race-a", "race-b", "race-c"];
+        var acked = new System.Collections.Concurrent.ConcurrentBag<(string Room, long Offset)>();
+        await Task.WhenAll(rooms.Select(room => Task.Run(async () =>
+        {
+            for (int i = 0; i < perRoom; i++)
+            {
+                AppendResult r = await hub.PublishAsync(room, who, "m" + i, "id" + i);
+                Assert.False(r.Duplicate);
+                acked.Add((room, r.Message.Offset));
+            }
+        })));
+        stop.Cancel();
+        await maintenance;
+
+        Assert.True(hub.RoomsClosed > 10, $"{hub.RoomsClosed} rooms closed in {passes} maintenance passes");
+        foreach (string room in rooms)
+        {
+            Assert.Equal(Enumerable.Range(1, perRoom).Select(i => (long)i), acked.Where(a => a.Room == room).Select(a => a.Offset).Order());
+            IReadOnlyList<StoredMessage> stored = await hub.Store.ReadAfterAsync(room, 0, perRoom + 10);
+            Assert.Equal(Enumerable.Range(0, perRoom).Select(i => "m" + i), stored.Select(m => m.Text));
+        }
+    }
+
+    [Fact]
+    public async Task Members_leaving_and_rejoining_while_idle_rooms_close_see_every_message_once()
     {
         HubTestServer server = await HubTestServer.StartAsync(o =>
         {
             o.Store = "memory";
-            o.Hub = new HubOptions { IdleCacheRelease = TimeSpan.Zero };
+            o.Hub = new HubOptions { IdleRoomRelease = TimeSpan.Zero };
+        });
+        using var stop = new CancellationTokenSource();
+        Task maintenance = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                await server.Hub.ApplyRetentionAsync(); // closes the room whenever nobody is in it
+                await Task.Yield();
+            }
+        });
+        try
+        {
+            string room = HubTestServer.NewRoom("reopen");
+            const int total = 600;
+            await using var pub = await HubClient.ConnectAsync(server.Ws, "pub");
+            Task publishing = Task.Run(async () =>
+            {
+                for (int i = 1; i <= total; i++)
+                {
+                    pub.Send(new { type = "publish", room, text = "m" + i, id = "m" + i });
+                    if (i % 20 == 0)
+                    {
+                        await pub.ExpectAsync("ack", a => a.GetProperty("id").GetString() == "m" + i);
+                    }
+                }
+            });
+
+            await Task.WhenAll(Enumerable.Range(0, 2).Select(s => Task.Run(async () =>
+            {
+                var random = new Random(s);
+                await using var sub = await HubClient.ConnectAsync(server.Ws, "sub" + s);
+                long last = 0;
+                while (last < total)
+                {
+                    Assert.Equal("joined", HubClient.Type(await sub.ReplyAsync(sub.Send(new { type = "join", room, since = last }))));
+                    for (int take = random.Next(1, 60); take > 0 && last < total; take--)
+                    {
+                        JsonElement m = await sub.ExpectAsync("message");
+                        Assert.Equal(last + 1, m.GetProperty("offset").GetInt64());
+                        Assert.Equal("m" + (last + 1), m.GetProperty("text").GetString());
+                        last++;
+                    }
+
+                    // Leave (the room may close as soon as nobody is in it), then skip what arrived before "left".
+                    string r = sub.Send(new { type = "leave", room });
+                    await sub.ExpectAsync2(e => e.TryGetProperty("ref", out JsonElement x) && x.GetString() == r);
+                }
+            })));
+            await publishing;
+            Assert.True(server.Hub.RoomsClosed > 0, "the room never closed");
+        }
+        finally
+        {
+            stop.Cancel();
+            await maintenance;
+            await server.App.StopAsync();
+            await server.App.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task An_idle_room_closes_and_joins_then_read_the_store()
+    {
+        HubTestServer server = await HubTestServer.StartAsync(o =>
+        {
+            o.Store = "memory";
+            o.Hub = new HubOptions { IdleRoomRelease = TimeSpan.Zero };
         });
         try
         {
@@ -49,8 +158,12 @@ public class RoomMemoryTests
             Room idleRoom = (await server.Hub.GetRoomAsync(idle, create: false))!, busyRoom = (await server.Hub.GetRoomAsync(busy, create: false))!;
             Assert.Equal(60, idleRoom.CachedCount);
             await server.Hub.ApplyRetentionAsync(); // the periodic maintenance pass
+            Assert.True(idleRoom.IsClosed);
             Assert.Equal(0, idleRoom.CachedCount);
-            Assert.Equal(60, busyRoom.CachedCount); // someone is in it: kept
+            Assert.DoesNotContain(idle, server.Hub.OpenRooms);
+            Assert.False(busyRoom.IsClosed); // someone is in it: kept, cache and all
+            Assert.Equal(60, busyRoom.CachedCount);
+            Assert.Contains(busy, server.Hub.OpenRooms);
 
             // Nothing is lost: a join gets the last 50 from the store, then goes live.
             await using var late = await HubClient.ConnectAsync(server.Ws, "late");
