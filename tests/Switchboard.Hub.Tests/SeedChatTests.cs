@@ -48,4 +48,61 @@ public class SeedChatTests
         ws.SendRaw(JsonSerializer.Serialize(new { name = "ok", message = unique }));
         await ws.ExpectAsync2(e => e.TryGetProperty("message", out JsonElement t) && t.ValueKind == JsonValueKind.String && t.GetString() == unique);
     }
+
+    [Fact]
+    public async Task Damaged_seed_messages_get_errors_or_broadcasts_and_the_connection_stays()
+    {
+        HubTestServer server = await HubTestServer.StartAsync(o => o.Store = "memory"); // its own "general" room
+        try
+        {
+            await using var ws = await HubClient.ConnectAsync(server.Ws, "", path: "/ws");
+            var random = new Random(2026);
+            string[] values = ["\"hi\"", "42", "null", "[1]", "{\"a\":1}", "\"\\ud800\"", "\"\\u0000\"", "\"" + new string('x', 17_000) + "\"", "true"];
+            int sent = 0, valid = 0;
+            for (int i = 0; i < 150; i++)
+            {
+                string json = $"{{\"name\":{values[random.Next(values.Length)]},\"message\":{values[random.Next(values.Length)]}}}";
+                if (random.Next(3) == 0)
+                {
+                    var chars = new System.Text.StringBuilder(json);
+                    int at = random.Next(chars.Length);
+                    chars.Remove(at, Math.Min(chars.Length - at, random.Next(1, 4)));
+                    json = chars.ToString();
+                }
+
+                ws.SendRaw(json);
+                sent++;
+            }
+
+            ws.SendRaw(JsonSerializer.Serialize(new { name = "end", message = "end" }));
+            while (true)
+            {
+                JsonElement e = await ws.NextAsync();
+                if (e.TryGetProperty("type", out JsonElement type))
+                {
+                    Assert.Equal("error", type.GetString());
+                    Assert.Contains(e.GetProperty("code").GetString(), new[] { "bad_json", "invalid_text" });
+                    continue;
+                }
+
+                // A broadcast in the seed format: name, message and a server time.
+                Assert.Equal(JsonValueKind.String, e.GetProperty("name").ValueKind);
+                Assert.Equal(JsonValueKind.String, e.GetProperty("time").ValueKind);
+                if (e.GetProperty("message").GetString() == "end" && e.GetProperty("name").GetString() == "end")
+                {
+                    break;
+                }
+
+                valid++;
+            }
+
+            Assert.True(valid > 5, $"{valid} of {sent} were broadcast");
+            Assert.False(ws.Closed.Task.IsCompleted);
+        }
+        finally
+        {
+            await server.App.StopAsync();
+            await server.App.DisposeAsync();
+        }
+    }
 }
