@@ -187,6 +187,27 @@ public class ClientOpeningHandshakeTests
     }
 
     [Fact]
+    public async Task Connects_from_an_ipv6_local_address()
+    {
+        var listener = new TcpListener(IPAddress.IPv6Loopback, 0);
+        listener.Start();
+        try
+        {
+            int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+            Task<TcpClient> accepted = listener.AcceptTcpClientAsync();
+            Task<WebSocketConnection> connecting = WebSocketClient.ConnectAsync(new Uri($"ws://[::1]:{port}/"),
+                new() { LocalAddress = IPAddress.IPv6Loopback, ConnectTimeout = TimeSpan.FromMilliseconds(500) });
+            using TcpClient peer = await accepted;
+            Assert.Equal(IPAddress.IPv6Loopback, ((IPEndPoint)peer.Client.RemoteEndPoint!).Address);
+            await Assert.ThrowsAsync<TimeoutException>(() => connecting); // no handshake answer here: only the TCP side matters
+        }
+        finally
+        {
+            listener.Stop();
+        }
+    }
+
+    [Fact]
     public async Task A_local_address_the_host_does_not_have_is_a_socket_error()
     {
         await using var server = new RawServer();
