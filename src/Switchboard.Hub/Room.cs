@@ -323,8 +323,8 @@ internal sealed class Room
 
     /// <summary>
     /// Closes a room nobody is in and nothing happened in for <see cref="HubOptions.IdleRoomRelease"/>: its cache and
-    /// state leave memory (the hub drops it; the next use opens it again from the store). Runs on the worker with the
-    /// post gate held, so nothing is queued or in flight: the store already has everything this room wrote.
+    /// state leave memory (the hub drops it; the next use opens it again from the store). Runs on the worker and decides
+    /// under the post gate, so nothing is queued or in flight once it closes: the store has everything this room wrote.
     /// </summary>
     private void CloseIfIdle()
     {
