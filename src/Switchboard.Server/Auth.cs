@@ -133,7 +133,19 @@ public sealed class TokenService
             });
         }
 
-        var jwt = (JsonWebToken)result.SecurityToken;
+        try
+        {
+            return ReadGrant((JsonWebToken)result.SecurityToken, result.ClaimsIdentity);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or FormatException)
+        {
+            // Signed, but a claim is not text (e.g. "\ud800", which JSON's grammar allows): refuse, do not fail the handshake.
+            return (null, "The token's claims cannot be read: they must be valid text.");
+        }
+    }
+
+    private static (Grant? Grant, string? Error) ReadGrant(JsonWebToken jwt, ClaimsIdentity identity)
+    {
         string? subject = jwt.Subject;
         if (string.IsNullOrWhiteSpace(subject))
         {
@@ -142,7 +154,7 @@ public sealed class TokenService
 
         string name = jwt.TryGetPayloadValue("name", out string? n) && !string.IsNullOrWhiteSpace(n) ? n
             : jwt.TryGetPayloadValue("preferred_username", out string? u) && !string.IsNullOrWhiteSpace(u) ? u : subject;
-        if (!TryReadList(result.ClaimsIdentity, "join", out List<string>? join) || !TryReadList(result.ClaimsIdentity, "publish", out List<string>? publish))
+        if (!TryReadList(identity, "join", out List<string>? join) || !TryReadList(identity, "publish", out List<string>? publish))
         {
             // Signed by the issuer, but not a permission list we can read: refuse rather than guess what was meant.
             return (null, "The token's join and publish claims must be arrays of room patterns (strings).");

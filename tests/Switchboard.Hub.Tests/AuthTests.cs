@@ -85,6 +85,31 @@ public class AuthTests
         "{\"sub\":\"ok\",\"join\":\"[\\\"a\\\",3]\"}",
     };
 
+    /// <summary>A token signed with the server's key whose payload is exactly <paramref name="payloadJson"/> (whatever a JSON library would refuse to write).</summary>
+    private static string RawSignedToken(string payloadJson)
+    {
+        static string B64(byte[] b) => Convert.ToBase64String(b).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        string head = B64(Encoding.UTF8.GetBytes("{\"alg\":\"HS256\",\"typ\":\"JWT\"}")) + "." + B64(Encoding.UTF8.GetBytes(payloadJson));
+        byte[] signature = System.Security.Cryptography.HMACSHA256.HashData(Encoding.UTF8.GetBytes(Key), Encoding.ASCII.GetBytes(head));
+        return head + "." + B64(signature);
+    }
+
+    [Theory]
+    [InlineData("name", "{\"sub\":\"ok\",\"name\":\"a\\ud800b\",\"exp\":EXP}")]
+    [InlineData("sub", "{\"sub\":\"x\\udc00y\",\"exp\":EXP}")]
+    [InlineData("join", "{\"sub\":\"ok\",\"join\":[\"\\ud800\"],\"exp\":EXP}")]
+    public async Task Signed_tokens_with_unpaired_surrogates_in_claims_get_401_and_the_server_keeps_serving(string claim, string payload)
+    {
+        HubTestServer server = await s_server.Value;
+        string token = RawSignedToken(payload.Replace("EXP", DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        string response = await HandshakeAsync(server, "/hub?access_token=" + token);
+        Assert.True(response.StartsWith("HTTP/1.1 401 ", StringComparison.Ordinal), $"{claim}: {response}");
+        Assert.Contains("WWW-Authenticate: Bearer error=\"invalid_token\"", response);
+
+        await using var other = await HubClient.ConnectAsync(server.Ws, "other", query: "?access_token=" + Token("other"));
+        Assert.Equal(1, await other.PublishAsync(HubTestServer.NewRoom(), "still fine"));
+    }
+
     [Theory]
     [MemberData(nameof(OddClaims))]
     public async Task Validly_signed_tokens_with_odd_claims_get_101_or_401_never_a_server_error(string claimsJson)
