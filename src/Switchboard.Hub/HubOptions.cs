@@ -42,6 +42,15 @@ public sealed partial class HubOptions
     public long EffectiveMaxCommandBytes => Math.Max(MaxCommandBytes, (6L * MaxTextBytes) + 1024);
 
     /// <summary>
+    /// Publishes one connection may make per second, sustained (on <c>/hub</c> and <c>/ws</c>); beyond it a publish is
+    /// refused with <c>rate_limited</c> and not stored. 0 (the default) means no limit: a public deployment sets one.
+    /// </summary>
+    public double PublishRateLimit { get; init; }
+
+    /// <summary>Publishes one connection may make at once before <see cref="PublishRateLimit"/> applies. Default 20.</summary>
+    public int PublishBurst { get; init; } = 20;
+
+    /// <summary>
     /// Rooms one connection may be in at once (each holds a subscription and presence in a room that then stays
     /// open); a <c>join</c> beyond it gets the error <c>too_many_rooms</c>. Default 128.
     /// </summary>
@@ -74,7 +83,7 @@ public sealed partial class HubOptions
     public int MaxPublishBatch { get; init; } = 256;
 
     /// <summary>Retention for rooms without their own policy. Default: keep everything.</summary>
-    public RetentionPolicy Retention { get; init; } = RetentionPolicy.Unlimited;
+    public RetentionPolicy Retention { get; init; } = new(); // an instance of its own: configuration binding sets its properties in place
 
     /// <summary>Retention per room name.</summary>
     public Dictionary<string, RetentionPolicy> RoomRetention { get; init; } = [];

@@ -24,6 +24,8 @@ public static class HubErrorCodes
     public const string AlreadyJoined = "already_joined";
     /// <summary>The connection is already in <see cref="HubOptions.MaxRoomsPerConnection"/> rooms.</summary>
     public const string TooManyRooms = "too_many_rooms";
+    /// <summary>The connection publishes faster than <see cref="HubOptions.PublishRateLimit"/> allows.</summary>
+    public const string RateLimited = "rate_limited";
     /// <summary>A parameter is out of range (limit, since, before).</summary>
     public const string InvalidArgument = "invalid_argument";
     /// <summary>The identity may not do this in this room.</summary>
@@ -66,6 +68,15 @@ public static class HubProtocol
     {
         w.WriteString("code", code);
         w.WriteString("message", message);
+        WriteRef(w, reference);
+    });
+
+    /// <summary>The <c>rate_limited</c> error, with when the next publish will be allowed.</summary>
+    public static OutboundMessage RateLimited(HubOptions options, TimeSpan retryAfter, string? reference) => Build("error", w =>
+    {
+        w.WriteString("code", HubErrorCodes.RateLimited);
+        w.WriteString("message", $"Publishing too fast: at most {options.PublishRateLimit:0.###} messages a second (bursts of {options.PublishBurst}). Not stored; retry later.");
+        w.WriteNumber("retryAfterMs", (long)Math.Ceiling(retryAfter.TotalMilliseconds));
         WriteRef(w, reference);
     });
 

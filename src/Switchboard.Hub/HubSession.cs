@@ -15,6 +15,7 @@ public sealed class HubSession
     private readonly Dictionary<string, Subscriber> _rooms = new(StringComparer.Ordinal);
 
     private readonly IHubAccess? _access;
+    private readonly PublishRateLimiter? _publishes; // only when a limit is set: nothing per connection otherwise
 
     internal HubSession(Hub hub, IHubConnection connection, HubIdentity identity, IHubAccess? access)
     {
@@ -22,6 +23,7 @@ public sealed class HubSession
         Connection = connection;
         Identity = identity;
         _access = access;
+        _publishes = PublishRateLimiter.For(hub.Options);
     }
 
     /// <summary>The connection.</summary>
@@ -357,6 +359,12 @@ public sealed class HubSession
         if (string.IsNullOrEmpty(id) || id.Length > Options.MaxIdLength)
         {
             Reply(HubProtocol.Error(HubErrorCodes.InvalidId, $"\"id\" must be a non-empty string of at most {Options.MaxIdLength} characters (a client-chosen id; retries reuse it).", cmd.Ref));
+            return;
+        }
+
+        if (_publishes is not null && !_publishes.TryTake(out TimeSpan retryAfter))
+        {
+            Reply(HubProtocol.RateLimited(Options, retryAfter, cmd.Ref));
             return;
         }
 

@@ -79,6 +79,7 @@ internal sealed class SeedChatHandler(Hub.Hub hub, ILogger logger, Grant? grant 
 
     private IAsyncDisposable? _subscription;
     private HubConnectionAdapter? _adapter;
+    private readonly PublishRateLimiter? _publishes = PublishRateLimiter.For(hub.Options);
 
     public override async ValueTask OnOpenAsync(WebSocketConnection connection)
     {
@@ -139,6 +140,12 @@ internal sealed class SeedChatHandler(Hub.Hub hub, ILogger logger, Grant? grant 
         if (grant is not null && !Grant.Allows(grant.PublishRooms, SeedChat.Room))
         {
             _adapter!.Send(HubProtocol.Error(HubErrorCodes.Forbidden, "Not allowed to publish to 'general'.", null));
+            return ValueTask.CompletedTask;
+        }
+
+        if (_publishes is not null && !_publishes.TryTake(out TimeSpan retryAfter))
+        {
+            _adapter!.Send(HubProtocol.RateLimited(hub.Options, retryAfter, null));
             return ValueTask.CompletedTask;
         }
 

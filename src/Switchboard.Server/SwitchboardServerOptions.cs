@@ -256,6 +256,11 @@ public sealed class SwitchboardServerOptions
             yield return "Switchboard:Hub:MaxCommandBytes must be positive.";
         }
 
+        if (Hub.PublishRateLimit < 0 || Hub.PublishBurst < 1)
+        {
+            yield return "Switchboard:Hub: PublishRateLimit must be zero (no limit) or more, PublishBurst at least 1.";
+        }
+
         if (Hub.MaxRoomsPerConnection <= 0)
         {
             yield return "Switchboard:Hub:MaxRoomsPerConnection must be positive.";

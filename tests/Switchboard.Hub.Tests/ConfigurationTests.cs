@@ -35,6 +35,7 @@ public class ConfigurationTests
         Assert.Equal(new RetentionPolicy(1000, null), o.Hub.Retention);
         Assert.Equal(new RetentionPolicy(null, TimeSpan.FromMinutes(10)), o.Hub.RetentionFor("ephemeral"));
         Assert.Equal(new RetentionPolicy(1000, null), o.Hub.RetentionFor("general"));
+        Assert.Equal(new RetentionPolicy(null, null), new HubOptions().Retention); // binding did not change the default of other options
         Assert.True(o.Auth.Enabled);
         Assert.Equal(["https://chat.example.com"], o.Auth.AllowedOrigins);
     }
@@ -46,6 +47,7 @@ public class ConfigurationTests
     [InlineData("""{"Switchboard":{"Hub":{"Retention":{"MaxCount":0}}}}""", "retention")]
     [InlineData("""{"Switchboard":{"Hub":{"RecentCacheBytes":-1}}}""", "RecentCacheBytes")]
     [InlineData("""{"Switchboard":{"Hub":{"MaxRoomsPerConnection":0}}}""", "MaxRoomsPerConnection")]
+    [InlineData("""{"Switchboard":{"Hub":{"PublishRateLimit":5,"PublishBurst":0}}}""", "PublishBurst")]
     [InlineData("""{"Switchboard":{"Hub":{"IdleRoomRelease":"-00:01:00"}}}""", "IdleRoomRelease")]
     public void Invalid_settings_are_named(string json, string named)
     {
