@@ -223,12 +223,14 @@ public sealed class HubSession
             return;
         }
 
-        Connection.Send(HubProtocol.Build("lagging", w =>
+        if (subscriber.SendIfMember(HubProtocol.Build("lagging", w =>
         {
             w.WriteString("room", room.Name);
             w.WriteNumber("offset", lastOffset);
-        }));
-        await CatchUpAsync(room, subscriber, lastOffset).ConfigureAwait(false);
+        })))
+        {
+            await CatchUpAsync(room, subscriber, lastOffset).ConfigureAwait(false);
+        }
     }
 
     private async Task CatchUpAsync(Room room, Subscriber subscriber, long cursor)
@@ -244,19 +246,31 @@ public sealed class HubSession
                 }
 
                 IReadOnlyList<StoredMessage> page = await _hub.Store.ReadAfterAsync(room.Name, cursor, Options.CatchUpPageSize).ConfigureAwait(false);
+                // Each send checks that the member is still in the room: nothing may follow its "left".
                 if (page.Count > 0 && page[0].Offset > cursor + 1)
                 {
-                    Connection.Send(Room.Gap(room.Name, cursor + 1, page[0].Offset - 1));
+                    if (!subscriber.SendIfMember(Room.Gap(room.Name, cursor + 1, page[0].Offset - 1)))
+                    {
+                        return;
+                    }
                 }
                 else if (page.Count == 0 && cursor < room.State.First - 1)
                 {
-                    Connection.Send(Room.Gap(room.Name, cursor + 1, room.State.First - 1));
+                    if (!subscriber.SendIfMember(Room.Gap(room.Name, cursor + 1, room.State.First - 1)))
+                    {
+                        return;
+                    }
+
                     cursor = room.State.First - 1;
                 }
 
                 foreach (StoredMessage m in page)
                 {
-                    Connection.Send(HubProtocol.Message(room.Name, m));
+                    if (!subscriber.SendIfMember(HubProtocol.Message(room.Name, m)))
+                    {
+                        return;
+                    }
+
                     cursor = m.Offset;
                 }
 

@@ -25,8 +25,37 @@ internal sealed class Subscriber(IHubConnection connection, HubSession? session)
     public IHubConnection Connection { get; } = connection;
     public HubSession? Session { get; } = session;
 
-    /// <summary>Set by the room worker when the subscriber left; a pending catch-up then stops.</summary>
+    private readonly Lock _catchUpGate = new();
+
+    /// <summary>Set by the room worker when the subscriber left (<see cref="Remove"/>); a pending catch-up then stops.</summary>
     public volatile bool Removed;
+
+    /// <summary>Marks the subscriber gone; once this returns, no catch-up send for it is in progress or will follow.</summary>
+    public void Remove()
+    {
+        lock (_catchUpGate)
+        {
+            Removed = true;
+        }
+    }
+
+    /// <summary>
+    /// Sends a catch-up message (history, a gap, <c>lagging</c>) unless the subscriber has left: so nothing from a room
+    /// follows the <c>left</c> reply, which is sent after <see cref="Remove"/>. False when it has left.
+    /// </summary>
+    public bool SendIfMember(OutboundMessage message)
+    {
+        lock (_catchUpGate)
+        {
+            if (Removed)
+            {
+                return false;
+            }
+
+            Connection.Send(message);
+            return true;
+        }
+    }
 
     /// <summary>The last offset handed to this subscriber's connection (worker-owned while live).</summary>
     public long LastOffset;
@@ -550,7 +579,7 @@ internal sealed class Room
 
     private void HandleLeave(Subscriber s)
     {
-        s.Removed = true;
+        s.Remove();
         _live.Remove(s);
         HubSession? session = s.Session;
         if (session is null)

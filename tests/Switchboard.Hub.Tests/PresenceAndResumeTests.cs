@@ -256,4 +256,29 @@ public class ResumeTests
         await publishing;
         Assert.All(reconnects, r => Assert.True(r > 5, $"{r} reconnects"));
     }
+
+    [Fact]
+    public async Task Nothing_from_a_room_follows_left_even_in_the_middle_of_a_catch_up()
+    {
+        HubTestServer server = await HubTestServer.Shared;
+        string room = HubTestServer.NewRoom("left");
+        for (int i = 0; i < 4000; i++)
+        {
+            await server.Hub.PublishAsync(room, new HubIdentity("p", "P"), "m" + i);
+        }
+
+        await using var sub = await HubClient.ConnectAsync(server.Ws, "sub");
+        for (int round = 0; round < 5; round++)
+        {
+            // Join from the start (thousands to replay, page by page) and leave as soon as the replay has begun.
+            sub.Send(new { type = "join", room, since = 0 });
+            await sub.ExpectAsync("message", m => m.GetProperty("room").GetString() == room);
+            string leave = sub.Send(new { type = "leave", room });
+            await sub.ExpectAsync2(e => e.TryGetProperty("ref", out JsonElement r) && r.GetString() == leave);
+
+            string ping = sub.Send(new { type = "ping" });
+            JsonElement next = await sub.ExpectAsync2(e => HubClient.Type(e) != "member_left" && HubClient.Type(e) != "member_joined");
+            Assert.True(HubClient.Type(next) == "pong" && next.GetProperty("ref").GetString() == ping, $"after left: {next}");
+        }
+    }
 }
