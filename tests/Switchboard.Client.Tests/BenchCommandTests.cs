@@ -55,7 +55,7 @@ public class BenchCommandTests
         while (peers.Values.Sum() < 90)
         {
             await Task.Delay(50, deadline.Token); // polling the kernel's table: there is no event to wait for
-            peers = EstablishedPeers(port);
+            peers = EstablishedPeers(server.Pid);
         }
 
         Assert.Equal(["127.0.0.1", "127.0.0.2", "127.0.0.3"], peers.Keys.Select(a => a.ToString()).Order());
@@ -76,14 +76,27 @@ public class BenchCommandTests
         Assert.NotEqual(0, await bench.WaitForExitAsync());
     }
 
-    /// <summary>Remote addresses of the established IPv4 connections to local port <paramref name="port"/>, from /proc/net/tcp.</summary>
-    private static Dictionary<IPAddress, int> EstablishedPeers(int port)
+    /// <summary>
+    /// Remote addresses of the process's established IPv4 connections, from /proc/net/tcp (matched by the socket inodes
+    /// in /proc/PID/fd, so other processes' sockets never count, whatever ports they use).
+    /// </summary>
+    private static Dictionary<IPAddress, int> EstablishedPeers(int pid)
     {
+        var inodes = new HashSet<string>();
+        foreach (string fd in Directory.EnumerateFiles($"/proc/{pid}/fd"))
+        {
+            string? target = new FileInfo(fd).LinkTarget; // socket:[12345]
+            if (target is not null && target.StartsWith("socket:[", StringComparison.Ordinal))
+            {
+                inodes.Add(target[8..^1]);
+            }
+        }
+
         var peers = new Dictionary<IPAddress, int>();
         foreach (string line in File.ReadLines("/proc/net/tcp").Skip(1))
         {
-            string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries); // sl local rem st ...; addresses as 0100007F:1F40
-            if (f[3] != "01" || int.Parse(f[1][9..], NumberStyles.HexNumber, CultureInfo.InvariantCulture) != port)
+            string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries); // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ...
+            if (f[3] != "01" || !inodes.Contains(f[9]))
             {
                 continue;
             }
