@@ -277,17 +277,16 @@ public sealed class HubSession
                 if (page.Count < Options.CatchUpPageSize)
                 {
                     var live = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-                    room.Post(new Room.GoLive(subscriber, cursor, live));
-                    if (await live.Task.ConfigureAwait(false))
+                    if (!room.TryPost(new Room.GoLive(subscriber, cursor, live)) || await live.Task.ConfigureAwait(false))
                     {
-                        return;
+                        return; // live now; or the room closed, which it does only after this member left
                     }
                 }
             }
         }
         catch (Exception)
         {
-            Connection.Send(HubProtocol.Error(HubErrorCodes.Internal, $"Catching up on '{room.Name}' failed; join again to resume.", null));
+            subscriber.SendIfMember(HubProtocol.Error(HubErrorCodes.Internal, $"Catching up on '{room.Name}' failed; join again to resume.", null));
         }
     }
 

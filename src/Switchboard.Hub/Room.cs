@@ -189,15 +189,6 @@ internal sealed class Room
         }
     }
 
-    /// <summary>For a room that cannot have closed: the caller is a member of it or subscribed to it (an idle room has neither).</summary>
-    public void Post(Work work)
-    {
-        if (!TryPost(work))
-        {
-            throw new InvalidOperationException($"Room '{Name}' closed while in use.");
-        }
-    }
-
     /// <summary>True once the room has closed for being idle (<see cref="HubOptions.IdleRoomRelease"/>), or stopped.</summary>
     public bool IsClosed
     {
