@@ -124,8 +124,8 @@ public sealed class Hub : IAsyncDisposable
     }
 
     /// <summary>
-    /// Maintenance, run periodically by the server: applies each open room's retention policy now, and drops the
-    /// recent cache of rooms that have had no members and no activity for <see cref="HubOptions.IdleRoomRelease"/>.
+    /// Maintenance, run periodically by the server: applies each open room's retention policy now, and closes (drops
+    /// from memory) the rooms that have had no members and no activity for <see cref="HubOptions.IdleRoomRelease"/>.
     /// </summary>
     public async Task ApplyRetentionAsync()
     {

@@ -63,7 +63,8 @@ public sealed partial class HubOptions
     public long RecentCacheBytes { get; init; } = 1024 * 1024;
 
     /// <summary>
-    /// A room with no members, no subscribers and no activity for this long is closed at the next maintenance pass
+    /// A room with no members, no subscribers and no activity for this long (counted from the first maintenance pass
+    /// after its last activity, so that work items do not read the clock) is closed at the next maintenance pass
     /// (<see cref="Hub.ApplyRetentionAsync"/>): its cache and state leave memory, and the next use opens it again from
     /// the store. Rooms that were used once do not keep memory. Default 5 minutes.
     /// </summary>

@@ -184,21 +184,15 @@ internal sealed record HubCommand(string Type, string? Ref, JsonElement Root)
     private static bool HasSurrogateEscape(ReadOnlySequence<byte> utf8)
     {
         ReadOnlySpan<byte> span = utf8.IsSingleSegment ? utf8.FirstSpan : utf8.ToArray();
-        for (int at = span.IndexOf("\\u"u8); at >= 0 && at + 3 < span.Length; at = NextEscape(span, at + 2))
+        for (int at; (at = span.IndexOf("\\u"u8)) >= 0; span = span[(at + 2)..])
         {
-            if ((span[at + 2] | 0x20) == 'd' && span[at + 3] is (>= (byte)'8' and <= (byte)'9') or (>= (byte)'a' and <= (byte)'f') or (>= (byte)'A' and <= (byte)'F'))
+            if (at + 3 < span.Length && (span[at + 2] | 0x20) == 'd' && (span[at + 3] | 0x20) is (>= (byte)'8' and <= (byte)'9') or (>= (byte)'a' and <= (byte)'f'))
             {
                 return true;
             }
         }
 
         return false;
-
-        static int NextEscape(ReadOnlySpan<byte> span, int from)
-        {
-            int next = span[from..].IndexOf("\\u"u8);
-            return next < 0 ? -1 : from + next;
-        }
     }
 
     private static string? ReadRef(JsonElement r) => r.ValueKind switch

@@ -120,11 +120,16 @@ public sealed class HubSession
         return true;
     }
 
-    private async Task<Room?> OpenRoomAsync(HubCommand cmd, string name, bool create)
+    private Task<Room?> OpenRoomAsync(HubCommand cmd, string name, bool create) => RoomOrErrorAsync(cmd, name, () => _hub.GetRoomAsync(name, create));
+
+    /// <summary>Queues the work for the room (creating it if allowed; a fresh one if it closed meanwhile), or replies why not.</summary>
+    private Task<Room?> PostToRoomAsync(HubCommand cmd, string name, Room.Work work) => RoomOrErrorAsync(cmd, name, () => _hub.PostAsync(name, create: true, _ => work));
+
+    private async Task<Room?> RoomOrErrorAsync(HubCommand cmd, string name, Func<Task<Room?>> get)
     {
         try
         {
-            Room? room = await _hub.GetRoomAsync(name, create).ConfigureAwait(false);
+            Room? room = await get().ConfigureAwait(false);
             if (room is null)
             {
                 Reply(HubProtocol.Error(HubErrorCodes.RoomNotFound, $"Room '{name}' does not exist.", cmd.Ref));
@@ -177,21 +182,16 @@ public sealed class HubSession
         }
 
         var started = new TaskCompletionSource<long?>(TaskCreationOptions.RunContinuationsAsynchronously);
-        Room? room;
-        do
+        Room? room = await PostToRoomAsync(cmd, name, new Room.JoinStart(subscriber, since, epoch, cmd.Ref, started)).ConfigureAwait(false);
+        if (room is null)
         {
-            room = await OpenRoomAsync(cmd, name, create: true).ConfigureAwait(false);
-            if (room is null)
+            lock (_rooms)
             {
-                lock (_rooms)
-                {
-                    _rooms.Remove(name);
-                }
-
-                return;
+                _rooms.Remove(name);
             }
+
+            return;
         }
-        while (!room.TryPost(new Room.JoinStart(subscriber, since, epoch, cmd.Ref, started))); // closed for being idle just now: a fresh one
 
         _ = CatchUpWhenNeededAsync(room, subscriber, started.Task);
     }
@@ -402,12 +402,7 @@ public sealed class HubSession
                 }
             }));
         });
-        Room? room;
-        do
-        {
-            room = await OpenRoomAsync(cmd, name, create: true).ConfigureAwait(false);
-        }
-        while (room is not null && !room.TryPost(publish)); // closed for being idle just now: a fresh one
+        await PostToRoomAsync(cmd, name, publish).ConfigureAwait(false);
     }
 
     private async ValueTask HistoryAsync(HubCommand cmd)

@@ -101,6 +101,7 @@ internal sealed class Room
     private long _recentBytes;
     private int _cachedCount;
     private DateTimeOffset _lastActive;
+    private bool _activeSincePass; // any work since the last maintenance pass (no clock read per work item)
     private RoomState _state;
 
     private Room(string name, RoomState state, IMessageStore store, HubOptions options, ILogger logger)
@@ -223,10 +224,7 @@ internal sealed class Room
             while (reader.TryRead(out Work? work))
             {
                 Interlocked.Decrement(ref _pending);
-                if (work is not Trim)
-                {
-                    _lastActive = _options.Time.GetUtcNow();
-                }
+                _activeSincePass |= work is not Trim;
 
                 try
                 {
@@ -348,7 +346,14 @@ internal sealed class Room
     /// </summary>
     private void CloseIfIdle()
     {
-        if (_live.Count > 0 || _members.Count > 0 || _options.Time.GetUtcNow() - _lastActive < _options.IdleRoomRelease)
+        DateTimeOffset now = _options.Time.GetUtcNow();
+        if (_activeSincePass)
+        {
+            _lastActive = now; // idle time counts from the last pass that found activity
+            _activeSincePass = false;
+        }
+
+        if (_live.Count > 0 || _members.Count > 0 || now - _lastActive < _options.IdleRoomRelease)
         {
             return;
         }
