@@ -33,6 +33,9 @@ public sealed record MemberJoined(string Room, string User, string Name) : HubEv
 /// <summary>A user left the room (their last connection).</summary>
 public sealed record MemberLeft(string Room, string User, string Name) : HubEvent(Room);
 
+/// <summary>The server took this connection out of the room (it will not rejoin it): <paramref name="Reason"/> is an error code such as "forbidden".</summary>
+public sealed record RemovedFromRoom(string Room, string Reason, string Message) : HubEvent(Room);
+
 /// <summary>Messages <paramref name="From"/>..<paramref name="To"/> were removed by retention and will never arrive.</summary>
 public sealed record MessagesLost(string Room, long From, long To) : HubEvent(Room);
 

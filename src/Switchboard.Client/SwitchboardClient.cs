@@ -465,6 +465,20 @@ public sealed class SwitchboardClient : IAsyncDisposable
             case "member_left":
                 _events.Writer.TryWrite(new MemberLeft(e.GetProperty("room").GetString()!, e.GetProperty("user").GetString()!, e.GetProperty("name").GetString()!));
                 return;
+            case "left" when reference is null:
+            {
+                // Not asked for: the server took this connection out of the room (e.g. a refreshed token no longer allows it).
+                string room = e.GetProperty("room").GetString()!;
+                lock (_lock)
+                {
+                    _rooms.Remove(room);
+                }
+
+                _events.Writer.TryWrite(new RemovedFromRoom(room, e.TryGetProperty("reason", out JsonElement why) ? why.GetString() ?? "" : "",
+                    e.TryGetProperty("message", out JsonElement text) ? text.GetString() ?? "" : ""));
+                return;
+            }
+
             case "gap":
                 _events.Writer.TryWrite(new MessagesLost(e.GetProperty("room").GetString()!, e.GetProperty("from").GetInt64(), e.GetProperty("to").GetInt64()));
                 return;

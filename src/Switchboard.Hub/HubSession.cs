@@ -306,9 +306,49 @@ public sealed class HubSession
         }
 
         string? error = await _access.RefreshAsync(token).ConfigureAwait(false);
-        Reply(error is null
-            ? HubProtocol.Build("refreshed", w => HubProtocol.WriteRef(w, cmd.Ref))
-            : HubProtocol.Error(HubErrorCodes.InvalidToken, error, cmd.Ref));
+        if (error is not null)
+        {
+            Reply(HubProtocol.Error(HubErrorCodes.InvalidToken, error, cmd.Ref));
+            return;
+        }
+
+        Reply(HubProtocol.Build("refreshed", w => HubProtocol.WriteRef(w, cmd.Ref)));
+        await LeaveRevokedRoomsAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// After a refresh with a narrower token: leaves every room the new token may no longer join, each with a
+    /// <c>left</c> notice that says why (no <c>ref</c>: the client did not ask). Nothing from such a room follows.
+    /// </summary>
+    private async Task LeaveRevokedRoomsAsync()
+    {
+        List<(string Room, Subscriber Subscriber)> revoked = [];
+        lock (_rooms)
+        {
+            foreach (var (name, subscriber) in _rooms)
+            {
+                if (!_access!.CanJoin(name))
+                {
+                    revoked.Add((name, subscriber));
+                }
+            }
+
+            foreach (var (name, _) in revoked)
+            {
+                _rooms.Remove(name);
+            }
+        }
+
+        foreach (var (name, subscriber) in revoked)
+        {
+            await LeaveRoomAsync(name, subscriber).ConfigureAwait(false);
+            Reply(HubProtocol.Build("left", w =>
+            {
+                w.WriteString("room", name);
+                w.WriteString("reason", HubErrorCodes.Forbidden);
+                w.WriteString("message", $"The refreshed token may not join '{name}'.");
+            }));
+        }
     }
 
     private bool Forbidden(HubCommand cmd, string room, bool publish)

@@ -135,7 +135,7 @@ public sealed class TokenService
 
         try
         {
-            return ReadGrant((JsonWebToken)result.SecurityToken, result.ClaimsIdentity);
+            return ReadGrant((JsonWebToken)result.SecurityToken);
         }
         catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or FormatException)
         {
@@ -144,7 +144,7 @@ public sealed class TokenService
         }
     }
 
-    private static (Grant? Grant, string? Error) ReadGrant(JsonWebToken jwt, ClaimsIdentity identity)
+    private static (Grant? Grant, string? Error) ReadGrant(JsonWebToken jwt)
     {
         string? subject = jwt.Subject;
         if (string.IsNullOrWhiteSpace(subject))
@@ -154,7 +154,8 @@ public sealed class TokenService
 
         string name = jwt.TryGetPayloadValue("name", out string? n) && !string.IsNullOrWhiteSpace(n) ? n
             : jwt.TryGetPayloadValue("preferred_username", out string? u) && !string.IsNullOrWhiteSpace(u) ? u : subject;
-        if (!TryReadList(identity, "join", out List<string>? join) || !TryReadList(identity, "publish", out List<string>? publish))
+        using JsonDocument payload = JsonDocument.Parse(Base64UrlEncoder.DecodeBytes(jwt.EncodedPayload));
+        if (!TryReadList(payload.RootElement, "join", out List<string>? join) || !TryReadList(payload.RootElement, "publish", out List<string>? publish))
         {
             // Signed by the issuer, but not a permission list we can read: refuse rather than guess what was meant.
             return (null, "The token's join and publish claims must be arrays of room patterns (strings).");
@@ -163,26 +164,52 @@ public sealed class TokenService
         return (new Grant(new HubIdentity(Identity.Clean(subject), Identity.Clean(name)), new DateTimeOffset(jwt.ValidTo, TimeSpan.Zero), join, publish), null);
     }
 
-    /// <summary>A permission claim: absent (null: no restriction), or its room patterns; false when it cannot be read as such.</summary>
-    private static bool TryReadList(ClaimsIdentity identity, string type, out List<string>? values)
+    /// <summary>
+    /// A permission claim, read from the token's payload itself: absent (null: no restriction), or its room patterns.
+    /// An empty array means no room at all (a claims identity drops empty arrays, which would read as "absent"). A
+    /// string is one pattern, or a JSON array in a string; anything else cannot be read and is refused (false).
+    /// </summary>
+    private static bool TryReadList(JsonElement payload, string name, out List<string>? values)
     {
         values = null;
-        if (!identity.HasClaim(c => c.Type == type))
+        if (payload.ValueKind != JsonValueKind.Object || !payload.TryGetProperty(name, out JsonElement claim))
         {
             return true;
         }
 
-        values = [.. identity.FindAll(type).Select(c => c.Value)];
-        if (values.Count == 1 && values[0].StartsWith('['))
+        if (claim.ValueKind == JsonValueKind.String && claim.GetString() is { } text)
         {
+            if (!text.StartsWith('['))
+            {
+                values = [text];
+                return true;
+            }
+
             try
             {
-                values = JsonSerializer.Deserialize<List<string>>(values[0]) ?? [];
+                using JsonDocument inner = JsonDocument.Parse(text);
+                claim = inner.RootElement.Clone();
             }
             catch (JsonException)
             {
                 return false;
             }
+        }
+
+        if (claim.ValueKind != JsonValueKind.Array)
+        {
+            return false;
+        }
+
+        values = [];
+        foreach (JsonElement item in claim.EnumerateArray())
+        {
+            if (item.ValueKind != JsonValueKind.String)
+            {
+                return false;
+            }
+
+            values.Add(item.GetString()!);
         }
 
         return true;

@@ -91,9 +91,6 @@ public static class SwitchboardServer
         // Hub commands are small (a publish carries at most MaxTextBytes of text): accepting 16 MiB on /hub and /ws
         // would only let each connection make the server buffer that much before refusing it.
         WebSocketEndpointOptions hubOptions = Endpoint(Math.Min(options.MaxMessageSize, options.Hub.EffectiveMaxCommandBytes));
-        app.MapWebSocket("/echo", _ => EchoHandler.Instance, echoOptions);
-        router.Map("/echo", _ => ValueTask.FromResult<WebSocketHandler?>(EchoHandler.Instance), echoOptions);
-
         var hub = new Hub.Hub(options.CreateStore(), options.Hub, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.Hub"));
         ILogger hubLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.Server");
         TokenService? tokens = options.Auth.Enabled ? new TokenService(options.Auth) : null;
@@ -106,6 +103,8 @@ public static class SwitchboardServer
             new SeedChatHandler(hub, hubLogger, grant, grant is null ? null : c => new TokenAccess(tokens!, grant, c));
         MapGuarded(app, router, "/hub", options, tokens, hubOptions, hubHandler);
         MapGuarded(app, router, "/ws", options, tokens, hubOptions, seedHandler);
+        // Every WebSocket endpoint follows the same rules: with authentication on, /echo needs a token and an allowed Origin too.
+        MapGuarded(app, router, "/echo", options, tokens, echoOptions, static (_, _) => EchoHandler.Instance);
 
         // SIGTERM / Ctrl-C: Kestrel stops accepting; every connection is closed with 1001; then the store is flushed.
         app.Lifetime.ApplicationStopping.Register(() =>
@@ -132,7 +131,14 @@ public static class SwitchboardServer
             });
         }
         var exporter = new PrometheusExporter();
-        app.MapGet("/metrics", () => Results.Text(exporter.Scrape(), "text/plain; version=0.0.4; charset=utf-8"));
+        app.MapGet("/metrics", (HttpContext ctx) => MetricsAccess(ctx, options) is { } refusal
+            ? refusal
+            : Results.Text(exporter.Scrape(), "text/plain; version=0.0.4; charset=utf-8"));
+        if (!options.Auth.Enabled && ListensBeyondLoopback(options.Urls))
+        {
+            hubLogger.LogWarning("Authentication is off and the server listens on {Urls}: anyone who can reach it can connect under any name and user id (see the README, Security). Set Switchboard:Auth:Enabled for a public deployment.", options.Urls);
+        }
+
         app.Lifetime.ApplicationStopped.Register(exporter.Dispose);
         return app;
     }
@@ -150,7 +156,7 @@ public static class SwitchboardServer
         router.Map(path, async request =>
         {
             string? origin = request.Headers.Get("Origin");
-            if (origin is not null && !OriginAllowed(origin, request.Headers.Get("Host") ?? string.Empty, options.Auth))
+            if (origin is not null && !OriginAllowed(origin, request.Headers.Get("Host") ?? string.Empty, request.Headers.Get("X-Forwarded-Proto"), options.Auth))
             {
                 return null;
             }
@@ -171,7 +177,7 @@ public static class SwitchboardServer
         app.Map(path, async (HttpContext ctx) =>
         {
             string? origin = ctx.Request.Headers.Origin;
-            if (origin is not null && !OriginAllowed(origin, ctx.Request.Host.Value ?? string.Empty, options.Auth))
+            if (origin is not null && !OriginAllowed(origin, ctx.Request.Host.Value ?? string.Empty, ctx.Request.Headers["X-Forwarded-Proto"].ToString(), options.Auth))
             {
                 await Refuse(ctx, 403, $"Origin '{origin}' is not allowed to connect.");
                 return;
@@ -193,7 +199,13 @@ public static class SwitchboardServer
         });
     }
 
-    private static bool OriginAllowed(string origin, string host, AuthOptions auth)
+    /// <summary>
+    /// The Origin rule. Without an allow-list and with authentication on, only the server's own origin: same scheme, host
+    /// and port. The scheme is the one the client used: http, or what a TLS-terminating proxy says in
+    /// <c>X-Forwarded-Proto</c> (a browser cannot set that header on a WebSocket request, and the Origin check only
+    /// defends against browsers: any other client can send whatever Origin it likes).
+    /// </summary>
+    internal static bool OriginAllowed(string origin, string host, string? forwardedProto, AuthOptions auth)
     {
         if (auth.AllowedOrigins.Count > 0)
         {
@@ -206,7 +218,50 @@ public static class SwitchboardServer
         }
 
         // Authentication on and no list: only the server's own origin (the page it serves).
-        return Uri.TryCreate(origin, UriKind.Absolute, out Uri? o) && string.Equals(o.Authority, host, StringComparison.OrdinalIgnoreCase);
+        string scheme = string.IsNullOrEmpty(forwardedProto) ? "http" : forwardedProto.Split(',')[0].Trim().ToLowerInvariant();
+        return scheme is "http" or "https" &&
+               Uri.TryCreate(origin, UriKind.Absolute, out Uri? o) && o.Scheme == scheme && o.AbsolutePath == "/" &&
+               Uri.TryCreate($"{scheme}://{host}/", UriKind.Absolute, out Uri? own) &&
+               string.Equals(o.Host, own.Host, StringComparison.OrdinalIgnoreCase) && o.Port == own.Port;
+    }
+
+    /// <summary>
+    /// /metrics: with <see cref="SwitchboardServerOptions.MetricsToken"/> set, only for <c>Authorization: Bearer</c> that
+    /// token; without one, public only while authentication is off (a server that checks who connects does not show its
+    /// traffic to anyone who asks). Null when allowed, else the refusal.
+    /// </summary>
+    private static IResult? MetricsAccess(HttpContext ctx, SwitchboardServerOptions options)
+    {
+        if (!string.IsNullOrEmpty(options.MetricsToken))
+        {
+            string presented = ctx.Request.Headers.Authorization.ToString();
+            byte[] expected = System.Text.Encoding.UTF8.GetBytes("Bearer " + options.MetricsToken);
+            return System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(System.Text.Encoding.UTF8.GetBytes(presented), expected)
+                ? null
+                : Results.Text("/metrics needs Authorization: Bearer <Switchboard:MetricsToken>.\n", statusCode: 401);
+        }
+
+        return options.Auth.Enabled
+            ? Results.Text("/metrics is off while authentication is on and no Switchboard:MetricsToken is set.\n", statusCode: 403)
+            : null;
+    }
+
+    /// <summary>True when an address in <paramref name="urls"/> is not a loopback address (reachable from other machines).</summary>
+    internal static bool ListensBeyondLoopback(string urls)
+    {
+        foreach (string url in urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            string host = Uri.TryCreate(url.Replace("*", "0.0.0.0", StringComparison.Ordinal).Replace("+", "0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out Uri? u)
+                ? u.Host.Trim('[', ']') : url;
+            bool loopback = host.Equals("localhost", StringComparison.OrdinalIgnoreCase) ||
+                            (System.Net.IPAddress.TryParse(host, out System.Net.IPAddress? ip) && System.Net.IPAddress.IsLoopback(ip));
+            if (!loopback)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static async Task ApplyRetentionAsync(Hub.Hub hub, ILogger logger)

@@ -80,6 +80,13 @@ public sealed class SwitchboardServerOptions
     /// <summary>How often retention (Switchboard:Hub:Retention, Switchboard:Hub:RoomRetention) is applied. Default 1 minute.</summary>
     public TimeSpan RetentionInterval { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// A secret for <c>/metrics</c>: when set, scrapes must send <c>Authorization: Bearer</c> it (Prometheus:
+    /// <c>authorization: { credentials: ... }</c>). When not set, <c>/metrics</c> is public while authentication is off
+    /// and refused (403) while it is on.
+    /// </summary>
+    public string? MetricsToken { get; set; }
+
     /// <summary>Authentication and the Origin allow-list.</summary>
     public AuthOptions Auth { get; set; } = new();
 

@@ -19,7 +19,7 @@ public class AuthTests
 
     internal static readonly TokenService Tokens = new(new AuthOptions { Enabled = true, SigningKey = Key });
 
-    private static string Token(string sub, string? name = null, double seconds = 3600, string[]? join = null, string[]? publish = null) =>
+    internal static string Token(string sub, string? name = null, double seconds = 3600, string[]? join = null, string[]? publish = null) =>
         Tokens.Issue(sub, name, TimeSpan.FromSeconds(seconds), join, publish);
 
     private static string ForgedToken(string key, DateTime notBefore, DateTime expires) => new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
@@ -32,13 +32,13 @@ public class AuthTests
     });
 
     /// <summary>Sends a WebSocket upgrade request and returns the raw HTTP response.</summary>
-    private static async Task<string> HandshakeAsync(HubTestServer server, string pathAndQuery, string? origin = null)
+    internal static async Task<string> HandshakeAsync(HubTestServer server, string pathAndQuery, string? origin = null, string extraHeaders = "")
     {
         using var tcp = new TcpClient();
         await tcp.ConnectAsync("127.0.0.1", server.Ws.Port);
         NetworkStream s = tcp.GetStream();
         string request = $"GET {pathAndQuery} HTTP/1.1\r\nHost: 127.0.0.1:{server.Ws.Port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-            $"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{(origin is null ? "" : $"Origin: {origin}\r\n")}\r\n";
+            $"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{(origin is null ? "" : $"Origin: {origin}\r\n")}{extraHeaders}\r\n";
         await s.WriteAsync(Encoding.ASCII.GetBytes(request));
         var buf = new byte[8192];
         var sb = new StringBuilder();

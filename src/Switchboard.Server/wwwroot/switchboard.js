@@ -32,7 +32,7 @@ export class SwitchboardClient {
     this.#open();
   }
 
-  /** Subscribes to 'message', 'presence' (member_joined / member_left), 'joined', 'gap', 'reset', 'error', 'state'. Returns an unsubscribe function. */
+  /** Subscribes to 'message', 'presence' (member_joined / member_left), 'joined', 'gap', 'reset', 'removed' (the server took this client out of a room: room, reason, message), 'error', 'state'. Returns an unsubscribe function. */
   on(event, handler) {
     if (!this.#listeners.has(event)) this.#listeners.set(event, new Set());
     this.#listeners.get(event).add(handler);
@@ -146,6 +146,9 @@ export class SwitchboardClient {
       case 'member_joined': case 'member_left':
         this.#emit('presence', m);
         return;
+      case 'left':
+        if (!m.ref) { this.#rooms.delete(m.room); this.#emit('removed', m); return; } // the server took us out (reason, message)
+        break;
       case 'gap':
         this.#emit('gap', m);
         return;
