@@ -23,6 +23,12 @@ public sealed partial class HubOptions
     /// <summary>Largest <c>history</c> page. Default 500.</summary>
     public int MaxHistoryPage { get; init; } = 500;
 
+    /// <summary>
+    /// Largest <c>history</c> reply in (estimated) bytes: a page of 500 maximum-size messages would be ~50 MB on the
+    /// wire. A page is cut at this size, newest messages kept, with <c>more</c> set. Default 1 MiB.
+    /// </summary>
+    public long MaxHistoryBytes { get; init; } = 1024 * 1024;
+
     /// <summary>Messages per store read while a joining client catches up. Default 500.</summary>
     public int CatchUpPageSize { get; init; } = 500;
 
@@ -47,6 +53,16 @@ public sealed partial class HubOptions
     /// </summary>
     public double PublishRateLimit { get; init; }
 
+    /// <summary>
+    /// Publishes one connection may have in flight (accepted, not yet acked). At the limit the server stops reading
+    /// from the connection until acks go out: backpressure through TCP, so memory per connection stays bounded however
+    /// fast it sends. Default 256.
+    /// </summary>
+    public int MaxPendingPublishes { get; init; } = 256;
+
+    /// <summary>Bytes of text one connection may have in flight; the same backpressure as <see cref="MaxPendingPublishes"/>. Default 1 MiB.</summary>
+    public long MaxPendingPublishBytes { get; init; } = 1024 * 1024;
+
     /// <summary>Publishes one connection may make at once before <see cref="PublishRateLimit"/> applies. Default 20.</summary>
     public int PublishBurst { get; init; } = 20;
 
@@ -70,7 +86,11 @@ public sealed partial class HubOptions
     /// </summary>
     public TimeSpan IdleRoomRelease { get; init; } = TimeSpan.FromMinutes(5);
 
-    /// <summary>While catching up, wait for the connection to drain below this many queued bytes before the next page. Default 256 KiB.</summary>
+    /// <summary>
+    /// A connection's soft queue limit: while catching up, wait for the connection to drain before the next page once
+    /// this many bytes are queued; after a command leaves more than this queued (replies the client does not read), read
+    /// nothing more from it until it has drained; and refuse <c>history</c> with <c>busy</c> while over it. Default 256 KiB.
+    /// </summary>
     public long CatchUpQueueLimit { get; init; } = 256 * 1024;
 
     /// <summary>

@@ -34,6 +34,10 @@ public static class HubErrorCodes
     public const string InvalidToken = "invalid_token";
     /// <summary>The server failed (e.g. storage unavailable); the command may be retried.</summary>
     public const string Internal = "internal";
+    /// <summary>Too much is queued to this connection: read it, then retry (<c>history</c>).</summary>
+    public const string Busy = "busy";
+    /// <summary>The connection (or the server) created too many new rooms lately; retry later (<c>retryAfterMs</c>).</summary>
+    public const string TooManyNewRooms = "too_many_new_rooms";
 }
 
 /// <summary>The hub protocol's version, sent in <c>welcome</c>.</summary>
@@ -86,6 +90,10 @@ public static class HubProtocol
         w.WriteString("room", room);
         WriteMessageFields(w, m);
     });
+
+    /// <summary>About how many bytes a message takes in a reply: its strings as UTF-8 plus the field names (escapes not counted).</summary>
+    public static long EstimatedSize(StoredMessage m) =>
+        128 + System.Text.Encoding.UTF8.GetByteCount(m.Text) + System.Text.Encoding.UTF8.GetByteCount(m.Name) + m.Id.Length + m.UserId.Length;
 
     /// <summary>Writes offset, id, from, name, text and time.</summary>
     public static void WriteMessageFields(Utf8JsonWriter w, StoredMessage m)

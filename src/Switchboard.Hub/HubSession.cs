@@ -16,6 +16,7 @@ public sealed class HubSession
 
     private readonly IHubAccess? _access;
     private readonly PublishRateLimiter? _publishes; // only when a limit is set: nothing per connection otherwise
+    private readonly PublishWindow _inFlight;
 
     internal HubSession(Hub hub, IHubConnection connection, HubIdentity identity, IHubAccess? access)
     {
@@ -24,6 +25,7 @@ public sealed class HubSession
         Identity = identity;
         _access = access;
         _publishes = PublishRateLimiter.For(hub.Options);
+        _inFlight = new PublishWindow(hub.Options);
     }
 
     /// <summary>The connection.</summary>
@@ -67,6 +69,13 @@ public sealed class HubSession
             default:
                 Reply(HubProtocol.Error(HubErrorCodes.BadCommand, $"Unknown command type '{Truncate(cmd.Type)}'.", cmd.Ref));
                 break;
+        }
+
+        // A client that sends commands without reading the replies: read nothing more until what it was sent has gone out.
+        if (Connection.QueuedBytes > Options.CatchUpQueueLimit)
+        {
+            HubMetrics.ReadPaused();
+            await Connection.WhenDrainedAsync().ConfigureAwait(false);
         }
     }
 
@@ -402,7 +411,8 @@ public sealed class HubSession
         }
 
         string? text = cmd.GetString("text");
-        if (text is null || text.Length == 0 || Encoding.UTF8.GetByteCount(text) > Options.MaxTextBytes)
+        int textBytes = text is null ? 0 : Encoding.UTF8.GetByteCount(text);
+        if (text is null || text.Length == 0 || textBytes > Options.MaxTextBytes)
         {
             Reply(HubProtocol.Error(HubErrorCodes.InvalidText, $"\"text\" must be a non-empty string of at most {Options.MaxTextBytes} UTF-8 bytes.", cmd.Ref));
             return;
@@ -424,6 +434,7 @@ public sealed class HubSession
         string? reference = cmd.Ref;
         var publish = new Room.Publish(new NewMessage(id, Identity.UserId, Identity.Name, text, Options.Time.GetUtcNow()), (result, error) =>
         {
+            _inFlight.Exit(textBytes);
             if (error is not null || result is not AppendResult r)
             {
                 Reply(HubProtocol.Error(HubErrorCodes.Internal, "The message could not be stored; retry with the same id.", reference));
@@ -442,7 +453,53 @@ public sealed class HubSession
                 }
             }));
         });
-        await PostToRoomAsync(cmd, name, publish).ConfigureAwait(false);
+        _inFlight.Enter(textBytes);
+        if (await PostToRoomAsync(cmd, name, publish).ConfigureAwait(false) is null)
+        {
+            _inFlight.Exit(textBytes); // not queued (the reply said why): never answered by the room
+        }
+
+        await _inFlight.WhenOpenAsync().ConfigureAwait(false); // a full window: read nothing more from this connection until acks go out
+    }
+
+    /// <summary>
+    /// Up to <paramref name="take"/> messages before <paramref name="beforeOffset"/>, ascending, but no more than
+    /// <see cref="HubOptions.MaxHistoryBytes"/> of them (the newest first; <c>more</c> then tells the client to page on).
+    /// Read from the store in small chunks, so a request for 500 large messages never holds them all at once.
+    /// </summary>
+    private async Task<List<StoredMessage>> ReadHistoryPageAsync(string room, long beforeOffset, int take)
+    {
+        const int Chunk = 50;
+        var newestFirst = new List<StoredMessage>();
+        long bytes = 0;
+        long cursor = beforeOffset;
+        while (newestFirst.Count < take)
+        {
+            int want = Math.Min(Chunk, take - newestFirst.Count);
+            IReadOnlyList<StoredMessage> part = await _hub.Store.ReadBeforeAsync(room, cursor, want).ConfigureAwait(false);
+            for (int i = part.Count - 1; i >= 0; i--)
+            {
+                long size = HubProtocol.EstimatedSize(part[i]);
+                if (newestFirst.Count > 0 && bytes + size > Options.MaxHistoryBytes)
+                {
+                    newestFirst.Reverse();
+                    return newestFirst;
+                }
+
+                newestFirst.Add(part[i]);
+                bytes += size;
+            }
+
+            if (part.Count < want)
+            {
+                break;
+            }
+
+            cursor = part[0].Offset;
+        }
+
+        newestFirst.Reverse();
+        return newestFirst;
     }
 
     private async ValueTask HistoryAsync(HubCommand cmd)
@@ -469,12 +526,19 @@ public sealed class HubSession
             return;
         }
 
+        if (Connection.QueuedBytes > Options.CatchUpQueueLimit)
+        {
+            // Replies (or live messages) are piling up unread: do not add a page of history to them.
+            Reply(HubProtocol.Error(HubErrorCodes.Busy, "Too much is waiting to be sent to this connection; read it, then ask for history again.", cmd.Ref));
+            return;
+        }
+
         int take = (int)Math.Min(limit ?? Options.HistoryOnJoin, Options.MaxHistoryPage);
         long beforeOffset = before ?? long.MaxValue;
-        IReadOnlyList<StoredMessage> page;
+        List<StoredMessage> page;
         try
         {
-            page = await _hub.Store.ReadBeforeAsync(name, beforeOffset, take).ConfigureAwait(false);
+            page = await ReadHistoryPageAsync(name, beforeOffset, take).ConfigureAwait(false);
         }
         catch (Exception)
         {

@@ -80,6 +80,7 @@ internal sealed class SeedChatHandler(Hub.Hub hub, ILogger logger, Grant? grant 
     private IAsyncDisposable? _subscription;
     private HubConnectionAdapter? _adapter;
     private readonly PublishRateLimiter? _publishes = PublishRateLimiter.For(hub.Options);
+    private readonly PublishWindow _inFlight = new(hub.Options);
 
     public override async ValueTask OnOpenAsync(WebSocketConnection connection)
     {
@@ -152,13 +153,19 @@ internal sealed class SeedChatHandler(Hub.Hub hub, ILogger logger, Grant? grant 
         // With authentication the token says who is speaking; without it, the message's "name" does (the seed way).
         string who = string.IsNullOrWhiteSpace(name) ? "Anonymous" : Identity.Clean(name);
         HubIdentity from = grant?.Identity ?? new HubIdentity(who, who);
+        int bytes = System.Text.Encoding.UTF8.GetByteCount(text!);
+        _inFlight.Enter(bytes);
         Task publish = hub.PublishAsync(SeedChat.Room, from, text!);
         _ = publish.ContinueWith(t =>
         {
-            logger.LogWarning(t.Exception, "Storing a /ws message failed");
-            _adapter!.Send(HubProtocol.Error(HubErrorCodes.Internal, "The message could not be stored.", null));
-        }, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
-        return ValueTask.CompletedTask;
+            _inFlight.Exit(bytes);
+            if (t.IsFaulted)
+            {
+                logger.LogWarning(t.Exception, "Storing a /ws message failed");
+                _adapter!.Send(HubProtocol.Error(HubErrorCodes.Internal, "The message could not be stored.", null));
+            }
+        }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        return _inFlight.WhenOpenAsync(); // a full window: read nothing more from this connection until its messages are stored
     }
 
     public override async ValueTask OnCloseAsync(WebSocketConnection connection, WebSocketCloseStatus status)

@@ -234,10 +234,13 @@ public static class ServerProcess
     }
 
     /// <summary>Starts `switchboard serve` on <paramref name="port"/> (a free one when 0) and waits until it listens.</summary>
-    public static async Task<(PeerProcess Process, int Port)> StartAsync(int port = 0, params string[] args)
+    public static Task<(PeerProcess Process, int Port)> StartAsync(int port = 0, params string[] args) => StartAsync(null, port, args);
+
+    /// <summary>As <see cref="StartAsync(int, string[])"/>, with extra environment variables (settings like <c>Switchboard__Hub__...</c>).</summary>
+    public static async Task<(PeerProcess Process, int Port)> StartAsync(IReadOnlyDictionary<string, string>? environment, int port = 0, params string[] args)
     {
         port = port == 0 ? FreePort() : port;
-        PeerProcess server = PeerProcess.Start("dotnet", AppContext.BaseDirectory, (IReadOnlyDictionary<string, string>?)null, [SwitchboardDll, "serve", "--urls", $"http://127.0.0.1:{port}", .. args]);
+        PeerProcess server = PeerProcess.Start("dotnet", AppContext.BaseDirectory, environment, [SwitchboardDll, "serve", "--urls", $"http://127.0.0.1:{port}", .. args]);
         await server.ReadLineAsync("info: Microsoft.Hosting.Lifetime[0] Application started");
         return (server, port);
     }

@@ -151,3 +151,88 @@ public class HubSessionUnitTests
         Assert.True(slow.MaxQueuedBytes <= options.CatchUpQueueLimit + onePage, $"max backlog {slow.MaxQueuedBytes} bytes");
     }
 }
+
+public class HistoryPacingUnitTests
+{
+    [Fact]
+    public async Task History_is_refused_with_busy_while_the_connection_is_over_its_soft_limit_and_served_once_it_drained()
+    {
+        var options = new HubOptions { CatchUpQueueLimit = 4 * 1024, LiveQueueLimit = 1024 * 1024 };
+        await using var hub = new Hub(new InMemoryMessageStore(), options);
+        var slow = new SlowConnection();
+        HubSession session = hub.Connect(slow, new HubIdentity("reader", "reader"));
+        await session.HandleAsync(Command("""{"type":"join","room":"live","ref":"j"}"""));
+        await hub.PublishAsync("live", new HubIdentity("w", "w"), "warm-up");
+        slow.Drain();
+
+        // Live messages pile up unread: past the soft limit.
+        var from = new HubIdentity("writer", "writer");
+        await Task.WhenAll(Enumerable.Range(0, 100).Select(i => hub.PublishAsync("live", from, new string('x', 100) + i)));
+        Assert.True(slow.QueuedBytes > options.CatchUpQueueLimit);
+
+        Task handled = session.HandleAsync(Command("""{"type":"history","room":"live","ref":"h1"}""")).AsTask();
+        Assert.False(handled.IsCompleted); // the reply joined a full queue: nothing more is read until it drains
+        await DrainUntilAsync(slow, handled);
+        string reply = Assert.Single(slow.Delivered, d => d.Contains("\"h1\"", StringComparison.Ordinal));
+        Assert.Contains("\"code\":\"busy\"", reply);
+
+        Task second = session.HandleAsync(Command("""{"type":"history","room":"live","ref":"h2"}""")).AsTask();
+        await DrainUntilAsync(slow, second);
+        Assert.Contains(slow.Delivered, d => d.Contains("\"type\":\"history\"", StringComparison.Ordinal) && d.Contains("\"h2\"", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_history_page_is_cut_at_its_byte_limit_newest_first_and_paging_returns_the_rest_exactly()
+    {
+        var options = new HubOptions { MaxHistoryBytes = 64 * 1024 };
+        await using var hub = new Hub(new InMemoryMessageStore(), options);
+        var from = new HubIdentity("w", "w");
+        for (int i = 1; i <= 100; i++)
+        {
+            await hub.PublishAsync("big", from, $"{i:D4}" + new string('y', 4000));
+        }
+
+        var reader = new SlowConnection();
+        HubSession session = hub.Connect(reader, new HubIdentity("r", "r"));
+        var offsets = new List<long>();
+        long? before = null;
+        int pages = 0;
+        while (true)
+        {
+            string beforeField = before is null ? "" : $",\"before\":{before}";
+            await session.HandleAsync(Command($$"""{"type":"history","room":"big","limit":500,"ref":"p{{pages}}"{{beforeField}}}"""));
+            reader.Drain();
+            string json = reader.Delivered.Last(d => d.Contains($"\"p{pages}\"", StringComparison.Ordinal));
+            Assert.True(json.Length <= options.MaxHistoryBytes + 4096, $"page of {json.Length} bytes");
+            using JsonDocument doc = JsonDocument.Parse(json);
+            long[] page = [.. doc.RootElement.GetProperty("messages").EnumerateArray().Select(m => m.GetProperty("offset").GetInt64())];
+            Assert.NotEmpty(page);
+            Assert.Equal(page.Order(), page);
+            offsets.InsertRange(0, page);
+            pages++;
+            if (!doc.RootElement.GetProperty("more").GetBoolean())
+            {
+                break;
+            }
+
+            before = page[0];
+        }
+
+        Assert.True(pages > 5, $"{pages} pages"); // 100 messages of 4 KB do not fit in 64 KiB
+        Assert.Equal(Enumerable.Range(1, 100).Select(i => (long)i), offsets);
+    }
+
+    private static ReadOnlySequence<byte> Command(string json) => new(Encoding.UTF8.GetBytes(json));
+
+    /// <summary>Lets the connection write, as a socket would, until the command's handling completed.</summary>
+    private static async Task DrainUntilAsync(SlowConnection connection, Task handling)
+    {
+        for (int round = 0; round < 100_000 && !handling.IsCompleted; round++)
+        {
+            connection.Drain();
+            await Task.Yield();
+        }
+
+        await handling.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+}

@@ -1,0 +1,77 @@
+namespace Switchboard.Hub;
+
+/// <summary>
+/// One connection's publishes in flight: accepted, not yet answered (stored and acked, or failed). When the window is
+/// full — <see cref="HubOptions.MaxPendingPublishes"/> publishes or <see cref="HubOptions.MaxPendingPublishBytes"/> of
+/// text — the connection's handler waits in <see cref="WhenOpenAsync"/> before it returns, so the engine stops reading
+/// from that connection and TCP pushes back on the sender (as Kafka's and NATS's servers do). Whatever a client sends,
+/// the server holds at most one window of its publishes, and a room's queue at most one window per connection.
+/// </summary>
+public sealed class PublishWindow(HubOptions options)
+{
+    private readonly Lock _lock = new();
+    private int _count;
+    private long _bytes;
+    private TaskCompletionSource? _waiter;
+
+    /// <summary>Publishes in flight on this connection.</summary>
+    public int Count
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _count;
+            }
+        }
+    }
+
+    /// <summary>Counts a publish of <paramref name="bytes"/> bytes of text as in flight (call before handing it to the room).</summary>
+    public void Enter(long bytes)
+    {
+        lock (_lock)
+        {
+            _count++;
+            _bytes += bytes;
+        }
+
+        HubMetrics.PublishEntered();
+    }
+
+    /// <summary>The publish entered with <paramref name="bytes"/> was answered; wakes the reader if the window opened.</summary>
+    public void Exit(long bytes)
+    {
+        TaskCompletionSource? wake = null;
+        lock (_lock)
+        {
+            _count--;
+            _bytes -= bytes;
+            if (_waiter is not null && IsOpen)
+            {
+                wake = _waiter;
+                _waiter = null;
+            }
+        }
+
+        HubMetrics.PublishExited();
+        wake?.TrySetResult();
+    }
+
+    private bool IsOpen => _count < options.MaxPendingPublishes && _bytes < options.MaxPendingPublishBytes;
+
+    /// <summary>Completes at once while the window has room; else when enough publishes were answered (the caller stops reading meanwhile).</summary>
+    public ValueTask WhenOpenAsync()
+    {
+        lock (_lock)
+        {
+            if (IsOpen)
+            {
+                return ValueTask.CompletedTask;
+            }
+
+            _waiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            HubMetrics.PublishBackpressure();
+            return new ValueTask(_waiter.Task);
+        }
+    }
+}

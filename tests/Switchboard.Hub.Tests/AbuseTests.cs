@@ -1,0 +1,140 @@
+using Xunit.Abstractions;
+using System.Text;
+using System.Text.Json;
+
+namespace Switchboard.Hub.Tests;
+
+/// <summary>
+/// One client trying to exhaust the server, against a real server process with its default settings: what it can make
+/// the server hold is bounded, and what it sent is not lost.
+/// </summary>
+public class AbuseTests(ITestOutputHelper output)
+{
+    private static string TempDir() => Directory.CreateTempSubdirectory("switchboard-abuse-").FullName;
+
+    /// <summary>Settings for the server process, as environment variables.</summary>
+    private static Dictionary<string, string> Env(params (string Key, string Value)[] settings) => settings.ToDictionary(s => s.Key, s => s.Value);
+
+    [Fact]
+    public async Task Pipelined_publishes_from_a_client_that_never_reads_hold_the_server_to_a_window_and_are_all_acked()
+    {
+        var (server, port) = await ServerProcess.StartAsync(Env(("Switchboard__Hub__PublishRateLimit", "0")), 0, "--db", Path.Combine(TempDir(), "flood.db"));
+        await using var _ = server;
+        using RawHubSocket raw = await RawHubSocket.ConnectAsync(port);
+        raw.Socket.ReceiveBufferSize = 4096; // a client that reads nothing: acks back up on the server at once
+
+        string text = new('x', 16_000);
+        long before = server.ResidentBytes();
+        long peak = before;
+        using var sampling = new CancellationTokenSource();
+        Task sampler = Task.Run(async () =>
+        {
+            using var tick = new PeriodicTimer(TimeSpan.FromMilliseconds(50));
+            while (await tick.WaitForNextTickAsync(sampling.Token).ConfigureAwait(false))
+            {
+                peak = Math.Max(peak, server.ResidentBytes());
+            }
+        });
+        var (frames, bytes, partial, partialSent) = raw.Flood(
+            i => RawHubSocket.TextFrame($"{{\"type\":\"publish\",\"room\":\"flood\",\"text\":\"{text}\",\"id\":\"f{i}\"}}"), TimeSpan.FromSeconds(4));
+        await sampling.CancelAsync();
+        await sampler.ContinueWith(_ => { }, TaskScheduler.Default);
+
+        output.WriteLine($"{frames} frames, {bytes / (1024 * 1024)} MB written, RSS {before / (1024 * 1024)} -> peak {peak / (1024 * 1024)} MB");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        // Held back by TCP: the server read only what its publish window and its reply queue allow.
+        long growth = peak - before;
+        Assert.True(growth < 160L * 1024 * 1024, $"server RSS grew by {growth / (1024 * 1024)} MB while one client wrote {bytes / (1024 * 1024)} MB of publishes");
+
+        // Nothing lost: once the client reads, every publish it wrote whole (and the one it was in the middle of) is acked.
+        raw.Socket.ReceiveBufferSize = 1024 * 1024; // reading now: a normal window again
+        Task finish = raw.FinishPartialAsync(partial, partialSent);
+        int expected = frames + (partial is null ? 0 : 1);
+        int acks = await raw.CountUntilAsync("\"type\":\"ack\"", expected, TimeSpan.FromSeconds(90));
+        await finish;
+        output.WriteLine($"acks read in {clock.Elapsed}");
+        Assert.Equal(expected, acks);
+    }
+
+    [Fact]
+    public async Task History_requests_from_clients_that_never_read_are_paced_and_hold_the_server_to_a_bound()
+    {
+        var (server, port) = await ServerProcess.StartAsync(0, "--db", Path.Combine(TempDir(), "history.db"));
+        await using var _ = server;
+        var ws = new Uri($"ws://127.0.0.1:{port}");
+        await using (var writer = await HubClient.ConnectAsync(ws, "writer"))
+        {
+            string text = new('h', 16_000);
+            for (int i = 0; i < 300; i += 50)
+            {
+                await Task.WhenAll(Enumerable.Range(i, 50).Select(k => writer.PublishAsync("archive", text + k)));
+            }
+        }
+
+        long before = server.ResidentBytes();
+        byte[] request = RawHubSocket.TextFrame("""{"type":"history","room":"archive","limit":500}""");
+        var sockets = new List<RawHubSocket>();
+        for (int i = 0; i < 20; i++)
+        {
+            RawHubSocket s = await RawHubSocket.ConnectAsync(port);
+            s.Socket.ReceiveBufferSize = 4096;
+            sockets.Add(s);
+        }
+
+        long peak = before;
+        using var sampling = new CancellationTokenSource();
+        Task sampler = Task.Run(async () =>
+        {
+            using var tick = new PeriodicTimer(TimeSpan.FromMilliseconds(50));
+            while (await tick.WaitForNextTickAsync(sampling.Token).ConfigureAwait(false))
+            {
+                peak = Math.Max(peak, server.ResidentBytes());
+            }
+        });
+        await Task.WhenAll(sockets.Select(s => Task.Run(() => s.Flood(_ => request, TimeSpan.FromSeconds(3)))));
+        await sampling.CancelAsync();
+        await sampler.ContinueWith(_ => { }, TaskScheduler.Default);
+        long growth = peak - before;
+        output.WriteLine($"RSS {before / (1024 * 1024)} -> peak {peak / (1024 * 1024)} MB");
+        // Per connection: one page (1 MiB) over the soft limit (256 KiB), plus the garbage of building it; unpaced, ~650 MB here.
+        Assert.True(growth < 240L * 1024 * 1024, $"server RSS grew by {growth / (1024 * 1024)} MB with 20 connections asking for history and reading nothing");
+
+        // The server still serves: a well-behaved client gets its history page at once.
+        await using var reader = await HubClient.ConnectAsync(ws, "reader");
+        JsonElement page = await reader.ReplyAsync(reader.Send(new { type = "history", room = "archive", limit = 500 }));
+        Assert.Equal("history", HubClient.Type(page));
+        Assert.True(page.GetProperty("more").GetBoolean()); // 300 x 16 KB do not fit in one 1 MiB page
+        foreach (RawHubSocket s in sockets)
+        {
+            s.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task Seed_ws_messages_from_a_client_that_never_reads_hold_the_server_to_a_window()
+    {
+        var (server, port) = await ServerProcess.StartAsync(Env(("Switchboard__Hub__PublishRateLimit", "0")), 0, "--db", Path.Combine(TempDir(), "seed-flood.db"));
+        await using var _ = server;
+        using RawHubSocket raw = await RawHubSocket.ConnectAsync(port, "/ws");
+        raw.Socket.ReceiveBufferSize = 4096;
+        string text = new('s', 16_000);
+        byte[] frame = RawHubSocket.TextFrame($"{{\"name\":\"flood\",\"message\":\"{text}\"}}");
+        long before = server.ResidentBytes();
+        long peak = before;
+        using var sampling = new CancellationTokenSource();
+        Task sampler = Task.Run(async () =>
+        {
+            using var tick = new PeriodicTimer(TimeSpan.FromMilliseconds(50));
+            while (await tick.WaitForNextTickAsync(sampling.Token).ConfigureAwait(false))
+            {
+                peak = Math.Max(peak, server.ResidentBytes());
+            }
+        });
+        var (frames, bytes, _, _) = raw.Flood(_ => frame, TimeSpan.FromSeconds(6));
+        await sampling.CancelAsync();
+        await sampler.ContinueWith(_ => { }, TaskScheduler.Default);
+        long growth = peak - before;
+        output.WriteLine($"{frames} frames, {bytes / (1024 * 1024)} MB written, RSS {before / (1024 * 1024)} -> peak {peak / (1024 * 1024)} MB");
+        Assert.True(growth < 160L * 1024 * 1024, $"server RSS grew by {growth / (1024 * 1024)} MB while one /ws client wrote {bytes / (1024 * 1024)} MB");
+    }
+}
