@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Switchboard.Hub;
 using Switchboard.Protocol;
@@ -49,6 +50,8 @@ public static class SwitchboardServer
         }
 
         var router = new WebSocketUpgradeRouter { HandshakeTimeout = options.HandshakeTimeout };
+        int maxConnections = options.MaxConnections ?? ConnectionLimiter.DefaultLimit();
+        ConnectionLimiter? limiter = null; // needs the app's logger: created once the app is built, before it listens
         builder.WebHost.UseUrls(options.Urls);
         builder.WebHost.UseSockets(s => s.UnsafePreferInlineScheduling = options.InlineIo);
         builder.WebHost.ConfigureKestrel(k =>
@@ -56,9 +59,11 @@ public static class SwitchboardServer
             k.AddServerHeader = false;
             k.Limits.RequestHeadersTimeout = options.HandshakeTimeout; // bounds a handshake that never finishes
             k.Limits.MaxRequestHeadersTotalSize = 16 * 1024;
+            options.Kestrel?.GetSection("Limits").Bind(k.Limits); // Kestrel:Limits:* from configuration win over the above
             k.ConfigureEndpointDefaults(l =>
             {
                 l.Protocols = HttpProtocols.Http1;
+                l.Use(next => connection => limiter!.HandleAsync(connection, next));
                 if (options.FastUpgrade)
                 {
                     l.Use(next => connection => router.HandleAsync(connection, next));
@@ -67,6 +72,8 @@ public static class SwitchboardServer
         });
 
         WebApplication app = builder.Build();
+        ServerMetrics.EnsureCreated();
+        limiter = new ConnectionLimiter(maxConnections, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.Server.Connections"), TimeProvider.System);
         var registry = new WebSocketConnectionRegistry();
         DeflateServerPolicy? compression = options.Compression
             ? new DeflateServerPolicy { ServerNoContextTakeover = !options.CompressionContextTakeover, ClientNoContextTakeover = !options.CompressionContextTakeover }

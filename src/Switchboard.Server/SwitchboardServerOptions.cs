@@ -17,6 +17,16 @@ public sealed class SwitchboardServerOptions
     /// <summary>Opening handshake timeout: a client must send its whole upgrade request within this time.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Most TCP connections held at once (HTTP and WebSocket); beyond it new connections get 503 and are closed. Default
+    /// (null): the process's descriptor limit less those open at start-up and a reserve of 256 — e.g. 565 under
+    /// <c>ulimit -n 1024</c> — so the process never runs out of descriptors.
+    /// </summary>
+    public int? MaxConnections { get; set; }
+
+    /// <summary>The "Kestrel" configuration section (Kestrel:Limits:* is applied to the server), when loaded from configuration.</summary>
+    public IConfiguration? Kestrel { get; set; }
+
     /// <summary>Largest WebSocket message accepted (bytes).</summary>
     public long MaxMessageSize { get; set; } = 16 * 1024 * 1024;
 
@@ -152,6 +162,7 @@ public sealed class SwitchboardServerOptions
         {
             sectioned.GetSection("Switchboard").Bind(options);
             flat.Bind(options);
+            options.Kestrel = sectioned.GetSection("Kestrel");
         }
         catch (InvalidOperationException ex)
         {
@@ -180,6 +191,11 @@ public sealed class SwitchboardServerOptions
         if (HandshakeTimeout <= TimeSpan.Zero)
         {
             yield return "Switchboard:HandshakeTimeout must be positive.";
+        }
+
+        if (MaxConnections is <= 0)
+        {
+            yield return "Switchboard:MaxConnections must be positive (or unset for the default from the descriptor limit).";
         }
 
         if (MaxMessageSize <= 0)

@@ -165,6 +165,9 @@ public sealed class PeerProcess : IAsyncDisposable
     }
 
     /// <summary>The next stdout line that starts with <paramref name="prefix"/>.</summary>
+    /// <summary>A line of standard output already printed and not yet read, if any.</summary>
+    public bool TryReadLine(out string? line) => _lines.Reader.TryRead(out line);
+
     public async Task<string> ReadLineAsync(string prefix = "")
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));

@@ -137,4 +137,88 @@ public class AbuseTests(ITestOutputHelper output)
         output.WriteLine($"{frames} frames, {bytes / (1024 * 1024)} MB written, RSS {before / (1024 * 1024)} -> peak {peak / (1024 * 1024)} MB");
         Assert.True(growth < 160L * 1024 * 1024, $"server RSS grew by {growth / (1024 * 1024)} MB while one /ws client wrote {bytes / (1024 * 1024)} MB");
     }
+
+    [Fact]
+    public async Task Under_a_low_descriptor_limit_a_connection_flood_is_refused_with_503_and_the_server_keeps_serving()
+    {
+        int port = ServerProcess.FreePort();
+        string db = Path.Combine(TempDir(), "fd.db");
+        await using PeerProcess server = PeerProcess.Start("bash", AppContext.BaseDirectory, "-c",
+            $"ulimit -n 1024 && exec dotnet '{ServerProcess.SwitchboardDll}' serve --urls http://127.0.0.1:{port} --db '{db}'");
+        await server.ReadLineAsync("info: Microsoft.Hosting.Lifetime[0] Application started");
+
+        var sockets = new List<System.Net.Sockets.Socket>();
+        var statuses = new List<string>();
+        for (int batch = 0; batch < 20; batch++)
+        {
+            foreach (var (socket, status) in await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => RawHubSocket.TryUpgradeAsync(port))))
+            {
+                sockets.Add(socket);
+                statuses.Add(status);
+            }
+        }
+
+        int upgraded = statuses.Count(s => s.StartsWith("HTTP/1.1 101", StringComparison.Ordinal));
+        int refused = statuses.Count(s => s.StartsWith("HTTP/1.1 503", StringComparison.Ordinal) || s == "closed");
+        output.WriteLine($"{upgraded} upgraded, {refused} refused, fds {Directory.GetFiles($"/proc/{server.Pid}/fd").Length}");
+        Assert.Equal(statuses.Count, upgraded + refused); // nothing else: every attempt got a clean answer
+        Assert.True(upgraded >= 400, $"only {upgraded} connections were accepted under ulimit -n 1024");
+        Assert.Contains(statuses, s => s.StartsWith("HTTP/1.1 503", StringComparison.Ordinal));
+        Assert.True(Directory.GetFiles($"/proc/{server.Pid}/fd").Length < 1024);
+        Assert.Single(server.Stderr.Split('\n').Concat(StdoutLines(server)), l => l.Contains("Connection limit reached", StringComparison.Ordinal));
+
+        // Connections that go away make room again: after closing 50, new ones are accepted (the server notices the closes
+        // asynchronously: a few attempts).
+        foreach (System.Net.Sockets.Socket s in sockets.Take(50))
+        {
+            s.Dispose();
+        }
+
+        string again = "";
+        for (int attempt = 0; attempt < 50 && !again.StartsWith("HTTP/1.1 101", StringComparison.Ordinal); attempt++)
+        {
+            var (socket, status) = await RawHubSocket.TryUpgradeAsync(port);
+            sockets.Add(socket);
+            again = status;
+            if (!again.StartsWith("HTTP/1.1 101", StringComparison.Ordinal))
+            {
+                await Task.Delay(100);
+            }
+        }
+
+        Assert.StartsWith("HTTP/1.1 101", again);
+        foreach (System.Net.Sockets.Socket s in sockets)
+        {
+            s.Dispose();
+        }
+
+        // Still alive, and the refusals are counted.
+        string metrics = "";
+        for (int attempt = 0; attempt < 50 && !metrics.Contains("switchboard_connections_refused_total", StringComparison.Ordinal); attempt++)
+        {
+            using var http = new HttpClient();
+            try
+            {
+                metrics = await http.GetStringAsync($"http://127.0.0.1:{port}/metrics");
+            }
+            catch (HttpRequestException)
+            {
+                await Task.Delay(100); // still at the limit while the closes are noticed
+            }
+        }
+
+        string refusedLine = metrics.Split('\n').Single(l => l.StartsWith("switchboard_connections_refused_total", StringComparison.Ordinal));
+        Assert.True(long.Parse(refusedLine.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture) >= statuses.Count(s => s.StartsWith("HTTP/1.1 503", StringComparison.Ordinal)), refusedLine);
+    }
+
+    private static IEnumerable<string> StdoutLines(PeerProcess process)
+    {
+        var lines = new List<string>();
+        while (process.TryReadLine(out string? line))
+        {
+            lines.Add(line!);
+        }
+
+        return lines;
+    }
 }

@@ -40,6 +40,43 @@ public class ConfigurationTests
         Assert.Equal(["https://chat.example.com"], o.Auth.AllowedOrigins);
     }
 
+    [Fact]
+    public async Task Kestrel_limits_and_the_connection_limit_come_from_configuration()
+    {
+        string file = Path.Combine(Directory.CreateTempSubdirectory("switchboard-config-").FullName, "settings.json");
+        File.WriteAllText(file, """
+            {
+              "Switchboard": { "Store": "memory", "Urls": "http://127.0.0.1:0", "MaxConnections": 3 },
+              "Kestrel": { "Limits": { "MaxRequestHeaderCount": 7, "MaxConcurrentConnections": 1000 } }
+            }
+            """);
+        SwitchboardServerOptions o = SwitchboardServerOptions.Load(configFile: file);
+        Assert.Equal(3, o.MaxConnections);
+        await using Microsoft.AspNetCore.Builder.WebApplication app = SwitchboardServer.Build(o, _ => { });
+        var kestrel = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<
+            Microsoft.Extensions.Options.IOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>>(app.Services).Value;
+        Assert.Equal(7, kestrel.Limits.MaxRequestHeaderCount);
+        Assert.Equal(1000, kestrel.Limits.MaxConcurrentConnections);
+        Assert.Equal(TimeSpan.FromSeconds(10), kestrel.Limits.RequestHeadersTimeout); // Switchboard's own default where the file says nothing
+
+        // And the connection limit applies: the fourth connection is refused while three are held.
+        await app.StartAsync();
+        int port = new Uri(SwitchboardServer.GetAddresses(app)[0]).Port;
+        var held = new List<System.Net.Sockets.Socket>();
+        for (int i = 0; i < 3; i++)
+        {
+            var (socket, status) = await RawHubSocket.TryUpgradeAsync(port);
+            held.Add(socket);
+            Assert.StartsWith("HTTP/1.1 101", status);
+        }
+
+        var (extra, refused) = await RawHubSocket.TryUpgradeAsync(port);
+        held.Add(extra);
+        Assert.StartsWith("HTTP/1.1 503", refused);
+        held.ForEach(s => s.Dispose());
+        await app.StopAsync();
+    }
+
     [Theory]
     [InlineData("""{"Switchboard":{"Auth":{"Enabled":true,"SigningKey":"short"}}}""", "Switchboard:Auth:SigningKey")]
     [InlineData("""{"Switchboard":{"Auth":{"AllowedOrigins":["not an origin"]}}}""", "Switchboard:Auth:AllowedOrigins")]

@@ -39,6 +39,39 @@ internal sealed class RawHubSocket : IDisposable
         return new RawHubSocket(socket);
     }
 
+    /// <summary>
+    /// Opens a TCP connection and sends an upgrade request; returns the socket and the status line of the answer
+    /// ("HTTP/1.1 101 ...", "HTTP/1.1 503 ..."), or "closed" when the server closed or reset the connection without one.
+    /// </summary>
+    public static async Task<(Socket Socket, string Status)> TryUpgradeAsync(int port, string path = "/echo")
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            await socket.ConnectAsync("127.0.0.1", port);
+            await socket.SendAsync(Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+                                                           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"));
+            var line = new StringBuilder();
+            var one = new byte[1];
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            while (!line.ToString().EndsWith("\r\n", StringComparison.Ordinal))
+            {
+                if (await socket.ReceiveAsync(one, cts.Token) == 0)
+                {
+                    return (socket, "closed");
+                }
+
+                line.Append((char)one[0]);
+            }
+
+            return (socket, line.ToString().TrimEnd());
+        }
+        catch (SocketException)
+        {
+            return (socket, "closed");
+        }
+    }
+
     /// <summary>A masked text frame (zero mask key) carrying <paramref name="payload"/>.</summary>
     public static byte[] TextFrame(ReadOnlySpan<byte> payload)
     {
