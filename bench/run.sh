@@ -21,7 +21,7 @@ SB="dotnet src/Switchboard.Cli/bin/Release/net10.0/switchboard.dll"
 
 start_server() { # name port -> sets PID
   case "$1" in
-    switchboard) taskset -c 0 $SB serve --store memory --urls "http://127.0.0.1:$2" >"$OUT/$1.log" 2>&1 & ;;
+    switchboard) Switchboard__Hub__PublishRateLimit=0 taskset -c 0 $SB serve --store memory --urls "http://127.0.0.1:$2" >"$OUT/$1.log" 2>&1 & ;;
     aspnetcore)  taskset -c 0 dotnet bench/baselines/AspNetCoreChat/bin/Release/net10.0/AspNetCoreChat.dll --urls "http://127.0.0.1:$2" >"$OUT/$1.log" 2>&1 & ;;
     node-ws)     taskset -c 0 node bench/baselines/node-ws/server.mjs "$2" >"$OUT/$1.log" 2>&1 & ;;
   esac

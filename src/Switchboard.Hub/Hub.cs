@@ -14,6 +14,7 @@ public sealed class Hub : IAsyncDisposable
     private readonly ConcurrentDictionary<string, Lazy<Task<Room>>> _rooms = new(StringComparer.Ordinal);
     private readonly HashSet<string> _known = new(StringComparer.Ordinal);
     private readonly ILogger _logger;
+    private readonly TokenBucket? _newRooms; // hub-wide allowance of rooms created on first use
 
     /// <summary>Creates a hub over <paramref name="store"/>.</summary>
     public Hub(IMessageStore store, HubOptions? options = null, ILogger? logger = null)
@@ -21,6 +22,7 @@ public sealed class Hub : IAsyncDisposable
         Store = store;
         Options = options ?? new HubOptions();
         _logger = logger ?? NullLogger.Instance;
+        _newRooms = Options.NewRoomsPerMinute > 0 ? new TokenBucket(Options.NewRoomsPerMinute / 60.0, Options.NewRoomsPerMinute, Options.Time) : null;
         _known.Add(SeedChat.Room);
         foreach (string room in Options.Rooms)
         {
@@ -149,7 +151,7 @@ public sealed class Hub : IAsyncDisposable
     /// The room, opening it; null when it does not exist and may not be created. A room that closed for being idle is
     /// replaced by a fresh one opened from the store (the closed one had nothing queued and nothing unwritten).
     /// </summary>
-    internal async Task<Room?> GetRoomAsync(string name, bool create)
+    internal async Task<Room?> GetRoomAsync(string name, bool create, TokenBucket? creations = null)
     {
         while (true)
         {
@@ -164,6 +166,22 @@ public sealed class Hub : IAsyncDisposable
                 if (!exists && !(create && Options.AutoCreateRooms))
                 {
                     return null;
+                }
+
+                if (!exists)
+                {
+                    // A new room (memory now, disk soon): within the connection's and the server's allowance only.
+                    if (creations is not null && !creations.TryTake(out TimeSpan retry))
+                    {
+                        HubMetrics.RoomCreationRefused();
+                        throw new RoomCreationRefusedException(retry, $"This connection created {Options.NewRoomsPerConnectionPerMinute} new rooms in the last minute");
+                    }
+
+                    if (_newRooms is not null && !_newRooms.TryTake(out retry))
+                    {
+                        HubMetrics.RoomCreationRefused();
+                        throw new RoomCreationRefusedException(retry, $"The server created {Options.NewRoomsPerMinute} new rooms in the last minute");
+                    }
                 }
             }
 
@@ -189,11 +207,11 @@ public sealed class Hub : IAsyncDisposable
     }
 
     /// <summary>Posts the work made for the room (opening it as <see cref="GetRoomAsync"/> does), again on a fresh room if it closed meanwhile.</summary>
-    internal async Task<Room?> PostAsync(string name, bool create, Func<Room, Room.Work> work)
+    internal async Task<Room?> PostAsync(string name, bool create, Func<Room, Room.Work> work, TokenBucket? creations = null)
     {
         while (true)
         {
-            Room? room = await GetRoomAsync(name, create).ConfigureAwait(false);
+            Room? room = await GetRoomAsync(name, create, creations).ConfigureAwait(false);
             if (room is null || room.TryPost(work(room)))
             {
                 return room;
@@ -233,4 +251,11 @@ public sealed class Hub : IAsyncDisposable
 
         await Store.DisposeAsync().ConfigureAwait(false);
     }
+}
+
+/// <summary>A room was not created: the connection or the server is over its allowance of new rooms.</summary>
+public sealed class RoomCreationRefusedException(TimeSpan retryAfter, string message) : Exception(message)
+{
+    /// <summary>When the next new room will be allowed.</summary>
+    public TimeSpan RetryAfter { get; } = retryAfter;
 }

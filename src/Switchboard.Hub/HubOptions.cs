@@ -49,9 +49,10 @@ public sealed partial class HubOptions
 
     /// <summary>
     /// Publishes one connection may make per second, sustained (on <c>/hub</c> and <c>/ws</c>); beyond it a publish is
-    /// refused with <c>rate_limited</c> and not stored. 0 (the default) means no limit: a public deployment sets one.
+    /// refused with <c>rate_limited</c> and not stored. Default 20 a second (with bursts of <see cref="PublishBurst"/>):
+    /// far above what a person types, far below what fills a disk. 0 turns the limit off (load tests, trusted backends).
     /// </summary>
-    public double PublishRateLimit { get; init; }
+    public double PublishRateLimit { get; init; } = 20;
 
     /// <summary>
     /// Publishes one connection may have in flight (accepted, not yet acked). At the limit the server stops reading
@@ -63,8 +64,18 @@ public sealed partial class HubOptions
     /// <summary>Bytes of text one connection may have in flight; the same backpressure as <see cref="MaxPendingPublishes"/>. Default 1 MiB.</summary>
     public long MaxPendingPublishBytes { get; init; } = 1024 * 1024;
 
-    /// <summary>Publishes one connection may make at once before <see cref="PublishRateLimit"/> applies. Default 20.</summary>
-    public int PublishBurst { get; init; } = 20;
+    /// <summary>Publishes one connection may make at once before <see cref="PublishRateLimit"/> applies (e.g. messages typed offline, sent on reconnect). Default 100.</summary>
+    public int PublishBurst { get; init; } = 100;
+
+    /// <summary>
+    /// New rooms one connection may create (by joining or publishing to a room that does not exist yet) per minute, in
+    /// bursts of as many; beyond it <c>too_many_new_rooms</c>. Every room costs memory while open and disk once written.
+    /// Default 20; 0: no limit.
+    /// </summary>
+    public int NewRoomsPerConnectionPerMinute { get; init; } = 20;
+
+    /// <summary>New rooms the whole server may create per minute, whoever asks (many connections together). Default 600; 0: no limit.</summary>
+    public int NewRoomsPerMinute { get; init; } = 600;
 
     /// <summary>
     /// Rooms one connection may be in at once (each holds a subscription and presence in a room that then stays
@@ -103,8 +114,18 @@ public sealed partial class HubOptions
     /// <summary>Most publishes appended to the store in one batch. Default 256.</summary>
     public int MaxPublishBatch { get; init; } = 256;
 
-    /// <summary>Retention for rooms without their own policy. Default: keep everything.</summary>
-    public RetentionPolicy Retention { get; init; } = new(); // an instance of its own: configuration binding sets its properties in place
+    /// <summary>
+    /// Retention for rooms without their own policy. Default: the last 10,000 messages of a room, none older than 30
+    /// days, so one room holds at most ~160 MB of text however much is published to it. A policy with neither set
+    /// (<see cref="RetentionPolicy.Unlimited"/>) keeps everything.
+    /// </summary>
+    public RetentionPolicy Retention { get; init; } = new(DefaultRetentionCount, DefaultRetentionAge); // an instance of its own: configuration binding sets its properties in place
+
+    /// <summary>Messages a room keeps by default (<see cref="Retention"/>).</summary>
+    public const int DefaultRetentionCount = 10_000;
+
+    /// <summary>How long a room keeps a message by default (<see cref="Retention"/>).</summary>
+    public static readonly TimeSpan DefaultRetentionAge = TimeSpan.FromDays(30);
 
     /// <summary>Retention per room name.</summary>
     public Dictionary<string, RetentionPolicy> RoomRetention { get; init; } = [];

@@ -17,6 +17,7 @@ public sealed class HubSession
     private readonly IHubAccess? _access;
     private readonly PublishRateLimiter? _publishes; // only when a limit is set: nothing per connection otherwise
     private readonly PublishWindow _inFlight;
+    private readonly TokenBucket? _newRooms; // rooms this connection may create on first use
 
     internal HubSession(Hub hub, IHubConnection connection, HubIdentity identity, IHubAccess? access)
     {
@@ -26,6 +27,9 @@ public sealed class HubSession
         _access = access;
         _publishes = PublishRateLimiter.For(hub.Options);
         _inFlight = new PublishWindow(hub.Options);
+        _newRooms = hub.Options.NewRoomsPerConnectionPerMinute > 0
+            ? new TokenBucket(hub.Options.NewRoomsPerConnectionPerMinute / 60.0, hub.Options.NewRoomsPerConnectionPerMinute, hub.Options.Time)
+            : null;
     }
 
     /// <summary>The connection.</summary>
@@ -132,7 +136,7 @@ public sealed class HubSession
     private Task<Room?> OpenRoomAsync(HubCommand cmd, string name, bool create) => RoomOrErrorAsync(cmd, name, () => _hub.GetRoomAsync(name, create));
 
     /// <summary>Queues the work for the room (creating it if allowed; a fresh one if it closed meanwhile), or replies why not.</summary>
-    private Task<Room?> PostToRoomAsync(HubCommand cmd, string name, Room.Work work) => RoomOrErrorAsync(cmd, name, () => _hub.PostAsync(name, create: true, _ => work));
+    private Task<Room?> PostToRoomAsync(HubCommand cmd, string name, Room.Work work) => RoomOrErrorAsync(cmd, name, () => _hub.PostAsync(name, create: true, _ => work, _newRooms));
 
     private async Task<Room?> RoomOrErrorAsync(HubCommand cmd, string name, Func<Task<Room?>> get)
     {
@@ -145,6 +149,17 @@ public sealed class HubSession
             }
 
             return room;
+        }
+        catch (RoomCreationRefusedException refused)
+        {
+            Reply(HubProtocol.Build("error", w =>
+            {
+                w.WriteString("code", HubErrorCodes.TooManyNewRooms);
+                w.WriteString("message", $"{refused.Message}; '{name}' was not created. Use existing rooms, or retry later.");
+                w.WriteNumber("retryAfterMs", (long)Math.Ceiling(refused.RetryAfter.TotalMilliseconds));
+                HubProtocol.WriteRef(w, cmd.Ref);
+            }));
+            return null;
         }
         catch (Exception)
         {

@@ -284,6 +284,16 @@ public sealed class SwitchboardServerOptions
             yield return "Switchboard:Hub: PublishRateLimit must be zero (no limit) or more, PublishBurst at least 1.";
         }
 
+        if (Hub.MaxPendingPublishes <= 0 || Hub.MaxPendingPublishBytes <= 0 || Hub.MaxHistoryBytes <= 0)
+        {
+            yield return "Switchboard:Hub: MaxPendingPublishes, MaxPendingPublishBytes and MaxHistoryBytes must be positive.";
+        }
+
+        if (Hub.NewRoomsPerConnectionPerMinute < 0 || Hub.NewRoomsPerMinute < 0)
+        {
+            yield return "Switchboard:Hub: NewRoomsPerConnectionPerMinute and NewRoomsPerMinute must be zero (no limit) or more.";
+        }
+
         if (Hub.MaxRoomsPerConnection <= 0)
         {
             yield return "Switchboard:Hub:MaxRoomsPerConnection must be positive.";

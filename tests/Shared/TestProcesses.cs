@@ -236,10 +236,14 @@ public static class ServerProcess
         return port;
     }
 
-    /// <summary>Starts `switchboard serve` on <paramref name="port"/> (a free one when 0) and waits until it listens.</summary>
-    public static Task<(PeerProcess Process, int Port)> StartAsync(int port = 0, params string[] args) => StartAsync(null, port, args);
+    /// <summary>
+    /// Starts `switchboard serve` with its defaults, except the per-connection publish rate limit (off): these tests publish
+    /// thousands of messages a second from one connection, as no person does. The limit has tests of its own.
+    /// </summary>
+    public static Task<(PeerProcess Process, int Port)> StartAsync(int port = 0, params string[] args) =>
+        StartAsync(new Dictionary<string, string> { ["Switchboard__Hub__PublishRateLimit"] = "0" }, port, args);
 
-    /// <summary>As <see cref="StartAsync(int, string[])"/>, with extra environment variables (settings like <c>Switchboard__Hub__...</c>).</summary>
+    /// <summary>Starts `switchboard serve` on <paramref name="port"/> (a free one when 0) with exactly these extra environment variables (settings like <c>Switchboard__Hub__...</c>) and waits until it listens.</summary>
     public static async Task<(PeerProcess Process, int Port)> StartAsync(IReadOnlyDictionary<string, string>? environment, int port = 0, params string[] args)
     {
         port = port == 0 ? FreePort() : port;

@@ -221,4 +221,39 @@ public class AbuseTests(ITestOutputHelper output)
 
         return lines;
     }
+
+    [Fact]
+    public async Task With_default_settings_one_anonymous_connection_cannot_create_rooms_or_publish_without_bound()
+    {
+        var (server, port) = await ServerProcess.StartAsync(Env(), 0, "--db", Path.Combine(TempDir(), "defaults.db"));
+        await using var _ = server;
+        await using var c = await HubClient.ConnectAsync(new Uri($"ws://127.0.0.1:{port}"), "anonymous");
+
+        // Rooms by publishing (the join limit alone did not count these): 20 a minute.
+        var codes = new List<string>();
+        for (int i = 0; i < 25; i++)
+        {
+            JsonElement r = await c.ReplyAsync(c.Send(new { type = "publish", room = $"spam-{i}", text = "x", id = "r" + i }));
+            codes.Add(HubClient.Type(r) == "ack" ? "ack" : r.GetProperty("code").GetString()!);
+        }
+
+        Assert.Equal(20, codes.Count(k => k == "ack"));
+        Assert.All(codes.Skip(20), k => Assert.Equal("too_many_new_rooms", k));
+
+        // Publishes: bursts of 100, then 20 a second.
+        string[] refs = [.. Enumerable.Range(0, 130).Select(i => c.Send(new { type = "publish", room = "spam-0", text = "y", id = "p" + i }))];
+        var replies = new Dictionary<string, string>();
+        while (replies.Count < refs.Length)
+        {
+            JsonElement e = await c.NextAsync();
+            if (e.TryGetProperty("ref", out JsonElement r))
+            {
+                replies[r.GetString()!] = HubClient.Type(e) == "ack" ? "ack" : e.GetProperty("code").GetString()!;
+            }
+        }
+
+        int acked = replies.Values.Count(v => v == "ack");
+        Assert.InRange(acked, 100 - 25, 100 + 10); // the burst (less the 25 publishes above), plus what refilled meanwhile
+        Assert.Equal(refs.Length - acked, replies.Values.Count(v => v == "rate_limited"));
+    }
 }

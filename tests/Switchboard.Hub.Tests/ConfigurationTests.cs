@@ -32,12 +32,22 @@ public class ConfigurationTests
         Assert.False(o.Hub.AutoCreateRooms);
         Assert.Equal(["general", "lobby"], o.Hub.Rooms);
         Assert.Equal((2048, 20), (o.Hub.MaxTextBytes, o.Hub.HistoryOnJoin));
-        Assert.Equal(new RetentionPolicy(1000, null), o.Hub.Retention);
+        Assert.Equal(new RetentionPolicy(1000, HubOptions.DefaultRetentionAge), o.Hub.Retention); // a setting changes only what it names
         Assert.Equal(new RetentionPolicy(null, TimeSpan.FromMinutes(10)), o.Hub.RetentionFor("ephemeral"));
-        Assert.Equal(new RetentionPolicy(1000, null), o.Hub.RetentionFor("general"));
-        Assert.Equal(new RetentionPolicy(null, null), new HubOptions().Retention); // binding did not change the default of other options
+        Assert.Equal(new RetentionPolicy(1000, HubOptions.DefaultRetentionAge), o.Hub.RetentionFor("general"));
+        Assert.Equal(new RetentionPolicy(HubOptions.DefaultRetentionCount, HubOptions.DefaultRetentionAge), new HubOptions().Retention); // binding did not change the default of other options
         Assert.True(o.Auth.Enabled);
         Assert.Equal(["https://chat.example.com"], o.Auth.AllowedOrigins);
+    }
+
+    [Fact]
+    public void The_default_retention_can_be_turned_off_in_configuration()
+    {
+        string file = Path.Combine(Directory.CreateTempSubdirectory("switchboard-config-").FullName, "settings.json");
+        File.WriteAllText(file, """{ "Switchboard": { "Hub": { "Retention": { "MaxCount": null, "MaxAge": null } } } }""");
+        SwitchboardServerOptions o = SwitchboardServerOptions.Load(configFile: file);
+        Assert.Equal(RetentionPolicy.Unlimited, o.Hub.Retention);
+        Assert.Equal(new RetentionPolicy(HubOptions.DefaultRetentionCount, HubOptions.DefaultRetentionAge), SwitchboardServerOptions.Load().Hub.Retention);
     }
 
     [Fact]

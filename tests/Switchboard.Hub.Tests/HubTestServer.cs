@@ -34,8 +34,14 @@ public sealed class HubTestServer
         {
             Urls = "http://127.0.0.1:0",
             Database = Path.Combine(Directory.CreateTempSubdirectory("switchboard-hub-").FullName, "hub.db"),
+            // These tests publish thousands of messages a second from one connection, into many rooms, and resume over
+            // 100,000 messages: the default bounds (rate, new rooms, retention) have tests of their own.
             Hub = new HubOptions
             {
+                PublishRateLimit = 0,
+                NewRoomsPerConnectionPerMinute = 0,
+                NewRoomsPerMinute = 0,
+                Retention = RetentionPolicy.Unlimited,
                 RoomRetention = new Dictionary<string, RetentionPolicy> { ["retained"] = new RetentionPolicy(10, null) },
             },
         };

@@ -30,7 +30,7 @@ public class RoomMemoryTests
     public async Task Rooms_closing_while_publishes_race_them_lose_nothing()
     {
         // Every maintenance pass closes every room nobody is in; publishes and joins keep arriving meanwhile.
-        await using var hub = new Hub(new InMemoryMessageStore(), new HubOptions { IdleRoomRelease = TimeSpan.Zero, AutoCreateRooms = true });
+        await using var hub = new Hub(new InMemoryMessageStore(), new HubOptions { IdleRoomRelease = TimeSpan.Zero, AutoCreateRooms = true, NewRoomsPerMinute = 0 });
         var who = new HubIdentity("u", "U");
         using var stop = new CancellationTokenSource();
         int passes = 0;
@@ -78,7 +78,7 @@ public class RoomMemoryTests
         HubTestServer server = await HubTestServer.StartAsync(o =>
         {
             o.Store = "memory";
-            o.Hub = new HubOptions { IdleRoomRelease = TimeSpan.Zero };
+            o.Hub = new HubOptions { IdleRoomRelease = TimeSpan.Zero, PublishRateLimit = 0, NewRoomsPerConnectionPerMinute = 0, NewRoomsPerMinute = 0 };
         });
         using var stop = new CancellationTokenSource();
         Task maintenance = Task.Run(async () =>
@@ -144,7 +144,7 @@ public class RoomMemoryTests
         HubTestServer server = await HubTestServer.StartAsync(o =>
         {
             o.Store = "memory";
-            o.Hub = new HubOptions { IdleRoomRelease = TimeSpan.Zero };
+            o.Hub = new HubOptions { IdleRoomRelease = TimeSpan.Zero, PublishRateLimit = 0, NewRoomsPerConnectionPerMinute = 0, NewRoomsPerMinute = 0 };
         });
         try
         {
