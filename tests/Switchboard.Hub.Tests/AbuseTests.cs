@@ -256,4 +256,101 @@ public class AbuseTests(ITestOutputHelper output)
         Assert.InRange(acked, 100 - 25, 100 + 10); // the burst (less the 25 publishes above), plus what refilled meanwhile
         Assert.Equal(refs.Length - acked, replies.Values.Count(v => v == "rate_limited"));
     }
+
+    [Fact]
+    public async Task A_full_disk_fails_publishes_with_internal_keeps_reads_and_the_server_up_and_damages_nothing()
+    {
+        string mount = TempDir();
+        Run("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", mount); // a small filesystem of its own (root only)
+        try
+        {
+            string db = Path.Combine(mount, "full.db");
+            string filler = Path.Combine(mount, "filler");
+            await File.WriteAllBytesAsync(filler, new byte[2 * 1024 * 1024]); // freed later, to show the server recovers
+            var (server, port) = await ServerProcess.StartAsync(0, "--db", db);
+            var ws = new Uri($"ws://127.0.0.1:{port}");
+            var acked = new Dictionary<string, long>();
+            await using (var c = await HubClient.ConnectAsync(ws, "filler"))
+            {
+                Assert.Equal(1, await c.PublishAsync("disk", "the first message", "first"));
+                acked["first"] = 1;
+                string text = new('d', 16_000);
+                string? failedId = null;
+                for (int i = 0; i < 2000 && failedId is null; i++)
+                {
+                    string id = "m" + i;
+                    JsonElement r = await c.ReplyAsync(c.Send(new { type = "publish", room = "disk", text, id }));
+                    if (HubClient.Type(r) == "ack")
+                    {
+                        acked[id] = r.GetProperty("offset").GetInt64();
+                    }
+                    else
+                    {
+                        Assert.Equal("internal", r.GetProperty("code").GetString());
+                        failedId = id;
+                    }
+                }
+
+                Assert.NotNull(failedId); // the disk did fill up
+                output.WriteLine($"{acked.Count} acked before the disk was full");
+
+                // Still up, and reads work: history, and a join from the start.
+                Assert.Equal("pong", HubClient.Type(await c.ReplyAsync(c.Send(new { type = "ping" }))));
+                JsonElement history = await c.ReplyAsync(c.Send(new { type = "history", room = "disk", before = 2, limit = 1 }));
+                Assert.Equal("the first message", history.GetProperty("messages")[0].GetProperty("text").GetString());
+                await using var reader = await HubClient.ConnectAsync(ws, "reader");
+                Assert.Equal("joined", HubClient.Type(await reader.ReplyAsync(reader.Send(new { type = "join", room = "disk", since = 0 }))));
+                Assert.Equal(1, (await reader.ExpectAsync("message")).GetProperty("offset").GetInt64());
+
+                // Space again: the same publish, retried with its id, is stored.
+                File.Delete(filler);
+                JsonElement retried = await c.ReplyAsync(c.Send(new { type = "publish", room = "disk", text = "after the disk had room again", id = failedId }));
+                Assert.Equal("ack", HubClient.Type(retried));
+                acked[failedId] = retried.GetProperty("offset").GetInt64();
+            }
+
+            server.Terminate();
+            Assert.Equal(0, await server.WaitForExitAsync());
+            await server.DisposeAsync();
+
+            // Nothing damaged: the database checks out, and every acked message is there at its offset.
+            using (var check = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={db};Pooling=False"))
+            {
+                check.Open();
+                using var cmd = check.CreateCommand();
+                cmd.CommandText = "PRAGMA integrity_check";
+                Assert.Equal("ok", cmd.ExecuteScalar() as string);
+            }
+
+            var (restarted, port2) = await ServerProcess.StartAsync(0, "--db", db);
+            await using (restarted)
+            {
+                await using var auditor = await HubClient.ConnectAsync(new Uri($"ws://127.0.0.1:{port2}"), "auditor");
+                JsonElement joined = await auditor.ReplyAsync(auditor.Send(new { type = "join", room = "disk", since = 0 }));
+                long head = joined.GetProperty("offset").GetInt64();
+                Assert.Equal(acked.Count, head); // dense: the failed publishes left no hole and no trace
+                var stored = new Dictionary<string, long>();
+                for (long expected = 1; expected <= head; expected++)
+                {
+                    JsonElement m = await auditor.ExpectAsync("message");
+                    Assert.Equal(expected, m.GetProperty("offset").GetInt64());
+                    stored[m.GetProperty("id").GetString()!] = expected;
+                }
+
+                Assert.Equal(acked.OrderBy(kv => kv.Key), stored.OrderBy(kv => kv.Key));
+            }
+        }
+        finally
+        {
+            Run("umount", "-l", mount);
+        }
+    }
+
+    private static void Run(string file, params string[] args)
+    {
+        using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(file, args) { RedirectStandardError = true })!;
+        string error = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        Assert.True(p.ExitCode == 0, $"{file} {string.Join(' ', args)}: {error} (this test needs root, to mount a small tmpfs)");
+    }
 }
