@@ -72,6 +72,14 @@ public sealed class WebSocketUpgradeRouter
         return first[..n].SequenceEqual(get[..n]);
     }
 
+    /// <summary>The data after any CR and LF bytes that precede the request line.</summary>
+    private static ReadOnlySequence<byte> SkipEmptyLines(ReadOnlySequence<byte> buffer)
+    {
+        var reader = new SequenceReader<byte>(buffer);
+        reader.AdvancePastAny((byte)'\r', (byte)'\n');
+        return reader.UnreadSequence;
+    }
+
     /// <summary>The connection middleware.</summary>
     public Task HandleAsync(ConnectionContext connection, ConnectionDelegate next)
     {
@@ -113,14 +121,23 @@ public sealed class WebSocketUpgradeRouter
                 }
 
                 buffer = result.Buffer;
-                if (!StartsLikeGet(buffer))
+                ReadOnlySequence<byte> requestBytes = SkipEmptyLines(buffer);
+                if (requestBytes.IsEmpty && !result.IsCompleted && !result.IsCanceled)
+                {
+                    // Empty lines before the request line may be ignored (RFC 9112 §2.2), but they do not restart the
+                    // clock: the whole head, whatever comes first, arrives within the handshake timeout.
+                    input.AdvanceTo(buffer.Start, buffer.End);
+                    continue;
+                }
+
+                if (!StartsLikeGet(requestBytes))
                 {
                     head = null; // not a WebSocket upgrade (those are GET requests): Kestrel's HTTP layer takes it as it is
                     headEnd = buffer.Start;
                     break;
                 }
 
-                var reader = new SequenceReader<byte>(buffer);
+                var reader = new SequenceReader<byte>(requestBytes);
                 HttpHeadStatus status = HttpHeadParser.TryParseRequest(ref reader, out head);
                 if (status == HttpHeadStatus.NeedMoreData && !result.IsCompleted && !result.IsCanceled)
                 {
@@ -129,6 +146,16 @@ public sealed class WebSocketUpgradeRouter
                 }
 
                 headEnd = reader.Position;
+                if (status is HttpHeadStatus.Invalid or HttpHeadStatus.TooLarge or HttpHeadStatus.TooManyFields)
+                {
+                    // A GET whose head is not HTTP/1.1 (e.g. bare LF line ends, which would otherwise wait for a CRLF
+                    // that never comes): answer it here, with the reason, rather than leave it to time out.
+                    input.AdvanceTo(buffer.End);
+                    await connection.Transport.Output.WriteAsync(ServerHandshake.FormatResponse(ServerHandshake.RejectHead(status))).ConfigureAwait(false);
+                    await connection.Transport.Output.CompleteAsync().ConfigureAwait(false);
+                    return null;
+                }
+
                 if (status != HttpHeadStatus.Complete)
                 {
                     head = null;

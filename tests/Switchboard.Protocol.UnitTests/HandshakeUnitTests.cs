@@ -63,6 +63,11 @@ public class ServerHandshakeUnitTests
     [InlineData("GET", "HTTP/1.1", "Sec-WebSocket-Key", "AAAAAAAAAAAAAAAAAAAA", HandshakeRejection.InvalidKey, 400)] // 15 bytes
     [InlineData("GET", "HTTP/1.1", "Sec-WebSocket-Version", "8", HandshakeRejection.UnsupportedVersion, 426)]
     [InlineData("GET", "HTTP/1.1", "Sec-WebSocket-Version", null, HandshakeRejection.UnsupportedVersion, 426)]
+    [InlineData("GET", "HTTP/2.0", null, null, HandshakeRejection.HttpVersionNotSupported, 505)]
+    [InlineData("GET", "HTTP/2", null, null, HandshakeRejection.HttpVersionNotSupported, 505)]
+    [InlineData("GET", "HTTP/3.0", null, null, HandshakeRejection.HttpVersionNotSupported, 505)]
+    [InlineData("GET", "HTTP/0.9", null, null, HandshakeRejection.HttpVersionTooOld, 400)]
+    [InlineData("GET", "HTTP/1.1", "Host", "a.example, b.example", HandshakeRejection.DuplicateHost, 400)] // two Host fields, as joined by the header list
     public void Refuses_bad_requests_with_a_reason_and_status(string method, string version, string? header, string? value, HandshakeRejection reason, int status)
     {
         string[] lines = header is null ? Good : With(header, value);
@@ -71,6 +76,14 @@ public class ServerHandshakeUnitTests
         Assert.Equal(reason, r.Rejection);
         Assert.Equal(status, r.StatusCode);
         Assert.False(string.IsNullOrEmpty(r.Message));
+    }
+
+    [Fact]
+    public void Transfer_encoding_with_content_length_is_refused()
+    {
+        var r = ServerHandshake.Validate("GET", "HTTP/1.1", Headers([.. Good, "Transfer-Encoding: chunked", "Content-Length: 5"]), new());
+        Assert.Equal((HandshakeRejection.AmbiguousMessageLength, 400), (r.Rejection, r.StatusCode));
+        Assert.True(ServerHandshake.Validate("GET", "HTTP/1.1", Headers([.. Good, "Content-Length: 0"]), new()).IsAccepted);
     }
 
     [Fact]
@@ -200,10 +213,26 @@ public class HttpHeadParserUnitTests
     [InlineData("GET / HTTP/1.1\r\nName : v\r\n\r\n")]
     [InlineData("GET / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n")]
     [InlineData("GET / HTTP/1.1\r\nA: b\nC: d\r\n\r\n")]
+    [InlineData("GET / HTTP/1.1\r\nX-\u00e9t\u00e9: v\r\n\r\n")] // a field name that is not a token
+    [InlineData("GET / HTTP/1.1\r\nX(y): v\r\n\r\n")]
+    [InlineData("GET / HTTP/1.1\nHost: a\n\n")] // bare LF line ends: invalid at once, not "need more data" forever
+    [InlineData("GET / HTTP/1.1\nHost: a\n")]
     public void Malformed_heads_are_invalid(string text)
     {
-        var reader = new SequenceReader<byte>(new ReadOnlySequence<byte>(Encoding.ASCII.GetBytes(text)));
+        var reader = new SequenceReader<byte>(new ReadOnlySequence<byte>(Encoding.Latin1.GetBytes(text)));
         Assert.Equal(HttpHeadStatus.Invalid, HttpHeadParser.TryParseRequest(ref reader, out _));
+    }
+
+    [Fact]
+    public void More_than_100_header_fields_are_too_many()
+    {
+        string fields = string.Concat(Enumerable.Range(0, 100).Select(i => $"X-{i}: v\r\n"));
+        var ok = new SequenceReader<byte>(new ReadOnlySequence<byte>(Encoding.ASCII.GetBytes($"GET / HTTP/1.1\r\n{fields}\r\n")));
+        Assert.Equal(HttpHeadStatus.Complete, HttpHeadParser.TryParseRequest(ref ok, out _));
+        var many = new SequenceReader<byte>(new ReadOnlySequence<byte>(Encoding.ASCII.GetBytes($"GET / HTTP/1.1\r\nHost: a\r\n{fields}\r\n")));
+        Assert.Equal(HttpHeadStatus.TooManyFields, HttpHeadParser.TryParseRequest(ref many, out _));
+        Assert.Equal(431, ServerHandshake.RejectHead(HttpHeadStatus.TooManyFields).StatusCode);
+        Assert.Equal(400, ServerHandshake.RejectHead(HttpHeadStatus.Invalid).StatusCode);
     }
 
     [Fact]

@@ -14,6 +14,8 @@ public enum HttpHeadStatus
     Invalid,
     /// <summary>The head exceeds the size limit without ending.</summary>
     TooLarge,
+    /// <summary>The head has more header fields than allowed (431, as Kestrel's MaxRequestHeaderCount).</summary>
+    TooManyFields,
 }
 
 /// <summary>A parsed HTTP request head.</summary>
@@ -51,10 +53,13 @@ public static class HttpHeadParser
     /// <summary>Default limit for a whole head: 16 KiB.</summary>
     public const int DefaultMaxHeadSize = 16 * 1024;
 
+    /// <summary>Default limit on header fields in a request: 100 (Kestrel's default too).</summary>
+    public const int DefaultMaxFields = 100;
+
     private static ReadOnlySpan<byte> HeadEnd => "\r\n\r\n"u8;
 
     /// <summary>Parses a request head.</summary>
-    public static HttpHeadStatus TryParseRequest(ref SequenceReader<byte> reader, out HttpRequestHead? head, int maxHeadSize = DefaultMaxHeadSize)
+    public static HttpHeadStatus TryParseRequest(ref SequenceReader<byte> reader, out HttpRequestHead? head, int maxHeadSize = DefaultMaxHeadSize, int maxFields = DefaultMaxFields)
     {
         head = null;
         HttpHeadStatus status = TryReadHead(ref reader, maxHeadSize, out string[]? lines);
@@ -67,6 +72,11 @@ public static class HttpHeadParser
         if (start.Length != 3 || start[0].Length == 0 || start[1].Length == 0 || !start[2].StartsWith("HTTP/", StringComparison.Ordinal))
         {
             return HttpHeadStatus.Invalid;
+        }
+
+        if (lines.Length - 1 > maxFields)
+        {
+            return HttpHeadStatus.TooManyFields;
         }
 
         if (!TryParseFields(lines, out HttpHeaderList? headers))
@@ -118,6 +128,11 @@ public static class HttpHeadParser
         if (!reader.TryReadTo(out ReadOnlySequence<byte> head, HeadEnd, advancePastDelimiter: true))
         {
             reader = start;
+            if (HasBareLineFeed(reader.UnreadSequence))
+            {
+                return HttpHeadStatus.Invalid; // lines end with CRLF (RFC 9112 §2.2): a bare LF would never end this head
+            }
+
             return reader.Remaining > maxHeadSize ? HttpHeadStatus.TooLarge : HttpHeadStatus.NeedMoreData;
         }
 
@@ -140,6 +155,45 @@ public static class HttpHeadParser
         return lines[0].Length == 0 ? HttpHeadStatus.Invalid : HttpHeadStatus.Complete;
     }
 
+    /// <summary>True when an LF not preceded by CR appears (in the first <see cref="DefaultMaxHeadSize"/> bytes).</summary>
+    private static bool HasBareLineFeed(ReadOnlySequence<byte> data)
+    {
+        byte previous = 0;
+        long seen = 0;
+        foreach (ReadOnlyMemory<byte> segment in data)
+        {
+            foreach (byte b in segment.Span)
+            {
+                if (b == (byte)'\n' && previous != (byte)'\r')
+                {
+                    return true;
+                }
+
+                previous = b;
+                if (++seen > DefaultMaxHeadSize)
+                {
+                    return false;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>A field name is a token (RFC 9110 §5.1, §5.6.2): visible ASCII except delimiters.</summary>
+    private static bool IsToken(ReadOnlySpan<char> name)
+    {
+        foreach (char c in name)
+        {
+            if (c is <= ' ' or >= (char)0x7F or '"' or '(' or ')' or ',' or '/' or ':' or ';' or '<' or '=' or '>' or '?' or '@' or '[' or '\\' or ']' or '{' or '}')
+            {
+                return false;
+            }
+        }
+
+        return name.Length > 0;
+    }
+
     private static bool TryParseFields(string[] lines, out HttpHeaderList? headers)
     {
         headers = new HttpHeaderList();
@@ -155,6 +209,11 @@ public static class HttpHeadParser
             if (colon <= 0 || l[colon - 1] == ' ' || l[colon - 1] == '\t')
             {
                 return false; // no whitespace between name and colon (RFC 9112 §5.1)
+            }
+
+            if (!IsToken(l.AsSpan(0, colon)))
+            {
+                return false; // e.g. non-ASCII bytes in a field name
             }
 
             headers.Add(l[..colon], l[(colon + 1)..].Trim(' ', '\t'));

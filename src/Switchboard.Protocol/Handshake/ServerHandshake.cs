@@ -23,6 +23,16 @@ public enum HandshakeRejection
     UnsupportedVersion,
     /// <summary>The Origin policy refused the request (§4.2.2 item 4, §10.2): 403.</summary>
     OriginNotAllowed,
+    /// <summary>A major HTTP version other than 1 in an HTTP/1 request line (RFC 9110 §15.6.6): 505.</summary>
+    HttpVersionNotSupported,
+    /// <summary>More than one Host header field (RFC 9112 §3.2): 400.</summary>
+    DuplicateHost,
+    /// <summary>Both Transfer-Encoding and Content-Length (RFC 9112 §6.1, request smuggling): 400.</summary>
+    AmbiguousMessageLength,
+    /// <summary>The request head is not valid HTTP/1.1 (bare LF line ends, a field name that is not a token, ...): 400.</summary>
+    MalformedRequest,
+    /// <summary>The request head has too many header fields, or is too large: 431.</summary>
+    RequestHeadersTooLarge,
 }
 
 /// <summary>Server-side settings for the opening handshake.</summary>
@@ -85,14 +95,30 @@ public static class ServerHandshake
             return Reject(HandshakeRejection.MethodNotGet, 405, "Method Not Allowed", "A WebSocket handshake must use GET.", [new("Allow", "GET")]);
         }
 
+        if (IsOtherMajorVersion(httpVersion))
+        {
+            return Reject(HandshakeRejection.HttpVersionNotSupported, 505, "HTTP Version Not Supported", "This server speaks HTTP/1.1; a WebSocket handshake is an HTTP/1.1 GET.");
+        }
+
         if (!IsHttp11OrLater(httpVersion))
         {
             return Reject(HandshakeRejection.HttpVersionTooOld, 400, "Bad Request", "A WebSocket handshake requires HTTP/1.1 or later.");
         }
 
-        if (string.IsNullOrWhiteSpace(headers.Get("Host")))
+        string? host = headers.Get("Host");
+        if (string.IsNullOrWhiteSpace(host))
         {
             return Reject(HandshakeRejection.MissingHost, 400, "Bad Request", "Missing Host header.");
+        }
+
+        if (host.Contains(',', StringComparison.Ordinal))
+        {
+            return Reject(HandshakeRejection.DuplicateHost, 400, "Bad Request", "More than one Host header.");
+        }
+
+        if (headers.Get("Transfer-Encoding") is not null && headers.Get("Content-Length") is not null)
+        {
+            return Reject(HandshakeRejection.AmbiguousMessageLength, 400, "Bad Request", "Transfer-Encoding and Content-Length together.");
         }
 
         string? upgrade = headers.Get("Upgrade");
@@ -221,11 +247,19 @@ public static class ServerHandshake
         return System.Text.Encoding.UTF8.GetBytes(sb.ToString());
     }
 
-    private static bool IsHttp11OrLater(string version) => version switch
-    {
-        "HTTP/1.1" or "HTTP/2" or "HTTP/2.0" or "HTTP/3" or "HTTP/3.0" => true,
-        _ => false,
-    };
+    /// <summary>HTTP/1.1, or a later 1.x (RFC 9110 §2.5: a recipient treats a higher minor version as the highest it knows).</summary>
+    private static bool IsHttp11OrLater(string version) =>
+        version.Length == 8 && version.StartsWith("HTTP/1.", StringComparison.Ordinal) && version[7] is >= '1' and <= '9';
+
+    /// <summary>HTTP/2, HTTP/3, ...: a request line this server does not speak (h2 and h3 WebSockets use CONNECT, RFC 8441/9220).</summary>
+    private static bool IsOtherMajorVersion(string version) =>
+        version.StartsWith("HTTP/", StringComparison.Ordinal) && version.Length > 5 && version[5] is >= '2' and <= '9';
+
+    /// <summary>The refusal for a request head that could not be parsed (<see cref="HttpHeadParser"/>): 400, or 431 when too large.</summary>
+    public static ServerHandshakeResult RejectHead(HttpHeadStatus status) => status is HttpHeadStatus.TooLarge or HttpHeadStatus.TooManyFields
+        ? Reject(HandshakeRejection.RequestHeadersTooLarge, 431, "Request Header Fields Too Large",
+            $"The request head is larger than {HttpHeadParser.DefaultMaxHeadSize} bytes or has more than {HttpHeadParser.DefaultMaxFields} header fields.")
+        : Reject(HandshakeRejection.MalformedRequest, 400, "Bad Request", "Malformed HTTP/1.1 request head (lines must end with CRLF; header names must be tokens).");
 
     private static ServerHandshakeResult Reject(HandshakeRejection rejection, int status, string phrase, string message, KeyValuePair<string, string>[]? headers = null) =>
         new() { Rejection = rejection, StatusCode = status, ReasonPhrase = phrase, Message = message, ResponseHeaders = headers ?? [] };
