@@ -158,6 +158,13 @@ async function start() {
     r.members = new Map(j.members.map((m) => [m.user, m.name]));
     if (j.room === active) renderMembers();
   });
+  client.on('removed', (r) => { // the server took us out of a room (e.g. a refreshed token no longer allows it)
+    rooms.delete(r.room);
+    store.set('rooms', store.get('rooms', ['general']).filter((n) => n !== r.room));
+    if (active === r.room) select([...rooms.keys()][0]);
+    renderRooms();
+    $('messages').append(noticeNode(`Removed from #${r.room}: ${r.message}`));
+  });
   client.on('gap', (g) => {
     const r = room(g.room);
     r.items.push({ notice: `${g.to - g.from + 1} older messages are no longer available` });
