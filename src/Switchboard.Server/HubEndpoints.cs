@@ -97,6 +97,13 @@ internal sealed class SeedChatHandler(Hub.Hub hub, ILogger logger, Grant? grant 
 
     public override ValueTask OnMessageAsync(WebSocketConnection connection, WebSocketMessage message)
     {
+        if (!LooksLikeJsonObject(message.Data))
+        {
+            // Seed 000's contract on the same path: plain text is answered to the sender only, and not stored.
+            connection.SendText("Message text was: " + System.Text.EncodingExtensions.GetString(System.Text.Encoding.UTF8, message.Data));
+            return ValueTask.CompletedTask;
+        }
+
         string? name = null, text = null, problem = null;
         try
         {
@@ -166,6 +173,17 @@ internal sealed class SeedChatHandler(Hub.Hub hub, ILogger logger, Grant? grant 
             }
         }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         return _inFlight.WhenOpenAsync(); // a full window: read nothing more from this connection until its messages are stored
+    }
+
+    /// <summary>
+    /// The rule that lets seed 000 (plain text) and seed 003 (JSON chat) share /ws: a message whose first non-blank
+    /// character is '{' is a chat message (and a broken one gets bad_json); anything else is plain text.
+    /// </summary>
+    internal static bool LooksLikeJsonObject(ReadOnlySequence<byte> data)
+    {
+        var reader = new SequenceReader<byte>(data);
+        reader.AdvancePastAny((byte)' ', (byte)'\t', (byte)'\r', (byte)'\n');
+        return reader.TryPeek(out byte first) && first == (byte)'{';
     }
 
     public override async ValueTask OnCloseAsync(WebSocketConnection connection, WebSocketCloseStatus status)

@@ -112,6 +112,10 @@ public static class SwitchboardServer
         MapGuarded(app, router, "/ws", options, tokens, hubOptions, seedHandler);
         // Every WebSocket endpoint follows the same rules: with authentication on, /echo needs a token and an allowed Origin too.
         MapGuarded(app, router, "/echo", options, tokens, echoOptions, static (_, _) => EchoHandler.Instance);
+        // A WebSocket upgrade to "/" is an exact echo too (what the seed programs that dial ws://host:port expect); a
+        // plain GET of "/" still serves the chat UI, so "/" is no endpoint: upgrades are taken before the static files.
+        RequestDelegate rootEcho = MapGuarded(app, router, "/", options, tokens, echoOptions, static (_, _) => EchoHandler.Instance, mapHttpEndpoint: false);
+        app.Use(next => ctx => ctx.Request.Path == "/" && HeaderTokens.Contains(ctx.Request.Headers.Upgrade.ToString(), "websocket") ? rootEcho(ctx) : next(ctx));
 
         // SIGTERM / Ctrl-C: Kestrel stops accepting; every connection is closed with 1001; then the store is flushed.
         app.Lifetime.ApplicationStopping.Register(() =>
@@ -154,8 +158,8 @@ public static class SwitchboardServer
     /// Maps a WebSocket endpoint behind the Origin allow-list and, when authentication is on, a token check —
     /// both decided on the HTTP handshake, before any upgrade (403 / 401 with the reason).
     /// </summary>
-    private static void MapGuarded(WebApplication app, WebSocketUpgradeRouter router, string path, SwitchboardServerOptions options, TokenService? tokens,
-        WebSocketEndpointOptions endpoint, Func<Func<string, string?>, Grant?, WebSocketHandler> handler)
+    private static RequestDelegate MapGuarded(WebApplication app, WebSocketUpgradeRouter router, string path, SwitchboardServerOptions options, TokenService? tokens,
+        WebSocketEndpointOptions endpoint, Func<Func<string, string?>, Grant?, WebSocketHandler> handler, bool mapHttpEndpoint = true)
     {
         ServerHandshakeOptions handshake = endpoint.ToHandshakeOptions();
         // The connection-level fast path: takes the upgrade only when everything checks out; otherwise declines, and the
@@ -181,7 +185,7 @@ public static class SwitchboardServer
             return handler(request.Query, grant);
         }, endpoint);
 
-        app.Map(path, async (HttpContext ctx) =>
+        async Task Http(HttpContext ctx)
         {
             string? origin = ctx.Request.Headers.Origin;
             if (origin is not null && !OriginAllowed(origin, ctx.Request.Host.Value ?? string.Empty, ctx.Request.Headers["X-Forwarded-Proto"].ToString(), options.Auth))
@@ -203,7 +207,14 @@ public static class SwitchboardServer
             }
 
             await WebSocketEndpointRouteBuilderExtensions.HandleAsync(ctx, c => handler(name => c.Request.Query[name].ToString() is { Length: > 0 } v ? v : null, grant), handshake, endpoint.Connection, endpoint.Registry);
-        });
+        }
+
+        if (mapHttpEndpoint)
+        {
+            app.Map(path, (RequestDelegate)Http);
+        }
+
+        return Http;
     }
 
     /// <summary>

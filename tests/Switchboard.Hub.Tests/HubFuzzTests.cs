@@ -18,7 +18,7 @@ public class HubFuzzTests
         ["welcome", "joined", "message", "ack", "left", "history", "member_joined", "member_left", "gap", "lagging", "pong", "refreshed", "error"];
 
     private static readonly HashSet<string> ErrorCodes =
-        ["bad_json", "bad_command", "invalid_room", "room_not_found", "invalid_text", "invalid_id", "invalid_argument", "not_joined", "already_joined", "too_many_rooms", "rate_limited", "forbidden", "invalid_token", "internal"];
+        ["bad_json", "bad_command", "invalid_room", "room_not_found", "invalid_text", "invalid_id", "invalid_argument", "not_joined", "already_joined", "too_many_rooms", "rate_limited", "forbidden", "invalid_token", "internal", "busy", "too_many_new_rooms"];
 
     private static JsonNode? AnyValue(Random random, Func<JsonNode?> valid) => random.Next(40) switch // a wrong value one time in six
     {

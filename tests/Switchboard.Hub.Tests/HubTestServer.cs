@@ -85,8 +85,19 @@ public sealed class HubClient : WebSocketHandler, IAsyncDisposable
 
     public override ValueTask OnMessageAsync(WebSocketConnection connection, WebSocketMessage message)
     {
-        using JsonDocument doc = JsonDocument.Parse(message.Data);
-        _inbox.Writer.TryWrite(doc.RootElement.Clone());
+        JsonElement element;
+        try
+        {
+            using JsonDocument doc = JsonDocument.Parse(message.Data);
+            element = doc.RootElement.Clone();
+        }
+        catch (JsonException)
+        {
+            // Not JSON (e.g. seed 000's plain-text reply on /ws): handed over as {"plain": text}.
+            element = JsonSerializer.SerializeToElement(new { plain = Encoding.UTF8.GetString(message.Data) });
+        }
+
+        _inbox.Writer.TryWrite(element);
         return ValueTask.CompletedTask;
     }
 

@@ -78,19 +78,27 @@ public class SeedSystemTests
         await ada.ScreenshotAsync(new() { Path = Repo.Path("artifacts", "screenshots", "seed-003-ada.png") });
     }
 
-    [Fact]
-    public async Task Seed_001_client_logic_talks_to_our_echo()
+    /// <summary>Seed 001's client.py, exactly as the article prints it.</summary>
+    private static string Seed001Client()
     {
-        HubTestServer server = await HubTestServer.Shared;
         string text = Seed("001");
         int start = text.IndexOf("# client.py", StringComparison.Ordinal);
         int end = text.IndexOf("In this example", start, StringComparison.Ordinal);
         string client = text[start..end];
         Assert.Contains("ws://localhost:8765", client);
-        // The same program; only the address it dials is ours.
+        return client;
+    }
+
+    [Fact]
+    public async Task Seed_001_client_unmodified_talks_to_our_server_at_its_root()
+    {
+        // The program dials ws://localhost:8765 (path "/"): our server listens exactly there.
+        string db = Path.Combine(Directory.CreateTempSubdirectory("switchboard-seed001-").FullName, "seed.db");
+        var (server, _) = await ServerProcess.StartAsync(8765, "--db", db);
+        await using var _ = server;
         string dir = Directory.CreateTempSubdirectory("switchboard-seed001-").FullName;
         string path = Path.Combine(dir, "client.py");
-        File.WriteAllText(path, client.Replace("ws://localhost:8765", $"ws://127.0.0.1:{server.Ws.Port}/echo", StringComparison.Ordinal));
+        File.WriteAllText(path, Seed001Client());
 
         var psi = new System.Diagnostics.ProcessStartInfo("/usr/bin/python3", [path]) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
         using var p = System.Diagnostics.Process.Start(psi)!;
@@ -101,5 +109,64 @@ public class SeedSystemTests
         await p.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
         Assert.Contains("Received response: hello from the seed client", output);
         Assert.Contains("Received response: κόσμε 😀", output);
+
+        // And "/" is still the chat UI for a browser's plain GET.
+        using var http = new HttpClient();
+        Assert.Contains("<html", await http.GetStringAsync("http://127.0.0.1:8765/"), StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task Seed_002_page_unmodified_gets_its_answer_from_our_server_root_in_chromium()
+    {
+        HubTestServer server = await HubTestServer.Shared;
+        string text = Seed("002");
+        int start = text.IndexOf("<!DOCTYPE html>", StringComparison.Ordinal);
+        int end = text.IndexOf("</html>", start, StringComparison.Ordinal) + "</html>".Length;
+        string page = text[start..end];
+        Assert.Contains("new WebSocket('ws://localhost:7000')", page);
+
+        using IPlaywright playwright = await Playwright.CreateAsync();
+        await using IBrowser browser = await playwright.Chromium.LaunchAsync(new()
+        {
+            ExecutablePath = "/usr/bin/chromium",
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                $"--host-resolver-rules=MAP localhost:7000 127.0.0.1:{server.Ws.Port}", "--disable-features=LocalNetworkAccessChecks"],
+        });
+        IPage p = await browser.NewPageAsync();
+        var logged = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        p.Console += (_, m) => logged.TrySetResult(m.Text);
+        await p.RouteAsync("http://seed002.test/", r => r.FulfillAsync(new() { Body = page, ContentType = "text/html" }));
+        await p.GotoAsync("http://seed002.test/");
+        Assert.Equal("How are you?", await logged.Task.WaitAsync(TimeSpan.FromSeconds(30))); // sent on open, logged on reply
+    }
+
+    [Fact]
+    public async Task Seed_000_plain_text_on_ws_gets_its_reply_while_json_keeps_the_chat_contract()
+    {
+        HubTestServer server = await HubTestServer.StartAsync(o => o.Store = "memory"); // no other test's chat in its "general"
+        await using var _ = server.App;
+        // A client as seed 000's: connect to /ws, send text, print what comes back (Python's websockets, a peer we did not write).
+        string dir = Directory.CreateTempSubdirectory("switchboard-seed000-").FullName;
+        string path = Path.Combine(dir, "client.py");
+        File.WriteAllText(path, $$"""
+            import asyncio, json, websockets
+            async def main():
+                async with websockets.connect("ws://127.0.0.1:{{server.Ws.Port}}/ws") as ws:
+                    await ws.send("Hello, friend!")
+                    print(await ws.recv())
+                    await ws.send(json.dumps({"name": "Seed000", "message": "json still chats"}))
+                    print(await ws.recv())
+            asyncio.run(main())
+            """);
+        var psi = new System.Diagnostics.ProcessStartInfo("/usr/bin/python3", [path]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        string output = await p.StandardOutput.ReadToEndAsync();
+        await p.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
+        string[] lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length == 2, output + await p.StandardError.ReadToEndAsync());
+        Assert.Equal("Message text was: Hello, friend!", lines[0]);
+        using var broadcast = System.Text.Json.JsonDocument.Parse(lines[1]);
+        Assert.Equal(("Seed000", "json still chats"), (broadcast.RootElement.GetProperty("name").GetString(), broadcast.RootElement.GetProperty("message").GetString()));
     }
 }
