@@ -55,6 +55,11 @@ serve.SetAction(async (parse, cancellationToken) =>
         Console.Error.WriteLine("switchboard: invalid configuration: " + ex.Message);
         return 2;
     }
+    catch (IOException ex) when (ex.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
+    {
+        Console.Error.WriteLine($"switchboard: cannot start: {ex.Message.TrimEnd('.')} (is another server running there?); choose another address with --urls.");
+        return 1;
+    }
     catch (IOException ex)
     {
         Console.Error.WriteLine("switchboard: cannot start: " + ex.Message);

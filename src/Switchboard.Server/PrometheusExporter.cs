@@ -37,6 +37,10 @@ public sealed class PrometheusExporter : IDisposable
             if (instrument.Meter.Name.StartsWith("Switchboard", StringComparison.Ordinal))
             {
                 listener.EnableMeasurementEvents(instrument);
+                if (instrument is Histogram<double> or Histogram<long> or Histogram<int>)
+                {
+                    _histograms.GetOrAdd(instrument, _ => new HistogramState()); // listed (empty) before its first measurement
+                }
             }
         };
         _listener.SetMeasurementEventCallback<long>((i, v, _, _) => Record(i, v));

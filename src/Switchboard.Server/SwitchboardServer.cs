@@ -43,6 +43,9 @@ public static class SwitchboardServer
 
             builder.Logging.SetMinimumLevel(options.LogLevel);
             builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
+            builder.Logging.AddFilter(StartupCategory, LogLevel.Information);
+            // A start that fails (e.g. the port is taken) surfaces as an exception the program reports in one line.
+            builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
         }
         else
         {
@@ -141,10 +144,15 @@ public static class SwitchboardServer
                 OnPrepareResponse = c => c.Context.Response.Headers.CacheControl = "no-cache",
             });
         }
+        // Every instrument exists from start-up (their meters are created on first use otherwise): a scrape before the
+        // first connection lists them all, at zero.
+        _ = (HubMetrics.Meter, WebSocketMetrics.Meter, ServerMetrics.Meter);
         var exporter = new PrometheusExporter();
         app.MapGet("/metrics", (HttpContext ctx) => MetricsAccess(ctx, options) is { } refusal
             ? refusal
             : Results.Text(exporter.Scrape(), "text/plain; version=0.0.4; charset=utf-8"));
+        ILogger startup = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(StartupCategory);
+        app.Lifetime.ApplicationStarted.Register(() => LogStartup(startup, app, options, maxConnections));
         if (!options.Auth.Enabled && ListensBeyondLoopback(options.Urls))
         {
             hubLogger.LogWarning("Authentication is off and the server listens on {Urls}: anyone who can reach it can connect under any name and user id (see the README, Security). Set Switchboard:Auth:Enabled for a public deployment.", options.Urls);
@@ -241,6 +249,33 @@ public static class SwitchboardServer
                Uri.TryCreate(origin, UriKind.Absolute, out Uri? o) && o.Scheme == scheme && o.AbsolutePath == "/" &&
                Uri.TryCreate($"{scheme}://{host}/", UriKind.Absolute, out Uri? own) &&
                string.Equals(o.Host, own.Host, StringComparison.OrdinalIgnoreCase) && o.Port == own.Port;
+    }
+
+    private const string StartupCategory = "Switchboard.Server.Startup";
+
+    /// <summary>What a newcomer needs to see once the server listens: every endpoint's full URL, the store, auth, compression.</summary>
+    private static void LogStartup(ILogger logger, WebApplication app, SwitchboardServerOptions options, int maxConnections)
+    {
+        foreach (string address in GetAddresses(app))
+        {
+            string http = address.TrimEnd('/');
+            string ws = "ws" + http[4..];
+            logger.LogInformation("Chat UI {Http}/ · hub {Ws}/hub · seed chat {Ws}/ws · echo {Ws}/echo and {Ws}/ · {Http}/healthz · {Http}/metrics",
+                http, ws, ws, ws, ws, http, http);
+        }
+
+        string store = options.StoreFactory is not null ? "custom"
+            : options.Store.ToLowerInvariant() switch
+            {
+                "memory" => "memory (nothing is kept after a restart)",
+                "postgres" => "postgres",
+                _ => $"sqlite {Path.GetFullPath(options.Database)}",
+            };
+        logger.LogInformation("Store: {Store} · authentication: {Auth} · compression: {Compression} · max connections: {Max}",
+            store,
+            options.Auth.Enabled ? "on (JWT, HS256)" : "off (anyone may connect under any name)",
+            options.Compression ? $"permessage-deflate, level {options.CompressionLevel}, from {options.CompressionThreshold} bytes" : "off",
+            maxConnections);
     }
 
     /// <summary>

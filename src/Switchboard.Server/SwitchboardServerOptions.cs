@@ -157,6 +157,14 @@ public sealed class SwitchboardServerOptions
             .AddEnvironmentVariables("SWITCHBOARD_")
             .AddInMemoryCollection(overrides ?? new Dictionary<string, string?>())
             .Build();
+        string[] unknown = [.. UnknownKeys(sectioned.GetSection("Switchboard"), typeof(SwitchboardServerOptions), "Switchboard"),
+            .. UnknownKeys(flat, typeof(SwitchboardServerOptions), "SWITCHBOARD_")];
+        if (unknown.Length > 0)
+        {
+            // A misspelled key would otherwise be ignored silently: "Auth": {"Enabld": true} would leave authentication off.
+            throw new ServerConfigurationException(string.Join(Environment.NewLine, unknown));
+        }
+
         var options = new SwitchboardServerOptions();
         try
         {
@@ -171,6 +179,45 @@ public sealed class SwitchboardServerOptions
 
         return options;
     }
+
+    /// <summary>Keys in <paramref name="section"/> that name no setting of <paramref name="type"/> (recursively), as messages.</summary>
+    private static IEnumerable<string> UnknownKeys(IConfiguration section, Type type, string path)
+    {
+        foreach (IConfigurationSection child in section.GetChildren())
+        {
+            string name = path.EndsWith('_') ? path + child.Key.Replace(":", "__", StringComparison.Ordinal) : $"{path}:{child.Key}";
+            System.Reflection.PropertyInfo? property = type.GetProperty(child.Key,
+                System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.IgnoreCase);
+            if (property is null || !property.CanWrite || property.PropertyType == typeof(IConfiguration) || typeof(Delegate).IsAssignableFrom(property.PropertyType))
+            {
+                string[] known = [.. type.GetProperties().Where(p => p.CanWrite && p.PropertyType != typeof(IConfiguration) && !typeof(Delegate).IsAssignableFrom(p.PropertyType) && p.PropertyType != typeof(TimeProvider)).Select(p => p.Name)];
+                yield return $"{name}: not a setting (misspelled?). The settings here are: {string.Join(", ", known)}.";
+                continue;
+            }
+
+            Type t = property.PropertyType;
+            if (t.IsGenericType && t.GetGenericTypeDefinition() == typeof(Dictionary<,>) && IsSettingsClass(t.GetGenericArguments()[1]))
+            {
+                foreach (IConfigurationSection entry in child.GetChildren())
+                {
+                    foreach (string problem in UnknownKeys(entry, t.GetGenericArguments()[1], $"{name}:{entry.Key}"))
+                    {
+                        yield return problem;
+                    }
+                }
+            }
+            else if (IsSettingsClass(t))
+            {
+                foreach (string problem in UnknownKeys(child, t, name))
+                {
+                    yield return problem;
+                }
+            }
+        }
+    }
+
+    private static bool IsSettingsClass(Type t) =>
+        t.IsClass && t != typeof(string) && !typeof(System.Collections.IEnumerable).IsAssignableFrom(t) && t != typeof(TimeProvider);
 
     /// <summary>Validates the settings; returns one message per problem, naming the setting.</summary>
     public IEnumerable<string> Validate()
