@@ -45,17 +45,40 @@ internal static class ChatCommand
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                Console.Error.WriteLine($"switchboard: cannot connect to {target}: {ex.Message}");
+                Console.Error.WriteLine(ex is NotAHubException ? "switchboard: " + ex.Message : $"switchboard: cannot connect to {Redaction.Redact(target)}: {ex.Message}");
                 return 1;
             }
 
             await using (client)
             {
                 var members = new Dictionary<string, Dictionary<string, string>>(StringComparer.Ordinal);
-                string current = parse.GetValue(room)!;
-                client.StateChanged += s => Console.Error.WriteLine(s == ConnectionState.Reconnecting && client.NextRetry is { } at
-                    ? $"-- connection lost, reconnecting in {Math.Max(0, (at - DateTimeOffset.UtcNow).TotalSeconds):0.0}s"
-                    : $"-- {s.ToString().ToLowerInvariant()}");
+                string? current = parse.GetValue(room)!;
+                bool quitting = false;
+                var sending = new List<Task>(); // publishes not yet acked: waited for before exiting, so none is reported lost
+                client.StateChanged += s =>
+                {
+                    if (s == ConnectionState.Closed && quitting)
+                    {
+                        return;
+                    }
+
+                    Console.Error.WriteLine(s == ConnectionState.Reconnecting && client.NextRetry is { } at
+                        ? $"-- connection lost, reconnecting in {Math.Max(0, (at - DateTimeOffset.UtcNow).TotalSeconds):0.0}s"
+                        : $"-- {s.ToString().ToLowerInvariant()}");
+                };
+
+                async Task<int> QuitAsync()
+                {
+                    Task[] pending;
+                    lock (sending)
+                    {
+                        pending = [.. sending];
+                    }
+
+                    await Task.WhenAny(Task.WhenAll(pending), Task.Delay(TimeSpan.FromSeconds(10), CancellationToken.None));
+                    quitting = true;
+                    return 0;
+                }
 
                 async Task<bool> JoinAsync(string r)
                 {
@@ -119,10 +142,15 @@ internal static class ChatCommand
 
                 while (true)
                 {
+                    if (!Console.IsInputRedirected)
+                    {
+                        Console.Error.Write(current is null ? "(no room) > " : $"#{current} > "); // where typed text goes
+                    }
+
                     string? line = await Task.Factory.StartNew(Console.In.ReadLine, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
                     if (line is null || line.Trim() == "/quit")
                     {
-                        return 0;
+                        return await QuitAsync();
                     }
 
                     if (line.Length == 0)
@@ -141,9 +169,28 @@ internal static class ChatCommand
 
                             break;
                         case "/leave":
-                            string leaving = words.Length == 2 ? words[1].Trim() : current;
+                            string? leaving = words.Length == 2 ? words[1].Trim() : current;
+                            if (leaving is null)
+                            {
+                                Print("-- not in a room");
+                                break;
+                            }
+
                             await client.LeaveAsync(leaving, ct);
-                            Print($"-- left #{leaving}");
+                            lock (members)
+                            {
+                                members.Remove(leaving);
+                                if (leaving == current)
+                                {
+                                    current = members.Keys.FirstOrDefault(); // typed text goes to a room still joined, or nowhere
+                                }
+                            }
+
+                            Print($"-- left #{leaving}" + (current is null ? "; /join ROOM to talk again" : $"; now talking in #{current}"));
+                            break;
+                        case "/who" when current is null:
+                        case "/history" when current is null:
+                            Print("-- not in a room: /join ROOM first");
                             break;
                         case "/who":
                             lock (members)
@@ -175,10 +222,22 @@ internal static class ChatCommand
                                 break;
                             }
 
+                            if (current is null)
+                            {
+                                Print("-- not in a room, not sent: /join ROOM first");
+                                break;
+                            }
+
                             string to = current;
-                            _ = client.PublishAsync(to, line, null, ct).ContinueWith(
+                            Task publish = client.PublishAsync(to, line, null, CancellationToken.None).ContinueWith(
                                 t => Print($"-- not sent to #{to}: {t.Exception?.InnerException?.Message}"),
                                 CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                            lock (sending)
+                            {
+                                sending.RemoveAll(p => p.IsCompleted);
+                                sending.Add(publish.ContinueWith(_ => { }, TaskScheduler.Default));
+                            }
+
                             break;
                     }
                 }

@@ -21,7 +21,11 @@ internal static class ConnectCommand
         var binaryFormat = new Option<string>("--binary-format") { Description = "How binary messages are printed and (with --send-binary) read: hex or base64", DefaultValueFactory = _ => "hex" };
         var sendBinary = new Option<bool>("--send-binary") { Description = "Send each input line as a binary message, decoded with --binary-format" };
         var closeCode = new Option<int>("--close") { Description = "Close code to send when input ends", DefaultValueFactory = _ => 1000 };
-        var wait = new Option<double>("--wait", "-w") { Description = "Seconds to keep receiving after input ends, before closing", DefaultValueFactory = _ => 0 };
+        var wait = new Option<double?>("--wait", "-w")
+        {
+            Description = "After input ends, keep receiving until the server has been quiet this many seconds (or closes), then close. " +
+                          "Default: 2 when input is piped (replies still arrive), 0 when typed (Ctrl-D means done)",
+        };
         var insecure = new Option<bool>("--insecure") { Description = "wss://: accept any server certificate (development only)" };
         var timeout = new Option<double>("--connect-timeout") { Description = "Seconds allowed for connecting", DefaultValueFactory = _ => 10 };
         var deflate = new Option<bool>("--deflate") { Description = "Offer permessage-deflate (compression, RFC 7692)" };
@@ -80,12 +84,12 @@ internal static class ConnectCommand
             {
                 return Fail(ex switch
                 {
-                    WebSocketHandshakeException h => $"{target} refused the WebSocket handshake: {h.Message}",
-                    _ => $"cannot connect to {target}: {ex.Message}",
+                    WebSocketHandshakeException h => $"{Redaction.Redact(target)} refused the WebSocket handshake: {h.Message}",
+                    _ => $"cannot connect to {Redaction.Redact(target)}: {ex.Message}",
                 }, 1);
             }
 
-            Console.Error.WriteLine($"connected to {target}" + (connection.SubProtocol is null ? "" : $" (subprotocol {connection.SubProtocol})")
+            Console.Error.WriteLine($"connected to {Redaction.Redact(target)}" + (connection.SubProtocol is null ? "" : $" (subprotocol {connection.SubProtocol})")
                 + (connection.Compression is null ? "" : $" ({connection.Compression.ToResponseHeader()})"));
             // Console.In reads synchronously; a background reader keeps the loop free to notice the server closing.
             static Task<string?> ReadLine() => Task.Factory.StartNew(Console.In.ReadLine, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
@@ -101,9 +105,16 @@ internal static class ConnectCommand
                 string? line = await nextLine;
                 if (line is null)
                 {
-                    if (parse.GetValue(wait) > 0)
+                    double quiet = parse.GetValue(wait) ?? (Console.IsInputRedirected ? 2 : 0);
+                    while (quiet > 0 && !connection.Completion.IsCompleted)
                     {
-                        await Task.WhenAny(Task.Delay(TimeSpan.FromSeconds(parse.GetValue(wait)), ct), connection.Completion);
+                        // Until a whole quiet period passes with nothing received (each message starts the period again).
+                        long seen = printer.Received;
+                        await Task.WhenAny(Task.Delay(TimeSpan.FromSeconds(quiet), ct), connection.Completion);
+                        if (printer.Received == seen)
+                        {
+                            break;
+                        }
                     }
 
                     connection.Close((ushort)code);
@@ -151,6 +162,10 @@ internal static class ConnectCommand
     private sealed class Printer(string format) : WebSocketHandler
     {
         private readonly object _lock = new();
+        private long _received;
+
+        /// <summary>Messages received so far.</summary>
+        public long Received => Interlocked.Read(ref _received);
 
         public override ValueTask OnMessageAsync(WebSocketConnection connection, WebSocketMessage message)
         {
@@ -162,6 +177,7 @@ internal static class ConnectCommand
                 Console.Out.Flush();
             }
 
+            Interlocked.Increment(ref _received);
             return ValueTask.CompletedTask;
         }
     }

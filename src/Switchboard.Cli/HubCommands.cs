@@ -43,6 +43,7 @@ internal static class HubCommands
         Console.Error.WriteLine("switchboard: " + ex switch
         {
             HubErrorException h => $"refused ({h.Code}): {h.Message}",
+            NotAHubException => ex.Message,
             WebSocketHandshakeException h => $"{url} refused the connection: {h.Message}",
             SocketException or TimeoutException or AuthenticationException or IOException => $"cannot reach {url}: {ex.Message}",
             _ => ex.Message,
@@ -77,7 +78,7 @@ internal static class HubCommands
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                return Report(ex, target.ToString());
+                return Report(ex, Redaction.Redact(target));
             }
         });
         return command;
@@ -104,7 +105,14 @@ internal static class HubCommands
             try
             {
                 await using SwitchboardClient client = await SwitchboardClient.ConnectAsync(target, Options(parse, identity, new ReconnectPolicy()), ct);
-                client.StateChanged += s => Console.Error.WriteLine($"switchboard: {s.ToString().ToLowerInvariant()}");
+                // Connection trouble is worth a line; the close that follows success (--count reached) is not.
+                client.StateChanged += s =>
+                {
+                    if (s != ConnectionState.Closed)
+                    {
+                        Console.Error.WriteLine($"switchboard: {s.ToString().ToLowerInvariant()}");
+                    }
+                };
                 await client.JoinAsync(parse.GetValue(room)!, parse.GetValue(since), ct);
                 int left = parse.GetValue(count) ?? int.MaxValue;
                 await foreach (HubMessage m in client.Messages(ct))
@@ -125,7 +133,7 @@ internal static class HubCommands
             }
             catch (Exception ex)
             {
-                return Report(ex, target.ToString());
+                return Report(ex, Redaction.Redact(target));
             }
         });
         return command;

@@ -49,6 +49,18 @@ public sealed record HistoryReset(string Room, string Epoch) : HubEvent(Room);
 /// <param name="Duplicate">True when the server had already stored it (a retry).</param>
 public sealed record PublishResult(string Room, string Id, long Offset, bool Duplicate);
 
+/// <summary>
+/// The address answered as a WebSocket server, but not as a Switchboard hub (no <c>welcome</c> first): e.g. <c>/echo</c>,
+/// <c>/ws</c> or another program. The message suggests the hub's address.
+/// </summary>
+public sealed class NotAHubException(Uri url, string why) : Exception(
+    $"{Redact(url)} is not a Switchboard hub: {why}. The hub is at {new UriBuilder(url) { Path = "/hub", Query = "" }.Uri}.")
+{
+    /// <summary>The address without an access token in its query (safe to print).</summary>
+    internal static string Redact(Uri url) =>
+        System.Text.RegularExpressions.Regex.Replace(url.ToString(), "(access_token=)[^&]*", "$1…");
+}
+
 /// <summary>The server answered a command with an error (docs/protocol.md lists the codes).</summary>
 public sealed class HubErrorException(string code, string message) : Exception(message)
 {
@@ -102,6 +114,12 @@ public sealed class SwitchboardClientOptions
 
     /// <summary>Messages buffered for <see cref="SwitchboardClient.Messages"/> before the connection waits for the reader. Default 10,000.</summary>
     public int MessageBuffer { get; init; } = 10_000;
+
+    /// <summary>
+    /// How long to wait for the hub's <c>welcome</c> after the WebSocket is up; without it the address is not a
+    /// Switchboard hub (<see cref="NotAHubException"/>). Default 5 s.
+    /// </summary>
+    public TimeSpan WelcomeTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// Offer permessage-deflate (RFC 7692). Default true: history pages and long messages travel compressed when the

@@ -206,7 +206,16 @@ public sealed class SwitchboardClient : IAsyncDisposable
             Connection = ws.Connection,
             Compression = _options.Compression,
         }, cancellationToken).ConfigureAwait(false);
-        await handler.Welcomed.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await handler.Welcomed.Task.WaitAsync(_options.WelcomeTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is TimeoutException or NotAHubException)
+        {
+            connection.Abort();
+            throw ex as NotAHubException ?? new NotAHubException(_url, $"no 'welcome' arrived within {_options.WelcomeTimeout.TotalSeconds:0.#} s");
+        }
+
         lock (_lock)
         {
             _connection = connection;
@@ -319,12 +328,17 @@ public sealed class SwitchboardClient : IAsyncDisposable
 
     private void SetState(ConnectionState state)
     {
-        if (_state == state)
+        lock (_lock)
         {
-            return;
+            // Closed is final, and each change is reported once even when two paths (dispose, the loop) race to it.
+            if (_state == state || _state == ConnectionState.Closed)
+            {
+                return;
+            }
+
+            _state = state;
         }
 
-        _state = state;
         _states.Writer.TryWrite(state);
         StateChanged?.Invoke(state);
     }
@@ -524,14 +538,38 @@ public sealed class SwitchboardClient : IAsyncDisposable
 
         public override async ValueTask OnMessageAsync(WebSocketConnection connection, WebSocketMessage message)
         {
-            using JsonDocument doc = JsonDocument.Parse(message.Data);
-            if (doc.RootElement.GetProperty("type").GetString() == "welcome")
+            if (!Welcomed.Task.IsCompleted)
             {
-                Welcomed.TrySetResult();
+                // A hub's first message is always "welcome"; anything else means the address is some other WebSocket server.
+                if (IsWelcome(message))
+                {
+                    Welcomed.TrySetResult();
+                }
+                else
+                {
+                    string first = message.Type == MessageType.Text ? System.Text.EncodingExtensions.GetString(System.Text.Encoding.UTF8, message.Data) : $"{message.Data.Length} bytes of binary";
+                    Welcomed.TrySetException(new NotAHubException(client._url, $"its first message was not 'welcome' but \"{(first.Length > 60 ? first[..60] + "…" : first)}\""));
+                }
+
                 return;
             }
 
+            using JsonDocument doc = JsonDocument.Parse(message.Data);
             await client.OnServerMessageAsync(doc.RootElement).ConfigureAwait(false);
+        }
+
+        private static bool IsWelcome(WebSocketMessage message)
+        {
+            try
+            {
+                using JsonDocument doc = JsonDocument.Parse(message.Data);
+                return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("type", out JsonElement t) &&
+                       t.ValueKind == JsonValueKind.String && t.GetString() == "welcome";
+            }
+            catch (JsonException)
+            {
+                return false;
+            }
         }
     }
 

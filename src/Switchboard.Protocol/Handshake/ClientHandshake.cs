@@ -137,7 +137,10 @@ public sealed class ClientHandshake
     {
         if (response.StatusCode != 101)
         {
-            return Fail(ClientHandshakeError.UnexpectedStatus, $"Server answered {response.StatusCode} {response.ReasonPhrase} instead of 101 Switching Protocols.");
+            // A refused token says why in its challenge (RFC 6750 §3): show that, not only the status.
+            string? why = ErrorDescription(response.Headers.Get("WWW-Authenticate"));
+            return Fail(ClientHandshakeError.UnexpectedStatus, $"Server answered {response.StatusCode} {response.ReasonPhrase} instead of 101 Switching Protocols" +
+                (why is null ? "." : $": {why}"));
         }
 
         if (!HeaderTokens.Contains(response.Headers.Get("Upgrade"), "websocket"))
@@ -180,6 +183,26 @@ public sealed class ClientHandshake
     }
 
     private bool OffersCompression => _options.OfferCompression && DeflateStreams.IsSupported;
+
+    /// <summary>The <c>error_description</c> of a Bearer challenge, if any.</summary>
+    private static string? ErrorDescription(string? challenge)
+    {
+        if (challenge is null)
+        {
+            return null;
+        }
+
+        const string Key = "error_description=\"";
+        int start = challenge.IndexOf(Key, StringComparison.OrdinalIgnoreCase);
+        if (start < 0)
+        {
+            return null;
+        }
+
+        start += Key.Length;
+        int end = challenge.IndexOf('"', start);
+        return end > start ? challenge[start..end] : null;
+    }
 
     private static ClientHandshakeResult Fail(ClientHandshakeError error, string message) => new(error, message, null);
 }
