@@ -141,7 +141,13 @@ public static class SwitchboardServer
             app.UseStaticFiles(new StaticFileOptions
             {
                 FileProvider = files,
-                OnPrepareResponse = c => c.Context.Response.Headers.CacheControl = "no-cache",
+                OnPrepareResponse = c =>
+                {
+                    c.Context.Response.Headers.CacheControl = "no-cache";
+                    // The browser module is for any page, from any origin (a module script from another origin needs CORS);
+                    // who may open a WebSocket is still decided by the Origin rules of the endpoints.
+                    c.Context.Response.Headers.AccessControlAllowOrigin = "*";
+                },
             });
         }
         // Every instrument exists from start-up (their meters are created on first use otherwise): a scrape before the

@@ -12,6 +12,7 @@
 // sending them after reconnecting with the same ids (so each is stored once).
 
 const DEFAULTS = { initialDelay: 500, maxDelay: 30000, multiplier: 2 };
+const REQUEST_WAIT = 15000; // how long a command issued while not connected waits for the connection (options.requestTimeout)
 
 function newId() {
   return (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2)).replace(/-/g, '');
@@ -19,7 +20,7 @@ function newId() {
 
 export class SwitchboardClient {
   #url; #options; #ws = null; #listeners = new Map(); #rooms = new Map(); #pending = new Map();
-  #requests = new Map(); #nextRef = 0; #attempt = 0; #timer = null; #closed = false;
+  #requests = new Map(); #queued = []; #nextRef = 0; #attempt = 0; #timer = null; #closed = false;
 
   /** @param {string} url the hub endpoint, e.g. ws://host:8000/hub  @param {{name?:string,user?:string,token?:string,reconnect?:object}} options */
   constructor(url, options = {}) {
@@ -65,6 +66,7 @@ export class SwitchboardClient {
       this.#ws = null;
       for (const r of this.#requests.values()) r.reject(new Error('connection lost'));
       this.#requests.clear();
+      for (const r of this.#rooms.values()) r.firstJoin = false; // joined or not, such a room is (re)joined on reconnect
       this.#emit('disconnect', { code: e.code, reason: e.reason });
       if (this.#closed) { this.#setState('closed'); return; }
       this.#scheduleReconnect();
@@ -94,12 +96,30 @@ export class SwitchboardClient {
     return false;
   }
 
+  // A command issued before the connection is up (right after connect(), or while reconnecting) waits for it, up to
+  // options.requestTimeout (15 s), instead of failing at once.
   #request(obj) {
     const ref = 'r' + (++this.#nextRef);
     return new Promise((resolve, reject) => {
-      if (!this.#send({ ...obj, ref })) { reject(new Error('not connected')); return; }
-      this.#requests.set(ref, { resolve, reject });
+      if (this.#closed) { reject(new Error('closed')); return; }
+      if (this.state === 'connected' && this.#send({ ...obj, ref })) { this.#requests.set(ref, { resolve, reject }); return; }
+      const entry = { obj, ref, resolve, reject };
+      entry.timer = setTimeout(() => {
+        this.#queued = this.#queued.filter((q) => q !== entry);
+        reject(new Error('not connected: gave up waiting for the connection'));
+      }, this.#options.requestTimeout ?? REQUEST_WAIT);
+      this.#queued.push(entry);
     });
+  }
+
+  #flushQueued() {
+    const queued = this.#queued;
+    this.#queued = [];
+    for (const q of queued) {
+      clearTimeout(q.timer);
+      this.#requests.set(q.ref, q);
+      if (!this.#send({ ...q.obj, ref: q.ref })) { this.#requests.delete(q.ref); q.reject(new Error('connection lost')); }
+    }
   }
 
   #joinCommand(room) {
@@ -118,7 +138,8 @@ export class SwitchboardClient {
         this.user = m.user;
         this.name = m.name;
         this.#setState('connected');
-        for (const room of this.#rooms.keys()) this.#send({ ...this.#joinCommand(room), ref: 'rejoin' });
+        for (const [room, r] of this.#rooms) if (!r.firstJoin) this.#send({ ...this.#joinCommand(room), ref: 'rejoin' });
+        this.#flushQueued(); // commands issued while not connected (a first join among them)
         for (const [id, p] of this.#pending) this.#send({ type: 'publish', room: p.room, text: p.text, id, ref: 'p:' + id });
         return;
       case 'message': {
@@ -171,8 +192,16 @@ export class SwitchboardClient {
 
   /** Joins a room; resolves with the 'joined' reply. Messages after `since` (or recent history) follow, then live ones. */
   join(room, { since } = {}) {
-    if (!this.#rooms.has(room)) this.#rooms.set(room, { offset: since ?? -1, epoch: null });
-    return this.#request(this.#joinCommand(room));
+    const fresh = !this.#rooms.has(room);
+    if (fresh) this.#rooms.set(room, { offset: since ?? -1, epoch: null, firstJoin: true }); // joined by this request, not by a rejoin
+    return this.#request(this.#joinCommand(room)).then((joined) => {
+      const r = this.#rooms.get(room);
+      if (r) r.firstJoin = false;
+      return joined;
+    }, (error) => {
+      if (fresh && this.#rooms.get(room)?.firstJoin) this.#rooms.delete(room); // never joined: not a room to rejoin
+      throw error;
+    });
   }
 
   /** Leaves a room. */
@@ -202,6 +231,8 @@ export class SwitchboardClient {
   /** Closes for good. */
   close() {
     this.#closed = true;
+    for (const q of this.#queued) { clearTimeout(q.timer); q.reject(new Error('closed')); }
+    this.#queued = [];
     if (this.#timer) clearTimeout(this.#timer);
     if (this.#ws) this.#ws.close(1000); else this.#setState('closed');
   }
