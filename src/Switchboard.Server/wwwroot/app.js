@@ -37,9 +37,38 @@ function time(iso) {
   return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 }
 
+// The last offset seen per room, kept across reloads: unread counts are what came after it.
+const seen = {
+  get: (room) => store.get('seen', {})[room],
+  set: (room, offset) => { const all = store.get('seen', {}); if (!(all[room] >= offset)) { all[room] = offset; store.set('seen', all); } },
+  forget: (room) => { const all = store.get('seen', {}); delete all[room]; store.set('seen', all); },
+};
+
+function isMine(m) { return m.from !== undefined ? m.from === client?.user : m.pending === true; }
+
+function dayOf(iso) { return iso ? new Date(iso).toDateString() : null; }
+
+function dateNode(iso) {
+  const li = document.createElement('li'); li.className = 'date';
+  const span = document.createElement('span');
+  span.textContent = new Date(iso).toLocaleDateString([], { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' });
+  li.append(span); return li;
+}
+
+// Messages with a date line wherever the (local) day changes.
+function withDates(items) {
+  const out = []; let day = null;
+  for (const i of items) {
+    if (!i.notice && i.time && dayOf(i.time) !== day) { day = dayOf(i.time); out.push(dateNode(i.time)); }
+    out.push(i.notice ? noticeNode(i.notice) : messageNode(i));
+  }
+  return out;
+}
+
 function messageNode(m, pending = false) {
   const li = document.createElement('li');
   if (pending) li.classList.add('pending');
+  if (pending || isMine(m)) li.classList.add('mine');
   li.dataset.id = m.id;
   if (m.offset) li.dataset.offset = m.offset;
   const meta = document.createElement('span'); meta.className = 'meta'; meta.textContent = m.time ? time(m.time) : '';
@@ -82,7 +111,7 @@ function renderMembers() {
 function renderMessages() {
   const r = rooms.get(active);
   $('room-title').textContent = '#' + active;
-  $('messages').replaceChildren(...r.items.map((i) => i.notice ? noticeNode(i.notice) : messageNode(i)), ...[...r.pending.values()].map((p) => messageNode(p, true)));
+  $('messages').replaceChildren(...withDates(r.items), ...[...r.pending.values()].map((p) => messageNode(p, true)));
   $('load-earlier').hidden = !r.more;
   scrollDown(true);
 }
@@ -94,7 +123,10 @@ function scrollDown(force) {
 
 function select(name) {
   active = name;
+  if (!name) { renderRooms(); $('room-title').textContent = ''; $('messages').replaceChildren(); renderMembers(); return; }
   room(name).unread = 0;
+  const last = room(name).items.findLast((i) => i.offset);
+  if (last) seen.set(name, last.offset);
   renderRooms(); renderMembers(); renderMessages();
   $('text').focus();
 }
@@ -102,6 +134,7 @@ function select(name) {
 async function join(name) {
   const r = room(name);
   const joined = await client.join(name);
+  if (seen.get(name) === undefined) seen.set(name, joined.offset); // a room new to this browser: its history is not "unread"
   r.members = new Map(joined.members.map((m) => [m.user, m.name]));
   r.oldest = joined.from + 1;
   r.more = joined.from > 0;
@@ -118,18 +151,24 @@ function onMessage(m) {
   const pending = r.pending.get(m.id);
   r.pending.delete(m.id);
   if (m.room === active) {
+    seen.set(m.room, m.offset);
     if (pending) document.querySelector(`#messages li.pending[data-id="${CSS.escape(m.id)}"]`)?.remove();
     const list = $('messages');
     const firstPending = list.querySelector('li.pending');
+    const previous = r.items.slice(0, -1).findLast((i) => i.time);
+    if (m.time && dayOf(m.time) !== dayOf(previous?.time)) list.insertBefore(dateNode(m.time), firstPending);
     list.insertBefore(messageNode(m), firstPending);
     scrollDown(false);
-  } else {
+  } else if (!(m.offset <= (seen.get(m.room) ?? 0)) && !isMine(m)) {
     r.unread++;
     renderRooms();
   }
 }
 
 function showState({ state, retryAt }) {
+  $('reconnect-now').hidden = state !== 'reconnecting';
+  document.body.classList.toggle('offline', state !== 'connected'); // who is here is unknown until we are back
+  $('members-stale').hidden = state === 'connected';
   const el = $('state');
   el.className = 'state ' + state;
   if (state === 'reconnecting' && retryAt) {
@@ -179,8 +218,8 @@ async function start() {
 
   const saved = store.get('rooms', ['general']);
   for (const name of saved) room(name);
-  active = saved[0];
-  renderRooms(); renderMessages();
+  active = saved[0] ?? null;
+  renderRooms(); if (active) renderMessages();
   await new Promise((resolve) => { if (client.state === 'connected') resolve(); else { const off = client.on('state', (s) => { if (s.state === 'connected') { off(); resolve(); } }); } });
   for (const name of saved) await join(name).catch((e) => console.warn('join', name, e));
 }
@@ -229,12 +268,22 @@ $('load-earlier').addEventListener('click', async () => {
   if (page.messages.length) r.oldest = page.messages[0].offset;
   r.more = page.more;
   const s = $('scroller'); const before = s.scrollHeight;
-  $('messages').prepend(...page.messages.map((m) => messageNode(m)));
+  $('messages').replaceChildren(...withDates(r.items), ...[...r.pending.values()].map((p) => messageNode(p, true)));
   $('load-earlier').hidden = !r.more;
   s.scrollTop += s.scrollHeight - before;
 });
 
 $('me').addEventListener('click', async () => { await askIdentity(); location.reload(); });
+$('reconnect-now').addEventListener('click', () => client.reconnectNow());
+$('leave-room').addEventListener('click', async () => {
+  const name = active;
+  if (!name) return;
+  rooms.delete(name);
+  store.set('rooms', store.get('rooms', ['general']).filter((r) => r !== name));
+  seen.forget(name);
+  select([...rooms.keys()][0]);
+  await client.leave(name).catch(() => {}); // offline: it is simply not rejoined
+});
 $('toggle-rooms').addEventListener('click', () => document.body.classList.toggle('show-rooms'));
 
 start();
