@@ -11,11 +11,13 @@ var maxMessage = new Option<long?>("--max-message-size") { Description = "Larges
 var logFormat = new Option<string>("--log-format") { Description = "Log output: text (default) or json" };
 var config = new Option<string>("--config") { Description = "A JSON settings file (section \"Switchboard\"); default ./appsettings.json if present" };
 var noCompression = new Option<bool>("--no-compression") { Description = "Decline permessage-deflate (on by default for clients that offer it)" };
+var broker = new Option<string>("--broker") { Description = "memory (default: one server) or redis (several servers sharing the postgres store)" };
+var redis = new Option<string>("--redis") { Description = "Redis for --broker redis: host:port, or several cluster nodes separated by ','" };
 var compressionLevel = new Option<int?>("--compression-level") { Description = "permessage-deflate zlib level, 1 (fastest) to 9 (smallest); default 6" };
 
 var serve = new Command("serve", "Run the Switchboard server: chat hub at /hub, seed chat at /ws, echo at /echo")
 {
-    urls, store, database, postgres, handshakeTimeout, maxMessage, logFormat, config, noCompression, compressionLevel,
+    urls, store, database, postgres, handshakeTimeout, maxMessage, logFormat, config, noCompression, compressionLevel, broker, redis,
 };
 serve.SetAction(async (parse, cancellationToken) =>
 {
@@ -32,6 +34,8 @@ serve.SetAction(async (parse, cancellationToken) =>
     Put("Store", parse.GetValue(store));
     Put("Database", parse.GetValue(database));
     Put("Postgres", parse.GetValue(postgres));
+    Put("Broker", parse.GetValue(broker));
+    Put("Redis", parse.GetValue(redis));
     Put("LogFormat", parse.GetValue(logFormat));
     Put("HandshakeTimeout", parse.GetValue(handshakeTimeout) is double s ? TimeSpan.FromSeconds(s).ToString() : null);
     Put("MaxMessageSize", parse.GetValue(maxMessage)?.ToString(System.Globalization.CultureInfo.InvariantCulture));

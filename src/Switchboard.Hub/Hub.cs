@@ -16,13 +16,24 @@ public sealed class Hub : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly TokenBucket? _newRooms; // hub-wide allowance of rooms created on first use
 
-    /// <summary>Creates a hub over <paramref name="store"/>.</summary>
-    public Hub(IMessageStore store, HubOptions? options = null, ILogger? logger = null)
+    private readonly ITimer? _headChecks;
+
+    /// <summary>
+    /// Creates a hub over <paramref name="store"/>. With a distributed <paramref name="broker"/> it is one node of several
+    /// sharing that store: committed messages go through the broker to the other nodes, and come from them.
+    /// </summary>
+    public Hub(IMessageStore store, HubOptions? options = null, ILogger? logger = null, IBroker? broker = null)
     {
         Store = store;
+        Broker = broker ?? InMemoryBroker.Local;
         Options = options ?? new HubOptions();
         _logger = logger ?? NullLogger.Instance;
         _newRooms = Options.NewRoomsPerMinute > 0 ? new TokenBucket(Options.NewRoomsPerMinute / 60.0, Options.NewRoomsPerMinute, Options.Time) : null;
+        if (Broker.IsDistributed)
+        {
+            _headChecks = Options.Time.CreateTimer(static h => ((Hub)h!).CheckHeads(), this, Options.HeadCheckInterval, Options.HeadCheckInterval);
+        }
+
         _known.Add(SeedChat.Room);
         foreach (string room in Options.Rooms)
         {
@@ -35,6 +46,21 @@ public sealed class Hub : IAsyncDisposable
 
     /// <summary>The settings.</summary>
     public HubOptions Options { get; }
+
+    /// <summary>The broker between this hub and the other nodes (a local one when there are none).</summary>
+    public IBroker Broker { get; }
+
+    /// <summary>Asks every open room with live subscribers here to compare its delivered head with the store's.</summary>
+    private void CheckHeads()
+    {
+        foreach (Lazy<Task<Room>> lazy in _rooms.Values)
+        {
+            if (lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully && lazy.Value.Result is { HasLiveSubscribers: true } room)
+            {
+                room.TryPost(Room.CheckHead.Instance);
+            }
+        }
+    }
 
     /// <summary>Names of the rooms open in memory.</summary>
     public IReadOnlyCollection<string> OpenRooms => [.. _rooms.Keys];
@@ -185,7 +211,7 @@ public sealed class Hub : IAsyncDisposable
                 }
             }
 
-            Lazy<Task<Room>> lazy = _rooms.GetOrAdd(name, n => new Lazy<Task<Room>>(() => Room.OpenAsync(n, Store, Options, _logger)));
+            Lazy<Task<Room>> lazy = _rooms.GetOrAdd(name, n => new Lazy<Task<Room>>(() => Room.OpenAsync(n, Store, Options, _logger, Broker)));
             Room room;
             try
             {
@@ -241,14 +267,27 @@ public sealed class Hub : IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        _headChecks?.Dispose();
+        var workers = new List<Task>();
         foreach (var lazy in _rooms.Values)
         {
             if (lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully)
             {
                 lazy.Value.Result.Stop();
+                workers.Add(lazy.Value.Result.Completion);
             }
         }
 
+        // Every room's worker ends (its queued appends done, its broker subscription gone) before the store closes.
+        try
+        {
+            await Task.WhenAll(workers).WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            _logger.LogWarning("Rooms still busy after 30 s at shutdown; closing the store under them");
+        }
+        await Broker.DisposeAsync().ConfigureAwait(false);
         await Store.DisposeAsync().ConfigureAwait(false);
     }
 }

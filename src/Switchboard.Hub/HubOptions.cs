@@ -111,6 +111,18 @@ public sealed partial class HubOptions
     /// </summary>
     public long LiveQueueLimit { get; init; } = 1024 * 1024;
 
+    /// <summary>
+    /// With a distributed broker: how long a message that arrived past a hole in the offsets waits for the missing ones
+    /// from the broker before they are read from the store. Default 100 ms.
+    /// </summary>
+    public TimeSpan HoleWait { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// With a distributed broker: how often a room with live subscribers compares the store's head with what it
+    /// delivered (broker messages lost at the end of a burst leave no hole behind to notice). Default 2 s.
+    /// </summary>
+    public TimeSpan HeadCheckInterval { get; init; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Most publishes appended to the store in one batch. Default 256.</summary>
     public int MaxPublishBatch { get; init; } = 256;
 

@@ -89,6 +89,8 @@ internal sealed class Room
     private readonly IMessageStore _store;
     private readonly HubOptions _options;
     private readonly ILogger _logger;
+    private readonly IBroker _broker;
+    private IAsyncDisposable? _subscription; // to the broker's messages of this room (distributed brokers only)
     private readonly Channel<Work> _work = Channel.CreateUnbounded<Work>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Lock _gate = new(); // posting vs. closing: no work is ever queued to a room that closed
     private bool _closed;
@@ -102,18 +104,27 @@ internal sealed class Room
     private int _cachedCount;
     private DateTimeOffset _lastActive;
     private bool _activeSincePass; // any work since the last maintenance pass (no clock read per work item)
-    private RoomState _state;
+    private RoomState _state; // Head: the last offset delivered here, in order (the store may be ahead while a hole is open)
 
-    private Room(string name, RoomState state, IMessageStore store, HubOptions options, ILogger logger)
+    // Messages committed (here or by another node) past a hole in the offsets, held until the hole is filled.
+    private readonly SortedDictionary<long, Held> _held = [];
+    private ITimer? _holeTimer;
+    private Task _worker = Task.CompletedTask;
+
+    private sealed class Held(StoredMessage message)
+    {
+        public StoredMessage Message { get; } = message;
+        public List<(Publish Publish, AppendResult Result)>? Acks;
+    }
+
+    private Room(string name, IMessageStore store, HubOptions options, ILogger logger, IBroker broker)
     {
         Name = name;
-        _state = state;
         _store = store;
         _options = options;
         _logger = logger;
+        _broker = broker;
         _lastActive = options.Time.GetUtcNow();
-        HubMetrics.RoomOpened();
-        _ = Task.Run(RunAsync);
     }
 
     public string Name { get; }
@@ -124,8 +135,66 @@ internal sealed class Room
     /// <summary>Messages in the recent cache (read outside the worker: a snapshot).</summary>
     internal int CachedCount => Volatile.Read(ref _cachedCount);
 
-    public static async Task<Room> OpenAsync(string name, IMessageStore store, HubOptions options, ILogger logger) =>
-        new(name, await store.OpenRoomAsync(name).ConfigureAwait(false), store, options, logger);
+    /// <summary>
+    /// Opens a room. With a distributed broker the subscription starts before the store's head is read, so nothing
+    /// committed by another node falls between the two: what arrives meanwhile waits in the work queue, and the worker
+    /// drops what the head already covers.
+    /// </summary>
+    public static async Task<Room> OpenAsync(string name, IMessageStore store, HubOptions options, ILogger logger, IBroker? broker = null)
+    {
+        var room = new Room(name, store, options, logger, broker ?? InMemoryBroker.Local);
+        await room.SubscribeAsync().ConfigureAwait(false);
+        try
+        {
+            room._state = await store.OpenRoomAsync(name).ConfigureAwait(false);
+        }
+        catch
+        {
+            await room.UnsubscribeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        HubMetrics.RoomOpened();
+        room._worker = Task.Run(room.RunAsync);
+        return room;
+    }
+
+    /// <summary>Completes when the worker has stopped (after <see cref="Stop"/> or an idle close).</summary>
+    internal Task Completion => _worker;
+
+    private async Task SubscribeAsync()
+    {
+        if (!_broker.IsDistributed || _subscription is not null)
+        {
+            return;
+        }
+
+        try
+        {
+            _subscription = await _broker.SubscribeAsync(Name, m => TryPost(new Remote(m))).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            // The broker is down: the periodic head check delivers meanwhile (slower), and retries the subscription.
+            _logger.LogWarning(ex, "Room {Room}: cannot subscribe to the broker; catching up from the store until it is back", Name);
+        }
+    }
+
+    private async Task UnsubscribeAsync()
+    {
+        IAsyncDisposable? subscription = Interlocked.Exchange(ref _subscription, null);
+        if (subscription is not null)
+        {
+            try
+            {
+                await subscription.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                _logger.LogDebug(ex, "Room {Room}: unsubscribing failed", Name);
+            }
+        }
+    }
 
     private sealed class Member(HubIdentity identity)
     {
@@ -171,6 +240,38 @@ internal sealed class Room
     {
         public TaskCompletionSource Done { get; } = done;
     }
+
+    /// <summary>A message another node committed, from the broker.</summary>
+    internal sealed class Remote(StoredMessage message) : Work
+    {
+        public StoredMessage Message { get; } = message;
+    }
+
+    /// <summary>Read the store for the messages missing before the held ones (a hole the broker did not fill in time).</summary>
+    internal sealed class FillHoles : Work;
+
+    /// <summary>Compare the store's head with what was delivered here: broker traffic lost at the end of a burst leaves no hole to notice.</summary>
+    internal sealed class CheckHead : Work
+    {
+        public static CheckHead Instance { get; } = new();
+    }
+
+    private void AddLive(Subscriber s)
+    {
+        _live.Add(s);
+        Volatile.Write(ref _liveCount, _live.Count);
+    }
+
+    private void RemoveLive(Subscriber s)
+    {
+        _live.Remove(s);
+        Volatile.Write(ref _liveCount, _live.Count);
+    }
+
+    /// <summary>True when the room has live subscribers (worth a head check).</summary>
+    internal bool HasLiveSubscribers => Volatile.Read(ref _liveCount) > 0;
+
+    private int _liveCount;
 
     /// <summary>
     /// Queues work for the worker; false when the room has closed (<see cref="IsClosed"/>): nothing was queued, and the
@@ -224,7 +325,7 @@ internal sealed class Room
             while (reader.TryRead(out Work? work))
             {
                 Interlocked.Decrement(ref _pending);
-                _activeSincePass |= work is not Trim;
+                _activeSincePass |= work is not (Trim or CheckHead or FillHoles or Remote);
 
                 try
                 {
@@ -264,6 +365,10 @@ internal sealed class Room
                 }
             }
         }
+
+        // Closed (idle) or stopped: nothing more arrives for this room object.
+        _holeTimer?.Dispose();
+        await UnsubscribeAsync().ConfigureAwait(false);
     }
 
     private async Task AppendBatchAsync(List<Publish> batch)
@@ -292,28 +397,157 @@ internal sealed class Room
         for (int i = 0; i < items.Length; i++)
         {
             AppendResult r = results[i];
-            if (!r.Duplicate)
+            if (r.Duplicate)
             {
-                HubMetrics.Delivered(_live.Count);
-                _state = _state with { Head = r.Message.Offset };
-                var message = new RoomMessage(Name, r.Message);
-                Remember(message);
-                List<Subscriber>? lagging = null;
-                foreach (Subscriber s in _live)
-                {
-                    if (!s.Deliver(message, _options.LiveQueueLimit))
-                    {
-                        (lagging ??= []).Add(s);
-                    }
-                }
-
-                if (lagging is not null)
-                {
-                    DropLagging(lagging);
-                }
+                items[i].Done(r, null);
+                continue;
             }
 
-            items[i].Done(r, null);
+            if (_broker.IsDistributed)
+            {
+                _ = PublishToBrokerAsync(r.Message);
+            }
+
+            Accept(r.Message, items[i], r);
+        }
+    }
+
+    private async Task PublishToBrokerAsync(StoredMessage message)
+    {
+        try
+        {
+            await _broker.PublishAsync(Name, message).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            _logger.LogDebug(ex, "Room {Room}: broker publish failed; other nodes fill the hole from the store", Name);
+        }
+    }
+
+    /// <summary>
+    /// Takes a committed message, from this node's own append or from another node through the broker, and delivers it
+    /// in offset order: the next offset goes out at once (and with it whatever was held behind it), an offset already
+    /// delivered is dropped, and one past a hole is held until the hole is filled — by the broker, or from the store
+    /// after <see cref="HubOptions.HoleWait"/>. So members see every offset once, in order, whichever node committed it.
+    /// The publisher's ack goes out once its message was delivered here (the "message before ack" order).
+    /// </summary>
+    private void Accept(StoredMessage message, Publish? publish = null, AppendResult result = default)
+    {
+        if (message.Offset <= _state.Head)
+        {
+            publish?.Done(result, null);
+            return;
+        }
+
+        if (message.Offset == _state.Head + 1)
+        {
+            Deliver(message);
+            publish?.Done(result, null);
+            DeliverHeld();
+            return;
+        }
+
+        if (!_held.TryGetValue(message.Offset, out Held? held))
+        {
+            held = new Held(message);
+            _held[message.Offset] = held;
+        }
+
+        if (publish is not null)
+        {
+            (held.Acks ??= []).Add((publish, result));
+        }
+
+        ArmHoleFill();
+    }
+
+    private void DeliverHeld()
+    {
+        while (_held.Count > 0)
+        {
+            KeyValuePair<long, Held> first = _held.First();
+            if (first.Key > _state.Head + 1)
+            {
+                return;
+            }
+
+            _held.Remove(first.Key);
+            if (first.Key == _state.Head + 1)
+            {
+                Deliver(first.Value.Message);
+            }
+
+            foreach (var (publish, result) in first.Value.Acks ?? [])
+            {
+                publish.Done(result, null);
+            }
+        }
+
+        _holeTimer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    }
+
+    private void ArmHoleFill()
+    {
+        HubMetrics.HoleDetected();
+        _holeTimer ??= _options.Time.CreateTimer(static s => ((Room)s!).TryPost(new FillHoles()), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _holeTimer.Change(_options.HoleWait, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>Reads what is missing after the delivered head from the store and delivers it (and what was held behind it).</summary>
+    private async Task CatchUpFromStoreAsync(long upTo)
+    {
+        while (_state.Head < upTo)
+        {
+            IReadOnlyList<StoredMessage> page = await _store.ReadAfterAsync(Name, _state.Head, _options.CatchUpPageSize).ConfigureAwait(false);
+            if (page.Count == 0)
+            {
+                break;
+            }
+
+            if (page[0].Offset > _state.Head + 1)
+            {
+                // Removed by retention meanwhile: nothing to deliver there; members resuming later get a gap notice.
+                _state = _state with { Head = page[0].Offset - 1 };
+            }
+
+            HubMetrics.HoleFilled(page.Count);
+            foreach (StoredMessage m in page)
+            {
+                Accept(m);
+            }
+        }
+
+        DeliverHeld();
+        if (_held.Count > 0)
+        {
+            ArmHoleFill(); // not in the store yet (it can only be a moment behind the broker): look again
+        }
+    }
+
+    /// <summary>Delivers the next message in offset order to every live subscriber here.</summary>
+    private void Deliver(StoredMessage stored)
+    {
+        HubMetrics.Delivered(_live.Count);
+        _state = _state with { Head = stored.Offset };
+        var message = new RoomMessage(Name, stored);
+        Remember(message);
+        List<Subscriber>? lagging = null;
+        foreach (Subscriber s in _live)
+        {
+            if (stored.Offset <= s.LastOffset)
+            {
+                continue; // it read this one from the store while catching up, ahead of this node
+            }
+
+            if (!s.Deliver(message, _options.LiveQueueLimit))
+            {
+                (lagging ??= []).Add(s);
+            }
+        }
+
+        if (lagging is not null)
+        {
+            DropLagging(lagging);
         }
     }
 
@@ -404,7 +638,7 @@ internal sealed class Room
     {
         foreach (Subscriber s in lagging)
         {
-            _live.Remove(s);
+            RemoveLive(s);
             HubMetrics.Lagging();
             _ = s.Session!.RecoverAsync(this, s, s.LastOffset);
         }
@@ -426,7 +660,7 @@ internal sealed class Room
                 {
                     if (SendCachedAfter(g.Subscriber, g.Cursor))
                     {
-                        _live.Add(g.Subscriber);
+                        AddLive(g.Subscriber);
                     }
                     else
                     {
@@ -444,6 +678,26 @@ internal sealed class Room
             case Leave l:
                 HandleLeave(l.Subscriber);
                 l.Done.TrySetResult();
+                break;
+            case Remote r:
+                Accept(r.Message);
+                break;
+            case FillHoles:
+                if (_held.Count > 0)
+                {
+                    await CatchUpFromStoreAsync(_held.Keys.First() - 1).ConfigureAwait(false);
+                }
+
+                break;
+            case CheckHead:
+                await SubscribeAsync().ConfigureAwait(false); // again, if the broker was down when the room opened
+                RoomState stored = await _store.OpenRoomAsync(Name).ConfigureAwait(false);
+                if (stored.Head > _state.Head)
+                {
+                    HubMetrics.TailRecovered();
+                    await CatchUpFromStoreAsync(stored.Head).ConfigureAwait(false);
+                }
+
                 break;
             case Trim t:
                 try
@@ -529,7 +783,7 @@ internal sealed class Room
         {
             if (SendCachedAfter(s, cursor))
             {
-                _live.Add(s);
+                AddLive(s);
             }
             else if (s.Session is not null)
             {
@@ -576,7 +830,7 @@ internal sealed class Room
     private void HandleLeave(Subscriber s)
     {
         s.Remove();
-        _live.Remove(s);
+        RemoveLive(s);
         HubSession? session = s.Session;
         if (session is null)
         {

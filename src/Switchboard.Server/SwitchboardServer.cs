@@ -101,7 +101,8 @@ public static class SwitchboardServer
         // Hub commands are small (a publish carries at most MaxTextBytes of text): accepting 16 MiB on /hub and /ws
         // would only let each connection make the server buffer that much before refusing it.
         WebSocketEndpointOptions hubOptions = Endpoint(Math.Min(options.MaxMessageSize, options.Hub.EffectiveMaxCommandBytes));
-        var hub = new Hub.Hub(options.CreateStore(), options.Hub, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.Hub"));
+        ILogger hubCategory = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.Hub");
+        var hub = new Hub.Hub(options.CreateStore(), options.Hub, hubCategory, options.CreateBroker(hubCategory));
         ILogger hubLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.Server");
         TokenService? tokens = options.Auth.Enabled ? new TokenService(options.Auth) : null;
         Func<Func<string, string?>, Grant?, WebSocketHandler> hubHandler = (query, grant) =>
@@ -277,6 +278,11 @@ public static class SwitchboardServer
                 "postgres" => "postgres",
                 _ => $"sqlite {Path.GetFullPath(options.Database)}",
             };
+        if (options.Broker.Equals("redis", StringComparison.OrdinalIgnoreCase))
+        {
+            store += $" · broker: redis {options.Redis}";
+        }
+
         logger.LogInformation("Store: {Store} · authentication: {Auth} · compression: {Compression} · max connections: {Max}",
             store,
             options.Auth.Enabled ? "on (JWT, HS256)" : "off (anyone may connect under any name)",

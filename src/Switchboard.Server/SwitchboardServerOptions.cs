@@ -81,6 +81,15 @@ public sealed class SwitchboardServerOptions
     /// <summary>The PostgreSQL connection string (Store = postgres), e.g. "Host=127.0.0.1;Username=switchboard;Database=switchboard".</summary>
     public string? Postgres { get; set; }
 
+    /// <summary>
+    /// How committed messages reach the other servers of a deployment: "memory" (default: this server is the only one)
+    /// or "redis" (several servers behind a load balancer, sharing the PostgreSQL store; see docs/deployment.md).
+    /// </summary>
+    public string Broker { get; set; } = "memory";
+
+    /// <summary>Redis for <see cref="Broker"/> = redis: "host:port", or several (a Redis Cluster's nodes) separated by ','.</summary>
+    public string? Redis { get; set; }
+
     /// <summary>Log output: "text" (one line per event, default) or "json" (one JSON object per event, for log collectors).</summary>
     public string LogFormat { get; set; } = "text";
 
@@ -105,6 +114,23 @@ public sealed class SwitchboardServerOptions
 
     /// <summary>Overrides <see cref="Store"/>: creates the message store (tests, embedding).</summary>
     public Func<Hub.IMessageStore>? StoreFactory { get; set; }
+
+    internal global::Switchboard.Hub.IBroker CreateBroker(Microsoft.Extensions.Logging.ILogger logger)
+    {
+        if (!Broker.Equals("redis", StringComparison.OrdinalIgnoreCase))
+        {
+            return global::Switchboard.Hub.InMemoryBroker.Local;
+        }
+
+        try
+        {
+            return Switchboard.Redis.RedisBroker.ConnectAsync(Redis!, TimeSpan.FromSeconds(10), logger).GetAwaiter().GetResult();
+        }
+        catch (Exception ex) when (ex is TimeoutException or StackExchange.Redis.RedisException or ArgumentException)
+        {
+            throw new ServerConfigurationException($"Switchboard:Redis: cannot connect to '{Redis}': {ex.Message}");
+        }
+    }
 
     internal Hub.IMessageStore CreateStore() => StoreFactory?.Invoke() ?? Store.ToLowerInvariant() switch
     {
@@ -283,6 +309,24 @@ public sealed class SwitchboardServerOptions
         if (Store.Equals("sqlite", StringComparison.OrdinalIgnoreCase) && string.IsNullOrWhiteSpace(Database))
         {
             yield return "Switchboard:Database: a file path is required for the sqlite store.";
+        }
+
+        if (Broker.ToLowerInvariant() is not ("memory" or "redis"))
+        {
+            yield return $"Switchboard:Broker: '{Broker}' is not a broker; use memory (one server) or redis (several).";
+        }
+
+        if (Broker.Equals("redis", StringComparison.OrdinalIgnoreCase))
+        {
+            if (string.IsNullOrWhiteSpace(Redis))
+            {
+                yield return "Switchboard:Redis: the broker redis needs Redis's address (host:port, or several separated by ',').";
+            }
+
+            if (StoreFactory is null && !Store.Equals("postgres", StringComparison.OrdinalIgnoreCase))
+            {
+                yield return $"Switchboard:Broker: redis needs the postgres store (several servers must share one history; with '{Store}' each would keep its own, and offsets would clash).";
+            }
         }
 
         if (Auth.Enabled && System.Text.Encoding.UTF8.GetByteCount(Auth.SigningKey ?? "") < 32)

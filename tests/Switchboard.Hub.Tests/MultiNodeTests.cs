@@ -1,0 +1,192 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Text;
+using System.Text.Json;
+
+namespace Switchboard.Hub.Tests;
+
+/// <summary>A connection that keeps everything sent to it (in order) and never falls behind.</summary>
+internal sealed class RecordingConnection(string id) : IHubConnection
+{
+    private readonly List<JsonElement> _received = [];
+
+    public string Id => id;
+
+    public long QueuedBytes => 0;
+
+    public List<JsonElement> Received
+    {
+        get
+        {
+            lock (_received)
+            {
+                return [.. _received];
+            }
+        }
+    }
+
+    public bool Send(OutboundMessage message)
+    {
+        using JsonDocument doc = JsonDocument.Parse(message.Utf8Json);
+        lock (_received)
+        {
+            _received.Add(doc.RootElement.Clone());
+        }
+
+        return true;
+    }
+
+    public bool TrySendLive(OutboundMessage message, long softLimitBytes) => Send(message);
+
+    public Task WhenDrainedAsync() => Task.CompletedTask;
+
+    public void Close(ushort code, string reason)
+    {
+    }
+
+    public long[] Offsets(string room) => [.. Received.Where(e => e.GetProperty("type").GetString() == "message" && e.GetProperty("room").GetString() == room)
+        .Select(e => e.GetProperty("offset").GetInt64())];
+}
+
+/// <summary>A broker that loses and reorders: every <c>dropEvery</c>-th message is lost, every other one is held back and sent after the next.</summary>
+internal sealed class UnreliableBroker(IBroker inner, int dropEvery) : IBroker
+{
+    private int _count;
+    private (string Room, StoredMessage Message)? _delayed;
+    private readonly Lock _lock = new();
+
+    public bool IsDistributed => inner.IsDistributed;
+
+    public async ValueTask PublishAsync(string room, StoredMessage message)
+    {
+        int n = Interlocked.Increment(ref _count);
+        if (n % dropEvery == 0)
+        {
+            return; // lost
+        }
+
+        (string Room, StoredMessage Message)? release = null;
+        lock (_lock)
+        {
+            if (n % 2 == 0 && _delayed is null)
+            {
+                _delayed = (room, message); // overtaken by the next one
+                return;
+            }
+
+            release = _delayed;
+            _delayed = null;
+        }
+
+        await inner.PublishAsync(room, message);
+        if (release is { } r)
+        {
+            await inner.PublishAsync(r.Room, r.Message);
+        }
+    }
+
+    public ValueTask<IAsyncDisposable> SubscribeAsync(string room, Action<StoredMessage> handler, CancellationToken cancellationToken = default) =>
+        inner.SubscribeAsync(room, handler, cancellationToken);
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+}
+
+/// <summary>Several hubs over one store and one broker behave as one service (in one process: the Redis and PostgreSQL runs are in ScaleOutTests).</summary>
+public class MultiNodeTests
+{
+    private static HubOptions Options() => new()
+    {
+        PublishRateLimit = 0,
+        HoleWait = TimeSpan.FromMilliseconds(20),
+        HeadCheckInterval = TimeSpan.FromMilliseconds(200),
+    };
+
+    private static ReadOnlySequence<byte> Command(object command) => new(JsonSerializer.SerializeToUtf8Bytes(command));
+
+    private static async Task WaitForAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out waiting for " + what);
+            await Task.Delay(10);
+        }
+    }
+
+    [Theory]
+    [InlineData(1_000_000)] // a reliable broker (reordering only)
+    [InlineData(3)]         // one message in three lost
+    public async Task Publishes_through_two_nodes_reach_every_member_once_in_offset_order(int dropEvery)
+    {
+        var store = new InMemoryMessageStore();
+        var shared = new InMemoryBroker(distributed: true);
+        await using var a = new Hub(store, Options(), broker: new UnreliableBroker(shared, dropEvery));
+        await using var b = new Hub(store, Options(), broker: new UnreliableBroker(shared, dropEvery));
+        const string room = "shared";
+        var onA = new RecordingConnection("a1");
+        var onB = new RecordingConnection("b1");
+        await a.Connect(onA, new HubIdentity("ann", "Ann")).HandleAsync(Command(new { type = "join", room }));
+        await b.Connect(onB, new HubIdentity("bob", "Bob")).HandleAsync(Command(new { type = "join", room }));
+        await WaitForAsync(() => onA.Received.Any(e => e.GetProperty("type").GetString() == "joined") && onB.Received.Any(e => e.GetProperty("type").GetString() == "joined"), "joined");
+
+        const int each = 150;
+        var acked = new ConcurrentBag<long>();
+        await Task.WhenAll(
+            Task.Run(async () => { for (int i = 0; i < each; i++) acked.Add((await a.PublishAsync(room, new HubIdentity("pa", "PA"), "a" + i)).Message.Offset); }),
+            Task.Run(async () => { for (int i = 0; i < each; i++) acked.Add((await b.PublishAsync(room, new HubIdentity("pb", "PB"), "b" + i)).Message.Offset); }));
+        Assert.Equal(Enumerable.Range(1, 2 * each).Select(i => (long)i), acked.Order()); // dense offsets from the shared store
+
+        await WaitForAsync(() => onA.Offsets(room).Length >= 2 * each && onB.Offsets(room).Length >= 2 * each, "every message on both nodes");
+        Assert.Equal(Enumerable.Range(1, 2 * each).Select(i => (long)i), onA.Offsets(room));
+        Assert.Equal(Enumerable.Range(1, 2 * each).Select(i => (long)i), onB.Offsets(room));
+    }
+
+    [Fact]
+    public async Task A_burst_whose_last_messages_the_broker_lost_still_arrives_through_the_head_check()
+    {
+        var store = new InMemoryMessageStore();
+        var shared = new InMemoryBroker(distributed: true);
+        var silent = new UnreliableBroker(shared, dropEvery: 1); // loses everything
+        await using var a = new Hub(store, Options(), broker: silent);
+        await using var b = new Hub(store, Options(), broker: shared);
+        var onB = new RecordingConnection("b1");
+        await b.Connect(onB, new HubIdentity("bob", "Bob")).HandleAsync(Command(new { type = "join", room = "tail" }));
+        await WaitForAsync(() => onB.Received.Any(e => e.GetProperty("type").GetString() == "joined"), "joined");
+        for (int i = 0; i < 5; i++)
+        {
+            await a.PublishAsync("tail", new HubIdentity("pa", "PA"), "lost on the way " + i);
+        }
+
+        await WaitForAsync(() => onB.Offsets("tail").Length >= 5, "the tail from the store");
+        Assert.Equal([1L, 2, 3, 4, 5], onB.Offsets("tail"));
+    }
+
+    [Fact]
+    public async Task Resume_on_another_node_gets_exactly_what_was_missed()
+    {
+        var store = new InMemoryMessageStore();
+        var shared = new InMemoryBroker(distributed: true);
+        await using var a = new Hub(store, Options(), broker: shared);
+        await using var b = new Hub(store, Options(), broker: shared);
+        var first = new RecordingConnection("a1");
+        HubSession sessionA = a.Connect(first, new HubIdentity("cy", "Cy"));
+        await sessionA.HandleAsync(Command(new { type = "join", room = "resume", since = 0 }));
+        for (int i = 0; i < 10; i++)
+        {
+            await a.PublishAsync("resume", new HubIdentity("w", "W"), "m" + i);
+        }
+
+        await WaitForAsync(() => first.Offsets("resume").Length == 10, "ten on node A");
+        string epoch = first.Received.First(e => e.GetProperty("type").GetString() == "joined").GetProperty("epoch").GetString()!;
+        await sessionA.DisconnectedAsync();
+        for (int i = 10; i < 25; i++)
+        {
+            await b.PublishAsync("resume", new HubIdentity("w", "W"), "m" + i);
+        }
+
+        var second = new RecordingConnection("b1");
+        await b.Connect(second, new HubIdentity("cy", "Cy")).HandleAsync(Command(new { type = "join", room = "resume", since = 10, epoch }));
+        await WaitForAsync(() => second.Offsets("resume").Length >= 15, "the fifteen missed");
+        Assert.Equal(Enumerable.Range(11, 15).Select(i => (long)i), second.Offsets("resume"));
+    }
+}
