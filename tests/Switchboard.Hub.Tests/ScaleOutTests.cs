@@ -1,0 +1,171 @@
+using System.Text.Json;
+using Switchboard.Stores.Tests;
+
+namespace Switchboard.Hub.Tests;
+
+/// <summary>Shares one PostgreSQL and one Redis (started by the tests) among the scale-out tests.</summary>
+public sealed class ScaleOutBackends : IAsyncLifetime
+{
+    public PostgresServer Postgres { get; } = new();
+
+    public RedisServer Redis { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        await Postgres.InitializeAsync();
+        Redis = await RedisServer.StartAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Redis.DisposeAsync();
+        await Postgres.DisposeAsync();
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class ScaleOutCollection : ICollectionFixture<ScaleOutBackends>
+{
+    public const string Name = "scale-out";
+}
+
+/// <summary>Several `serve` processes over PostgreSQL and Redis are one service: any client on any node, resume anywhere.</summary>
+[Collection(ScaleOutCollection.Name)]
+public class ScaleOutTests(ScaleOutBackends backends)
+{
+    private async Task<(PeerProcess Process, Uri Ws)[]> NodesAsync(int count)
+    {
+        string database = await backends.Postgres.CreateDatabaseAsync();
+        var nodes = new List<(PeerProcess, Uri)>();
+        for (int i = 0; i < count; i++)
+        {
+            var (process, port) = await ServerProcess.StartAsync(0, "--store", "postgres", "--postgres", database, "--broker", "redis", "--redis", backends.Redis.Configuration);
+            nodes.Add((process, new Uri($"ws://127.0.0.1:{port}")));
+        }
+
+        return [.. nodes];
+    }
+
+    [Fact]
+    public async Task Publishes_through_every_node_reach_every_member_on_every_node_once_in_offset_order()
+    {
+        var nodes = await NodesAsync(3);
+        try
+        {
+            const string room = "everywhere";
+            var members = new List<HubClient>();
+            foreach (var (_, ws) in nodes)
+            {
+                HubClient m = await HubClient.ConnectAsync(ws, "member");
+                Assert.Equal("joined", HubClient.Type(await m.ReplyAsync(m.Send(new { type = "join", room }))));
+                members.Add(m);
+            }
+
+            const int each = 100;
+            var publishers = new List<HubClient>();
+            foreach (var (_, ws) in nodes)
+            {
+                publishers.Add(await HubClient.ConnectAsync(ws, "publisher"));
+            }
+
+            // Pipelined, from all nodes at once: offsets interleave across nodes.
+            await Task.WhenAll(publishers.Select((p, n) => Task.Run(async () =>
+            {
+                string[] refs = [.. Enumerable.Range(0, each).Select(i => p.Send(new { type = "publish", room, text = $"n{n} m{i}", id = $"n{n}-{i}" }))];
+                int acks = 0;
+                while (acks < each)
+                {
+                    if (HubClient.Type(await p.NextAsync()) == "ack")
+                    {
+                        acks++;
+                    }
+                }
+            })));
+
+            long total = nodes.Length * each;
+            foreach (HubClient m in members)
+            {
+                var offsets = new List<long>();
+                while (offsets.Count < total)
+                {
+                    JsonElement e = await m.ExpectAsync("message");
+                    offsets.Add(e.GetProperty("offset").GetInt64());
+                }
+
+                Assert.Equal(Enumerable.Range(1, (int)total).Select(i => (long)i), offsets);
+                Assert.Equal("pong", HubClient.Type(await m.ReplyAsync(m.Send(new { type = "ping" })))); // and nothing after (no duplicates)
+            }
+
+            foreach (HubClient c in members.Concat(publishers))
+            {
+                await c.DisposeAsync();
+            }
+        }
+        finally
+        {
+            foreach (var (process, _) in nodes)
+            {
+                await process.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_client_resumes_on_another_node_with_exactly_what_it_missed()
+    {
+        var nodes = await NodesAsync(2);
+        try
+        {
+            const string room = "moving";
+            await using HubClient writer = await HubClient.ConnectAsync(nodes[1].Ws, "writer");
+            string epoch;
+            long last;
+            await using (HubClient first = await HubClient.ConnectAsync(nodes[0].Ws, "mover"))
+            {
+                JsonElement joined = await first.ReplyAsync(first.Send(new { type = "join", room }));
+                epoch = joined.GetProperty("epoch").GetString()!;
+                for (int i = 1; i <= 20; i++)
+                {
+                    await writer.PublishAsync(room, "m" + i, "m" + i);
+                }
+
+                for (last = 0; last < 20;)
+                {
+                    last = (await first.ExpectAsync("message")).GetProperty("offset").GetInt64();
+                }
+            }
+
+            for (int i = 21; i <= 45; i++)
+            {
+                await writer.PublishAsync(room, "m" + i, "m" + i);
+            }
+
+            await using HubClient second = await HubClient.ConnectAsync(nodes[1].Ws, "mover");
+            JsonElement rejoined = await second.ReplyAsync(second.Send(new { type = "join", room, since = last, epoch }));
+            Assert.False(rejoined.TryGetProperty("epochChanged", out _));
+            var texts = new List<string>();
+            while (texts.Count < 25)
+            {
+                texts.Add((await second.ExpectAsync("message")).GetProperty("text").GetString()!);
+            }
+
+            Assert.Equal(Enumerable.Range(21, 25).Select(i => "m" + i), texts);
+        }
+        finally
+        {
+            foreach (var (process, _) in nodes)
+            {
+                await process.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task The_redis_broker_with_the_sqlite_store_is_refused_at_start_up_saying_why()
+    {
+        await using PeerProcess server = PeerProcess.Start("dotnet", AppContext.BaseDirectory, ServerProcess.SwitchboardDll, "serve",
+            "--urls", $"http://127.0.0.1:{ServerProcess.FreePort()}", "--broker", "redis", "--redis", backends.Redis.Configuration);
+        Assert.Equal(2, await server.WaitForExitAsync());
+        Assert.Contains("redis needs the postgres store", server.Stderr);
+    }
+}
