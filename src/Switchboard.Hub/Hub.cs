@@ -22,14 +22,15 @@ public sealed class Hub : IAsyncDisposable
     /// Creates a hub over <paramref name="store"/>. With a distributed <paramref name="broker"/> it is one node of several
     /// sharing that store: committed messages go through the broker to the other nodes, and come from them.
     /// </summary>
-    public Hub(IMessageStore store, HubOptions? options = null, ILogger? logger = null, IBroker? broker = null)
+    public Hub(IMessageStore store, HubOptions? options = null, ILogger? logger = null, IBroker? broker = null, IPresence? presence = null)
     {
         Store = store;
         Broker = broker ?? InMemoryBroker.Local;
+        Presence = presence ?? InMemoryPresence.Local;
         Options = options ?? new HubOptions();
         _logger = logger ?? NullLogger.Instance;
         _newRooms = Options.NewRoomsPerMinute > 0 ? new TokenBucket(Options.NewRoomsPerMinute / 60.0, Options.NewRoomsPerMinute, Options.Time) : null;
-        if (Broker.IsDistributed)
+        if (Broker.IsDistributed || Presence.IsDistributed)
         {
             _headChecks = Options.Time.CreateTimer(static h => ((Hub)h!).CheckHeads(), this, Options.HeadCheckInterval, Options.HeadCheckInterval);
         }
@@ -49,6 +50,9 @@ public sealed class Hub : IAsyncDisposable
 
     /// <summary>The broker between this hub and the other nodes (a local one when there are none).</summary>
     public IBroker Broker { get; }
+
+    /// <summary>Who is in each room across the nodes (this hub's own when there are no others).</summary>
+    public IPresence Presence { get; }
 
     /// <summary>Asks every open room with live subscribers here to compare its delivered head with the store's.</summary>
     private void CheckHeads()
@@ -211,7 +215,7 @@ public sealed class Hub : IAsyncDisposable
                 }
             }
 
-            Lazy<Task<Room>> lazy = _rooms.GetOrAdd(name, n => new Lazy<Task<Room>>(() => Room.OpenAsync(n, Store, Options, _logger, Broker)));
+            Lazy<Task<Room>> lazy = _rooms.GetOrAdd(name, n => new Lazy<Task<Room>>(() => Room.OpenAsync(n, Store, Options, _logger, Broker, Presence)));
             Room room;
             try
             {
@@ -288,6 +292,7 @@ public sealed class Hub : IAsyncDisposable
             _logger.LogWarning("Rooms still busy after 30 s at shutdown; closing the store under them");
         }
         await Broker.DisposeAsync().ConfigureAwait(false);
+        await Presence.DisposeAsync().ConfigureAwait(false);
         await Store.DisposeAsync().ConfigureAwait(false);
     }
 }

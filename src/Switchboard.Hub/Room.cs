@@ -90,7 +90,10 @@ internal sealed class Room
     private readonly HubOptions _options;
     private readonly ILogger _logger;
     private readonly IBroker _broker;
+    private readonly IPresence _presence;
     private IAsyncDisposable? _subscription; // to the broker's messages of this room (distributed brokers only)
+    private IAsyncDisposable? _presenceSubscription; // to the room's presence changes on other nodes (distributed presence only)
+    private int _localConnections; // hub sessions connected to this node that are in the room (the members list also has other nodes')
     private readonly Channel<Work> _work = Channel.CreateUnbounded<Work>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Lock _gate = new(); // posting vs. closing: no work is ever queued to a room that closed
     private bool _closed;
@@ -117,13 +120,14 @@ internal sealed class Room
         public List<(Publish Publish, AppendResult Result)>? Acks;
     }
 
-    private Room(string name, IMessageStore store, HubOptions options, ILogger logger, IBroker broker)
+    private Room(string name, IMessageStore store, HubOptions options, ILogger logger, IBroker broker, IPresence presence)
     {
         Name = name;
         _store = store;
         _options = options;
         _logger = logger;
         _broker = broker;
+        _presence = presence;
         _lastActive = options.Time.GetUtcNow();
     }
 
@@ -140,13 +144,19 @@ internal sealed class Room
     /// committed by another node falls between the two: what arrives meanwhile waits in the work queue, and the worker
     /// drops what the head already covers.
     /// </summary>
-    public static async Task<Room> OpenAsync(string name, IMessageStore store, HubOptions options, ILogger logger, IBroker? broker = null)
+    public static async Task<Room> OpenAsync(string name, IMessageStore store, HubOptions options, ILogger logger, IBroker? broker = null, IPresence? presence = null)
     {
-        var room = new Room(name, store, options, logger, broker ?? InMemoryBroker.Local);
+        var room = new Room(name, store, options, logger, broker ?? InMemoryBroker.Local, presence ?? InMemoryPresence.Local);
         await room.SubscribeAsync().ConfigureAwait(false);
         try
         {
             room._state = await store.OpenRoomAsync(name).ConfigureAwait(false);
+            if (room._presence.IsDistributed)
+            {
+                // As with messages: the feed first, then the snapshot (the worker applies both, in that queue order).
+                room._presenceSubscription = await room._presence.SubscribeAsync(name, c => room.TryPost(new RemotePresence(c))).ConfigureAwait(false);
+                await room.ReconcilePresenceAsync().ConfigureAwait(false);
+            }
         }
         catch
         {
@@ -247,6 +257,12 @@ internal sealed class Room
         public StoredMessage Message { get; } = message;
     }
 
+    /// <summary>A connection entered or left the room on another node.</summary>
+    internal sealed class RemotePresence(PresenceChange change) : Work
+    {
+        public PresenceChange Change { get; } = change;
+    }
+
     /// <summary>Read the store for the messages missing before the held ones (a hole the broker did not fill in time).</summary>
     internal sealed class FillHoles : Work;
 
@@ -325,7 +341,7 @@ internal sealed class Room
             while (reader.TryRead(out Work? work))
             {
                 Interlocked.Decrement(ref _pending);
-                _activeSincePass |= work is not (Trim or CheckHead or FillHoles or Remote);
+                _activeSincePass |= work is not (Trim or CheckHead or FillHoles or Remote or RemotePresence);
 
                 try
                 {
@@ -369,6 +385,10 @@ internal sealed class Room
         // Closed (idle) or stopped: nothing more arrives for this room object.
         _holeTimer?.Dispose();
         await UnsubscribeAsync().ConfigureAwait(false);
+        if (Interlocked.Exchange(ref _presenceSubscription, null) is { } presence)
+        {
+            await presence.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     private async Task AppendBatchAsync(List<Publish> batch)
@@ -587,7 +607,7 @@ internal sealed class Room
             _activeSincePass = false;
         }
 
-        if (_live.Count > 0 || _members.Count > 0 || now - _lastActive < _options.IdleRoomRelease)
+        if (_live.Count > 0 || _localConnections > 0 || now - _lastActive < _options.IdleRoomRelease)
         {
             return;
         }
@@ -682,6 +702,9 @@ internal sealed class Room
             case Remote r:
                 Accept(r.Message);
                 break;
+            case RemotePresence p:
+                ApplyRemotePresence(p.Change);
+                break;
             case FillHoles:
                 if (_held.Count > 0)
                 {
@@ -691,6 +714,11 @@ internal sealed class Room
                 break;
             case CheckHead:
                 await SubscribeAsync().ConfigureAwait(false); // again, if the broker was down when the room opened
+                if (_presence.IsDistributed)
+                {
+                    await ReconcilePresenceAsync().ConfigureAwait(false);
+                }
+
                 RoomState stored = await _store.OpenRoomAsync(Name).ConfigureAwait(false);
                 if (stored.Head > _state.Head)
                 {
@@ -807,24 +835,18 @@ internal sealed class Room
         w.WriteString("reason", "retention");
     });
 
+    /// <summary>This node's key for a session's connection (unique across nodes).</summary>
+    private string Key(HubSession session) => _presence.NodeId + ":" + session.Connection.Id;
+
     private void AddPresence(HubSession session)
     {
-        HubIdentity id = session.Identity;
-        if (!_members.TryGetValue(id.UserId, out Member? member))
+        string key = Key(session);
+        _localConnections++;
+        ApplyPresence(key, session.Identity, joined: true);
+        if (_presence.IsDistributed)
         {
-            member = new Member(id);
-            _members[id.UserId] = member;
-            OutboundMessage joined = Presence("member_joined", id);
-            foreach (Subscriber other in _live)
-            {
-                if (other.Session is not null)
-                {
-                    other.Connection.Send(joined);
-                }
-            }
+            _ = AnnounceAsync(key, session.Identity, joined: true);
         }
-
-        member.Connections.Add(session.Connection.Id);
     }
 
     private void HandleLeave(Subscriber s)
@@ -837,17 +859,117 @@ internal sealed class Room
             return;
         }
 
-        HubIdentity id = session.Identity;
-        if (_members.TryGetValue(id.UserId, out Member? member) && member.Connections.Remove(session.Connection.Id) && member.Connections.Count == 0)
+        string key = Key(session);
+        if (_members.TryGetValue(session.Identity.UserId, out Member? member) && member.Connections.Contains(key))
         {
-            _members.Remove(id.UserId);
-            OutboundMessage left = Presence("member_left", member.Identity);
-            foreach (Subscriber other in _live)
+            _localConnections--;
+            ApplyPresence(key, session.Identity, joined: false);
+            if (_presence.IsDistributed)
             {
-                if (other.Session is not null)
+                _ = AnnounceAsync(key, session.Identity, joined: false);
+            }
+        }
+    }
+
+    private async Task AnnounceAsync(string key, HubIdentity identity, bool joined)
+    {
+        try
+        {
+            await (joined ? _presence.AddAsync(Name, key, identity) : _presence.RemoveAsync(Name, key, identity)).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            _logger.LogDebug(ex, "Room {Room}: presence update failed; the next reconcile repairs it", Name);
+        }
+    }
+
+    /// <summary>
+    /// Adds or removes one connection (of any node) in the member list, as a set operation; member_joined goes out when a
+    /// user's first connection arrives and member_left when the last one goes, to the members connected here. Every node
+    /// applies the same changes, so each tells its own members once.
+    /// </summary>
+    private void ApplyPresence(string key, HubIdentity identity, bool joined)
+    {
+        if (joined)
+        {
+            if (!_members.TryGetValue(identity.UserId, out Member? member))
+            {
+                member = new Member(identity);
+                _members[identity.UserId] = member;
+                Announce(Presence("member_joined", identity));
+            }
+
+            member.Connections.Add(key);
+        }
+        else if (_members.TryGetValue(identity.UserId, out Member? member) && member.Connections.Remove(key) && member.Connections.Count == 0)
+        {
+            _members.Remove(identity.UserId);
+            Announce(Presence("member_left", member.Identity));
+        }
+    }
+
+    private void Announce(OutboundMessage presence)
+    {
+        foreach (Subscriber other in _live)
+        {
+            if (other.Session is not null)
+            {
+                other.Connection.Send(presence);
+            }
+        }
+    }
+
+    /// <summary>A change from another node (changes of this node's own connections are decided here, not by the feed).</summary>
+    private void ApplyRemotePresence(PresenceChange change)
+    {
+        if (!change.Connection.StartsWith(_presence.NodeId + ":", StringComparison.Ordinal))
+        {
+            ApplyPresence(change.Connection, change.Identity, change.Joined);
+        }
+    }
+
+    /// <summary>
+    /// Makes the member list match the shared presence: other nodes' connections that are gone (a change lost, or a
+    /// node that died) leave, ones that are missing arrive; this node's own connections that the shared state lost (a
+    /// Redis restart) are recorded again.
+    /// </summary>
+    private async Task ReconcilePresenceAsync()
+    {
+        IReadOnlyDictionary<string, HubIdentity> shared;
+        try
+        {
+            shared = await _presence.SnapshotAsync(Name).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            _logger.LogDebug(ex, "Room {Room}: presence snapshot failed; keeping the current member list", Name);
+            return;
+        }
+
+        string own = _presence.NodeId + ":";
+        foreach (var (userId, member) in _members.ToArray())
+        {
+            foreach (string key in member.Connections.ToArray())
+            {
+                if (key.StartsWith(own, StringComparison.Ordinal))
                 {
-                    other.Connection.Send(left);
+                    if (!shared.ContainsKey(key))
+                    {
+                        _ = AnnounceAsync(key, member.Identity, joined: true);
+                    }
                 }
+                else if (!shared.ContainsKey(key))
+                {
+                    ApplyPresence(key, member.Identity, joined: false);
+                }
+            }
+        }
+
+        foreach (var (key, identity) in shared)
+        {
+            if (!key.StartsWith(own, StringComparison.Ordinal) && !(_members.TryGetValue(identity.UserId, out Member? m) && m.Connections.Contains(key)))
+            {
+                ApplyPresence(key, identity, joined: true);
             }
         }
     }

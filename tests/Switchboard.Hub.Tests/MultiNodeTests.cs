@@ -189,4 +189,63 @@ public class MultiNodeTests
         await WaitForAsync(() => second.Offsets("resume").Length >= 15, "the fifteen missed");
         Assert.Equal(Enumerable.Range(11, 15).Select(i => (long)i), second.Offsets("resume"));
     }
+
+    private static int Count(RecordingConnection c, string type, string user) =>
+        c.Received.Count(e => e.GetProperty("type").GetString() == type && e.GetProperty("user").GetString() == user);
+
+    [Fact]
+    public async Task A_user_with_tabs_on_two_nodes_is_one_member_joined_and_left_once_everywhere()
+    {
+        var store = new InMemoryMessageStore();
+        var broker = new InMemoryBroker(distributed: true);
+        var medium = new InMemoryPresence.Medium();
+        await using var a = new Hub(store, Options(), broker: broker, presence: InMemoryPresence.Node(medium));
+        await using var b = new Hub(store, Options(), broker: broker, presence: InMemoryPresence.Node(medium));
+        const string room = "tabs";
+        var observerA = new RecordingConnection("obs-a");
+        var observerB = new RecordingConnection("obs-b");
+        await a.Connect(observerA, new HubIdentity("obs", "Observer")).HandleAsync(Command(new { type = "join", room }));
+        await b.Connect(observerB, new HubIdentity("obs2", "Observer 2")).HandleAsync(Command(new { type = "join", room }));
+        await WaitForAsync(() => Count(observerA, "member_joined", "obs2") == 1, "observers see each other across nodes");
+
+        HubSession tab1 = a.Connect(new RecordingConnection("t1"), new HubIdentity("ann", "Ann"));
+        HubSession tab2 = b.Connect(new RecordingConnection("t2"), new HubIdentity("ann", "Ann"));
+        await tab1.HandleAsync(Command(new { type = "join", room }));
+        await tab2.HandleAsync(Command(new { type = "join", room }));
+        await WaitForAsync(() => Count(observerA, "member_joined", "ann") == 1 && Count(observerB, "member_joined", "ann") == 1, "ann joined on both nodes");
+
+        var late = new RecordingConnection("late");
+        await b.Connect(late, new HubIdentity("late", "Late")).HandleAsync(Command(new { type = "join", room }));
+        await WaitForAsync(() => late.Received.Any(e => e.GetProperty("type").GetString() == "joined"), "joined");
+        JsonElement members = late.Received.First(e => e.GetProperty("type").GetString() == "joined").GetProperty("members");
+        Assert.Equal(1, members.EnumerateArray().Count(m => m.GetProperty("user").GetString() == "ann")); // one member, two tabs
+        Assert.Contains(members.EnumerateArray(), m => m.GetProperty("user").GetString() == "obs"); // a member of the other node
+
+        await tab1.DisconnectedAsync();
+        await tab2.HandleAsync(Command(new { type = "ping" }));
+        Assert.Equal(0, Count(observerA, "member_left", "ann") + Count(observerB, "member_left", "ann")); // still there through tab 2
+        await tab2.DisconnectedAsync();
+        await WaitForAsync(() => Count(observerA, "member_left", "ann") == 1 && Count(observerB, "member_left", "ann") == 1, "ann left on both nodes");
+        Assert.Equal(1, Count(observerA, "member_joined", "ann")); // and never joined twice
+    }
+
+    [Fact]
+    public async Task The_members_of_a_node_that_dies_leave_every_list_within_the_node_timeout()
+    {
+        var store = new InMemoryMessageStore();
+        var broker = new InMemoryBroker(distributed: true);
+        var medium = new InMemoryPresence.Medium(nodeTimeout: TimeSpan.FromSeconds(1));
+        InMemoryPresence dying = InMemoryPresence.Node(medium);
+        await using var a = new Hub(store, Options(), broker: broker, presence: InMemoryPresence.Node(medium));
+        await using var b = new Hub(store, Options(), broker: broker, presence: dying);
+        var observer = new RecordingConnection("obs");
+        await a.Connect(observer, new HubIdentity("obs", "Observer")).HandleAsync(Command(new { type = "join", room = "doomed" }));
+        await b.Connect(new RecordingConnection("bob"), new HubIdentity("bob", "Bob")).HandleAsync(Command(new { type = "join", room = "doomed" }));
+        await WaitForAsync(() => Count(observer, "member_joined", "bob") == 1, "bob joined");
+
+        dying.Kill(); // no leave, no cleanup: as kill -9 would
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await WaitForAsync(() => Count(observer, "member_left", "bob") == 1, "bob to leave after his node died");
+        Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(0.5), "left before the node could have timed out");
+    }
 }
