@@ -291,8 +291,8 @@ public sealed class Hub : IAsyncDisposable
         {
             _logger.LogWarning("Rooms still busy after 30 s at shutdown; closing the store under them");
         }
+        await Presence.DisposeAsync().ConfigureAwait(false); // it may share the broker's connection
         await Broker.DisposeAsync().ConfigureAwait(false);
-        await Presence.DisposeAsync().ConfigureAwait(false);
         await Store.DisposeAsync().ConfigureAwait(false);
     }
 }

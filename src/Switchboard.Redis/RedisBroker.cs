@@ -51,6 +51,12 @@ public sealed class RedisBroker : IBroker
         };
     }
 
+    /// <summary>The connection (shared with <see cref="RedisPresence"/>).</summary>
+    internal ConnectionMultiplexer Connection => _redis;
+
+    /// <summary>A channel for <paramref name="name"/>: sharded where the servers support it.</summary>
+    internal RedisChannel ChannelFor(string name) => Sharded ? RedisChannel.Sharded(name) : RedisChannel.Literal(name);
+
     /// <summary>True when rooms use sharded channels (Redis 7+).</summary>
     public bool Sharded { get; }
 

@@ -102,7 +102,8 @@ public static class SwitchboardServer
         // would only let each connection make the server buffer that much before refusing it.
         WebSocketEndpointOptions hubOptions = Endpoint(Math.Min(options.MaxMessageSize, options.Hub.EffectiveMaxCommandBytes));
         ILogger hubCategory = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.Hub");
-        var hub = new Hub.Hub(options.CreateStore(), options.Hub, hubCategory, options.CreateBroker(hubCategory));
+        Hub.IBroker broker = options.CreateBroker(hubCategory);
+        var hub = new Hub.Hub(options.CreateStore(), options.Hub, hubCategory, broker, SwitchboardServerOptions.CreatePresence(broker, options.NodeTimeout, hubCategory));
         ILogger hubLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.Server");
         TokenService? tokens = options.Auth.Enabled ? new TokenService(options.Auth) : null;
         Func<Func<string, string?>, Grant?, WebSocketHandler> hubHandler = (query, grant) =>

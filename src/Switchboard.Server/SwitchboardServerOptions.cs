@@ -87,6 +87,12 @@ public sealed class SwitchboardServerOptions
     /// </summary>
     public string Broker { get; set; } = "memory";
 
+    /// <summary>
+    /// With several servers: how soon the members of a server that died (kill -9, power loss, partition) leave every
+    /// other server's member lists. Each server renews its liveness three times per timeout. Default 15 s.
+    /// </summary>
+    public TimeSpan NodeTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
     /// <summary>Redis for <see cref="Broker"/> = redis: "host:port", or several (a Redis Cluster's nodes) separated by ','.</summary>
     public string? Redis { get; set; }
 
@@ -131,6 +137,11 @@ public sealed class SwitchboardServerOptions
             throw new ServerConfigurationException($"Switchboard:Redis: cannot connect to '{Redis}': {ex.Message}");
         }
     }
+
+    internal static global::Switchboard.Hub.IPresence CreatePresence(global::Switchboard.Hub.IBroker broker, TimeSpan nodeTimeout, Microsoft.Extensions.Logging.ILogger logger) =>
+        broker is Switchboard.Redis.RedisBroker redis
+            ? new Switchboard.Redis.RedisPresence(redis, nodeTimeout, logger: logger)
+            : global::Switchboard.Hub.InMemoryPresence.Local;
 
     internal Hub.IMessageStore CreateStore() => StoreFactory?.Invoke() ?? Store.ToLowerInvariant() switch
     {
@@ -309,6 +320,11 @@ public sealed class SwitchboardServerOptions
         if (Store.Equals("sqlite", StringComparison.OrdinalIgnoreCase) && string.IsNullOrWhiteSpace(Database))
         {
             yield return "Switchboard:Database: a file path is required for the sqlite store.";
+        }
+
+        if (NodeTimeout <= TimeSpan.Zero)
+        {
+            yield return "Switchboard:NodeTimeout must be positive.";
         }
 
         if (Broker.ToLowerInvariant() is not ("memory" or "redis"))

@@ -39,7 +39,9 @@ public class ScaleOutTests(ScaleOutBackends backends)
         var nodes = new List<(PeerProcess, Uri)>();
         for (int i = 0; i < count; i++)
         {
-            var (process, port) = await ServerProcess.StartAsync(0, "--store", "postgres", "--postgres", database, "--broker", "redis", "--redis", backends.Redis.Configuration);
+            var (process, port) = await ServerProcess.StartAsync(
+                new Dictionary<string, string> { ["Switchboard__Hub__PublishRateLimit"] = "0", ["Switchboard__NodeTimeout"] = "00:00:03" },
+                0, "--store", "postgres", "--postgres", database, "--broker", "redis", "--redis", backends.Redis.Configuration);
             nodes.Add((process, new Uri($"ws://127.0.0.1:{port}")));
         }
 
@@ -150,6 +152,53 @@ public class ScaleOutTests(ScaleOutBackends backends)
             }
 
             Assert.Equal(Enumerable.Range(21, 25).Select(i => "m" + i), texts);
+        }
+        finally
+        {
+            foreach (var (process, _) in nodes)
+            {
+                await process.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Presence_is_cluster_wide_and_the_members_of_a_killed_node_leave_within_the_node_timeout()
+    {
+        var nodes = await NodesAsync(2);
+        try
+        {
+            const string room = "lobby";
+            await using HubClient observer = await HubClient.ConnectAsync(nodes[0].Ws, "Observer", "observer");
+            await observer.ReplyAsync(observer.Send(new { type = "join", room }));
+            await using HubClient tabA = await HubClient.ConnectAsync(nodes[0].Ws, "Ann", "ann");
+            await using HubClient tabB = await HubClient.ConnectAsync(nodes[1].Ws, "Ann", "ann");
+            await tabA.ReplyAsync(tabA.Send(new { type = "join", room }));
+            JsonElement joinedOnB = await tabB.ReplyAsync(tabB.Send(new { type = "join", room }));
+            Assert.Contains(joinedOnB.GetProperty("members").EnumerateArray(), m => m.GetProperty("user").GetString() == "observer"); // a member of node 0, seen on node 1
+            await using HubClient bob = await HubClient.ConnectAsync(nodes[1].Ws, "Bob", "bob");
+            await bob.ReplyAsync(bob.Send(new { type = "join", room }));
+
+            // The observer saw Ann join once (two tabs, two nodes) and Bob join (another node).
+            var events = new List<string>();
+            while (!events.Contains("member_joined bob"))
+            {
+                JsonElement e = await observer.ExpectAsync2(x => HubClient.Type(x) is "member_joined" or "member_left");
+                events.Add($"{HubClient.Type(e)} {e.GetProperty("user").GetString()}");
+            }
+
+            Assert.Equal(1, events.Count(e => e == "member_joined ann"));
+
+            // kill -9 the node Bob (and Ann's second tab) are on: Bob leaves within the node timeout (3 s here) plus a check (2 s); Ann stays.
+            nodes[1].Process.KillHard();
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            JsonElement left = await observer.ExpectAsync2(x => HubClient.Type(x) == "member_left");
+            Assert.Equal("bob", left.GetProperty("user").GetString());
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"took {clock.Elapsed}");
+            await using HubClient late = await HubClient.ConnectAsync(nodes[0].Ws, "Late", "late");
+            string[] members = [.. (await late.ReplyAsync(late.Send(new { type = "join", room }))).GetProperty("members").EnumerateArray().Select(m => m.GetProperty("user").GetString()!)];
+            Assert.Contains("ann", members); // her tab on the surviving node keeps her in
+            Assert.DoesNotContain("bob", members);
         }
         finally
         {
