@@ -11,6 +11,7 @@ need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 [ -x /usr/bin/redis-server ] || need+=(redis-server)
+[ -x /usr/sbin/nginx ] || need+=(nginx)
 /usr/bin/python3 -c 'import websockets' 2>/dev/null || need+=(python3-websockets)
 /usr/bin/python3 -c 'import fastapi, uvicorn' 2>/dev/null || need+=(python3-fastapi python3-uvicorn)
 if [ ${#need[@]} -gt 0 ]; then

@@ -1,4 +1,7 @@
 using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.Playwright;
+using Switchboard.Client;
 using Switchboard.Stores.Tests;
 
 namespace Switchboard.Hub.Tests;
@@ -199,6 +202,73 @@ public class ScaleOutTests(ScaleOutBackends backends)
             string[] members = [.. (await late.ReplyAsync(late.Send(new { type = "join", room }))).GetProperty("members").EnumerateArray().Select(m => m.GetProperty("user").GetString()!)];
             Assert.Contains("ann", members); // her tab on the surviving node keeps her in
             Assert.DoesNotContain("bob", members);
+        }
+        finally
+        {
+            foreach (var (process, _) in nodes)
+            {
+                await process.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Behind_nginx_round_robin_dotnet_and_browser_clients_on_different_nodes_chat()
+    {
+        var nodes = await NodesAsync(2);
+        try
+        {
+            await using NginxServer nginx = await NginxServer.StartAsync(nodes.Select(n => n.Ws.Port));
+            string room = "balanced";
+            var clients = new List<SwitchboardClient>();
+            for (int i = 0; i < 4; i++)
+            {
+                SwitchboardClient c = await SwitchboardClient.ConnectAsync(nginx.Ws, new() { Name = "c" + i });
+                await c.JoinAsync(room);
+                clients.Add(c);
+            }
+
+            // Round robin: both nodes hold some of them.
+            using var http = new HttpClient();
+            foreach (var (_, ws) in nodes)
+            {
+                string metrics = await http.GetStringAsync(new Uri(ws.ToString().Replace("ws://", "http://", StringComparison.Ordinal) + "metrics"));
+                Assert.Matches(new Regex(@"^switchboard_connections [1-9]", RegexOptions.Multiline), metrics);
+            }
+
+            PublishResult ack = await clients[0].PublishAsync(room, "through nginx");
+            foreach (SwitchboardClient c in clients)
+            {
+                await using IAsyncEnumerator<HubMessage> inbox = c.Messages().GetAsyncEnumerator();
+                Assert.True(await inbox.MoveNextAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30)));
+                Assert.Equal((ack.Offset, "through nginx"), (inbox.Current.Offset, inbox.Current.Text));
+                await c.DisposeAsync();
+            }
+
+            // The browser UI, loaded through nginx; two pages (one per node, by round robin) chat.
+            using IPlaywright playwright = await Playwright.CreateAsync();
+            await using IBrowser browser = await playwright.Chromium.LaunchAsync(new()
+            {
+                ExecutablePath = "/usr/bin/chromium",
+                Headless = true,
+                Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+            });
+            async Task<IPage> OpenAsync(string name)
+            {
+                IBrowserContext context = await browser.NewContextAsync();
+                await context.AddInitScriptAsync($"localStorage.setItem('switchboard.name', JSON.stringify('{name}')); localStorage.setItem('switchboard.rooms', JSON.stringify(['{room}']));");
+                IPage page = await context.NewPageAsync();
+                await page.GotoAsync(nginx.Http.ToString());
+                await Assertions.Expect(page.Locator("#state")).ToHaveTextAsync("connected", new() { Timeout = 30_000 });
+                return page;
+            }
+
+            IPage ada = await OpenAsync("Ada");
+            IPage bob = await OpenAsync("Bob");
+            await Assertions.Expect(ada.Locator("#member-list li", new() { HasText = "Bob" })).ToHaveCountAsync(1, new() { Timeout = 30_000 });
+            await bob.FillAsync("#text", "hello from the other node");
+            await bob.PressAsync("#text", "Enter");
+            await Assertions.Expect(ada.Locator("#messages li:not(.pending) .text", new() { HasText = "hello from the other node" })).ToHaveCountAsync(1, new() { Timeout = 30_000 });
         }
         finally
         {
