@@ -133,7 +133,7 @@ public static class SwitchboardServer
         var retention = new Timer(_ => _ = ApplyRetentionAsync(hub, hubLogger), null, options.RetentionInterval, options.RetentionInterval);
         app.Lifetime.ApplicationStopping.Register(() => retention.Dispose());
         HubInstances.Add(app, hub);
-        app.MapGet("/healthz", () => Results.Text("ok\n"));
+        app.MapGet("/healthz", () => HealthAsync(hub));
         app.MapGet("/api/info", () => Results.Json(new { protocol = HubProtocol.Version, authEnabled = options.Auth.Enabled }));
         string webRoot = Path.Combine(AppContext.BaseDirectory, "wwwroot");
         if (Directory.Exists(webRoot))
@@ -257,6 +257,26 @@ public static class SwitchboardServer
                Uri.TryCreate(origin, UriKind.Absolute, out Uri? o) && o.Scheme == scheme && o.AbsolutePath == "/" &&
                Uri.TryCreate($"{scheme}://{host}/", UriKind.Absolute, out Uri? own) &&
                string.Equals(o.Host, own.Host, StringComparison.OrdinalIgnoreCase) && o.Port == own.Port;
+    }
+
+    /// <summary>
+    /// /healthz: "ok" and a line per dependency, or 503 "unavailable" when one it needs cannot be reached (PostgreSQL,
+    /// Redis): a load balancer then sends new clients elsewhere. SQLite and the in-process broker are part of the process.
+    /// </summary>
+    private static async Task<IResult> HealthAsync(Hub.Hub hub)
+    {
+        (string Line, bool Ok) store = hub.Store switch
+        {
+            Stores.Postgres.PostgresMessageStore pg => await pg.PingAsync(TimeSpan.FromSeconds(2)) ? ("store: ok (postgres)", true) : ("store: down (postgres does not answer)", false),
+            _ => ("store: ok", true),
+        };
+        (string Line, bool Ok) broker = hub.Broker switch
+        {
+            Redis.RedisBroker redis => redis.IsConnected ? ("broker: ok (redis)", true) : ("broker: down (redis unreachable; messages from other servers come from the store meanwhile)", false),
+            _ => ("broker: ok (this server only)", true),
+        };
+        bool ok = store.Ok && broker.Ok;
+        return Results.Text($"{(ok ? "ok" : "unavailable")}\n{store.Line}\n{broker.Line}\n", "text/plain; charset=utf-8", statusCode: ok ? 200 : 503);
     }
 
     private const string StartupCategory = "Switchboard.Server.Startup";

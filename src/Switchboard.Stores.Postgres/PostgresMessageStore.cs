@@ -15,6 +15,22 @@ public sealed class PostgresMessageStore : IMessageStore
 
     private PostgresMessageStore(NpgsqlDataSource data) => _data = data;
 
+    /// <summary>True when PostgreSQL answers a trivial query within <paramref name="timeout"/> (for health checks).</summary>
+    public async Task<bool> PingAsync(TimeSpan timeout)
+    {
+        try
+        {
+            using var cts = new CancellationTokenSource(timeout);
+            await using NpgsqlCommand cmd = _data.CreateCommand("SELECT 1");
+            await cmd.ExecuteScalarAsync(cts.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception ex) when (ex is NpgsqlException or OperationCanceledException or TimeoutException or System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Connects with <paramref name="connectionString"/> and creates the tables if missing.</summary>
     public static async Task<PostgresMessageStore> OpenAsync(string connectionString, CancellationToken cancellationToken = default)
     {

@@ -58,6 +58,6 @@ public class OperationsTests
     {
         HubTestServer server = await HubTestServer.Shared;
         using var http = new HttpClient();
-        Assert.Equal("ok\n", await http.GetStringAsync(new Uri(new Uri(server.Ws.ToString().Replace("ws://", "http://", StringComparison.Ordinal)), "/healthz")));
+        Assert.StartsWith("ok\n", await http.GetStringAsync(new Uri(new Uri(server.Ws.ToString().Replace("ws://", "http://", StringComparison.Ordinal)), "/healthz")));
     }
 }

@@ -36,15 +36,16 @@ public sealed class ScaleOutCollection : ICollectionFixture<ScaleOutBackends>
 [Collection(ScaleOutCollection.Name)]
 public class ScaleOutTests(ScaleOutBackends backends)
 {
-    private async Task<(PeerProcess Process, Uri Ws)[]> NodesAsync(int count)
+    private async Task<(PeerProcess Process, Uri Ws)[]> NodesAsync(int count, RedisServer? redis = null)
     {
+        redis ??= backends.Redis;
         string database = await backends.Postgres.CreateDatabaseAsync();
         var nodes = new List<(PeerProcess, Uri)>();
         for (int i = 0; i < count; i++)
         {
             var (process, port) = await ServerProcess.StartAsync(
                 new Dictionary<string, string> { ["Switchboard__Hub__PublishRateLimit"] = "0", ["Switchboard__NodeTimeout"] = "00:00:03" },
-                0, "--store", "postgres", "--postgres", database, "--broker", "redis", "--redis", backends.Redis.Configuration);
+                0, "--store", "postgres", "--postgres", database, "--broker", "redis", "--redis", redis.Configuration);
             nodes.Add((process, new Uri($"ws://127.0.0.1:{port}")));
         }
 
@@ -276,6 +277,64 @@ public class ScaleOutTests(ScaleOutBackends backends)
             {
                 await process.DisposeAsync();
             }
+        }
+    }
+
+    [Fact]
+    public async Task While_Redis_is_down_publishes_are_acked_members_elsewhere_keep_up_from_the_store_and_healthz_says_503()
+    {
+        await using RedisServer redis = await RedisServer.StartAsync(); // its own: it is stopped here
+        var nodes = await NodesAsync(2, redis);
+        try
+        {
+            using var http = new HttpClient();
+            Uri Health(Uri ws) => new(ws.ToString().Replace("ws://", "http://", StringComparison.Ordinal) + "healthz");
+            HttpResponseMessage healthy = await http.GetAsync(Health(nodes[0].Ws));
+            Assert.Equal(System.Net.HttpStatusCode.OK, healthy.StatusCode);
+            Assert.Equal("ok\nstore: ok (postgres)\nbroker: ok (redis)\n", await healthy.Content.ReadAsStringAsync());
+
+            const string room = "outage";
+            await using HubClient member = await HubClient.ConnectAsync(nodes[1].Ws, "member");
+            await member.ReplyAsync(member.Send(new { type = "join", room }));
+            await using HubClient publisher = await HubClient.ConnectAsync(nodes[0].Ws, "publisher");
+            Assert.Equal(1, await publisher.PublishAsync(room, "before"));
+            Assert.Equal("before", (await member.ExpectAsync("message")).GetProperty("text").GetString());
+
+            await redis.StopAsync();
+            HttpResponseMessage down = await UntilAsync(() => http.GetAsync(Health(nodes[0].Ws)), r => r.StatusCode == System.Net.HttpStatusCode.ServiceUnavailable, "healthz 503");
+            Assert.Contains("broker: down", await down.Content.ReadAsStringAsync());
+
+            Assert.Equal(2, await publisher.PublishAsync(room, "while Redis is down")); // committed and acked all the same
+            JsonElement late = await member.ExpectAsync("message"); // from the store, by the head check
+            Assert.Equal((2L, "while Redis is down"), (late.GetProperty("offset").GetInt64(), late.GetProperty("text").GetString()));
+
+            await redis.StartAgainAsync();
+            await UntilAsync(() => http.GetAsync(Health(nodes[0].Ws)), r => r.StatusCode == System.Net.HttpStatusCode.OK, "healthz 200 again");
+            Assert.Equal(3, await publisher.PublishAsync(room, "after"));
+            Assert.Equal(3, (await member.ExpectAsync("message")).GetProperty("offset").GetInt64());
+        }
+        finally
+        {
+            foreach (var (process, _) in nodes)
+            {
+                await process.DisposeAsync();
+            }
+        }
+    }
+
+    private static async Task<T> UntilAsync<T>(Func<Task<T>> probe, Func<T, bool> done, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (true)
+        {
+            T value = await probe();
+            if (done(value))
+            {
+                return value;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "timed out waiting for " + what);
+            await Task.Delay(100);
         }
     }
 
