@@ -174,3 +174,71 @@ public sealed class RedisBrokerContractTests(RedisServerFixture redis) : BrokerC
     private static StoredMessage Message(long offset, string text) =>
         new(offset, "id-" + offset, "user-1", "User One", text, DateTimeOffset.FromUnixTimeMilliseconds(1_764_000_000_123));
 }
+
+public sealed class RedisClusterFixture : IAsyncLifetime
+{
+    public RedisCluster Cluster { get; private set; } = null!;
+
+    public async Task InitializeAsync() => Cluster = await RedisCluster.StartAsync();
+
+    public async Task DisposeAsync() => await Cluster.DisposeAsync();
+}
+
+[CollectionDefinition(Name)]
+public sealed class RedisClusterCollection : ICollectionFixture<RedisClusterFixture>
+{
+    public const string Name = "redis-cluster";
+}
+
+/// <summary>The same contract on a Redis Cluster of three masters, with sharded channels spread over the shards.</summary>
+[Collection(RedisClusterCollection.Name)]
+public sealed class RedisClusterBrokerContractTests(RedisClusterFixture redis) : BrokerContractTests
+{
+    protected override async Task<IBroker> NodeAsync() => await RedisBroker.ConnectAsync(redis.Cluster.Configuration, TimeSpan.FromSeconds(10));
+
+    [Fact]
+    public async Task Rooms_spread_over_every_shard_all_deliver()
+    {
+        await using RedisBroker a = await RedisBroker.ConnectAsync(redis.Cluster.Configuration, TimeSpan.FromSeconds(10));
+        await using RedisBroker b = await RedisBroker.ConnectAsync(redis.Cluster.Configuration, TimeSpan.FromSeconds(10));
+        Assert.True(a.Sharded);
+        // 30 rooms: their channels hash to slots on all three masters.
+        string[] rooms = [.. Enumerable.Range(0, 30).Select(i => $"spread-{i}-{Guid.NewGuid():N}")];
+        var inbox = new BlockingCollection<StoredMessage>();
+        var subscriptions = new List<IAsyncDisposable>();
+        foreach (string room in rooms)
+        {
+            subscriptions.Add(await b.SubscribeAsync(room, inbox.Add));
+        }
+
+        for (int i = 0; i < rooms.Length; i++)
+        {
+            await a.PublishAsync(rooms[i], new StoredMessage(i + 1, "id", "u", "U", rooms[i], DateTimeOffset.UnixEpoch));
+        }
+
+        var texts = new List<string>();
+        while (texts.Count < rooms.Length)
+        {
+            texts.Add((await NextAsync(inbox)).Text);
+        }
+
+        Assert.Equal(rooms.Order(), texts.Order());
+        foreach (IAsyncDisposable s in subscriptions)
+        {
+            await s.DisposeAsync();
+        }
+    }
+}
+
+[Collection(RedisClusterCollection.Name)]
+public sealed class RedisClusterPresenceContractTests(RedisClusterFixture redis) : PresenceContractTests
+{
+    protected override async Task<IPresence> NodeAsync(TimeSpan nodeTimeout)
+    {
+        RedisBroker broker = await RedisBroker.ConnectAsync(redis.Cluster.Configuration, TimeSpan.FromSeconds(10));
+        Own(broker);
+        return new RedisPresence(broker, nodeTimeout);
+    }
+
+    protected override void Kill(IPresence node) => ((RedisPresence)node).Kill();
+}
