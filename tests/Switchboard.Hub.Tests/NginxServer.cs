@@ -24,7 +24,9 @@ public sealed class NginxServer : IAsyncDisposable
         worker_processes 1;
         pid {{dir}}/nginx.pid;
         error_log {{dir}}/error.log;
-        events {}
+        events {
+            worker_connections 4096;
+        }
         http {
             access_log off;
             map $http_upgrade $connection_upgrade {
