@@ -6,7 +6,7 @@ namespace Switchboard.Hub;
 
 /// <summary>
 /// The hub: rooms with durable history, membership and presence. Connections talk to it through
-/// <see cref="HubSession"/> (the hub protocol) or, for the seed chat contract, through <see cref="SubscribeSeedAsync"/>
+/// <see cref="HubSession"/> (the hub protocol); other endpoints listen to a room with <see cref="ListenAsync"/>
 /// and <see cref="PublishAsync"/>.
 /// </summary>
 public sealed class Hub : IAsyncDisposable
@@ -17,6 +17,9 @@ public sealed class Hub : IAsyncDisposable
     private readonly TokenBucket? _newRooms; // hub-wide allowance of rooms created on first use
 
     private readonly ITimer? _headChecks;
+
+    /// <summary>Background work started by rooms and sessions, awaited at shutdown.</summary>
+    internal TaskTracker Background { get; } = new();
 
     /// <summary>
     /// Creates a hub over <paramref name="store"/>. With a distributed <paramref name="broker"/> it is one node of several
@@ -35,7 +38,7 @@ public sealed class Hub : IAsyncDisposable
             _headChecks = Options.Time.CreateTimer(static h => ((Hub)h!).CheckHeads(), this, Options.HeadCheckInterval, Options.HeadCheckInterval);
         }
 
-        _known.Add(SeedChat.Room);
+        _known.Add(DefaultRoom);
         foreach (string room in Options.Rooms)
         {
             _known.Add(room);
@@ -117,28 +120,35 @@ public sealed class Hub : IAsyncDisposable
         return await done.Task.ConfigureAwait(false);
     }
 
-    /// <summary>Subscribes a seed-contract connection (/ws) to the live messages of the seed room. Dispose to unsubscribe.</summary>
-    public async Task<IAsyncDisposable> SubscribeSeedAsync(IHubConnection connection)
+    /// <summary>The room that always exists (the seed chat's room).</summary>
+    public const string DefaultRoom = "general";
+
+    /// <summary>
+    /// Starts delivering <paramref name="room"/>'s live messages (from now on, no history) to <paramref name="listener"/>,
+    /// which is not a member (no presence). Dispose the result to stop. The room is created if needed and allowed.
+    /// </summary>
+    public async Task<IAsyncDisposable> ListenAsync(string room, IRoomListener listener)
     {
-        var subscriber = new Subscriber(connection, null);
+        var subscriber = new Subscriber(listener);
         while (true)
         {
             var started = new TaskCompletionSource<long?>(TaskCreationOptions.RunContinuationsAsynchronously);
-            Room room = (await PostAsync(SeedChat.Room, create: true, r => new Room.JoinStart(subscriber, r.State.Head, null, null, started)).ConfigureAwait(false))!;
+            Room opened = (await PostAsync(room, create: true, r => new Room.JoinStart(subscriber, r.State.Head, null, null, started)).ConfigureAwait(false)) ??
+                throw new InvalidOperationException($"Room '{room}' does not exist.");
             long? cursor = await started.Task.ConfigureAwait(false);
             bool posted = true;
             while (cursor is long c && posted)
             {
                 // Rare: the room moved past the cache between the snapshot and the join; go live from the store's head.
-                // (Not yet live, a seed subscriber does not keep the room open: if it closed meanwhile, start over.)
+                // (Not yet live, a listener does not keep the room open: if it closed meanwhile, start over.)
                 var live = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-                posted = room.TryPost(new Room.GoLive(subscriber, room.State.Head, live));
+                posted = opened.TryPost(new Room.GoLive(subscriber, opened.State.Head, live));
                 cursor = posted && await live.Task.ConfigureAwait(false) ? null : c;
             }
 
             if (posted)
             {
-                return new Unsubscriber(room, subscriber);
+                return new Unsubscriber(opened, subscriber);
             }
         }
     }
@@ -215,7 +225,7 @@ public sealed class Hub : IAsyncDisposable
                 }
             }
 
-            Lazy<Task<Room>> lazy = _rooms.GetOrAdd(name, n => new Lazy<Task<Room>>(() => Room.OpenAsync(n, Store, Options, _logger, Broker, Presence)));
+            Lazy<Task<Room>> lazy = _rooms.GetOrAdd(name, n => new Lazy<Task<Room>>(() => Room.OpenAsync(n, Store, Options, _logger, Broker, Presence, Background)));
             Room room;
             try
             {
@@ -282,7 +292,8 @@ public sealed class Hub : IAsyncDisposable
             }
         }
 
-        // Every room's worker ends (its queued appends done, its broker subscription gone) before the store closes.
+        // Every room's worker ends (its queued appends done, its broker subscription gone), and every catch-up,
+        // recovery and announcement they started, before the store and the broker close.
         try
         {
             await Task.WhenAll(workers).WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
@@ -290,6 +301,11 @@ public sealed class Hub : IAsyncDisposable
         catch (TimeoutException)
         {
             _logger.LogWarning("Rooms still busy after 30 s at shutdown; closing the store under them");
+        }
+
+        if (!await Background.WhenAllAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false))
+        {
+            _logger.LogWarning("{Count} background tasks still running after 10 s at shutdown", Background.Count);
         }
         await Presence.DisposeAsync().ConfigureAwait(false); // it may share the broker's connection
         await Broker.DisposeAsync().ConfigureAwait(false);

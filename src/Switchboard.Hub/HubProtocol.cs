@@ -47,10 +47,11 @@ public static class HubProtocol
     public const int Version = 1;
 
     /// <summary>
-    /// Minimal escaping: non-ASCII text and quotes stay readable. Safe because clients treat every field as data
-    /// (the browser UI renders text with textContent, never as HTML).
+    /// How the hub writes JSON (also for encoders of the same messages elsewhere, like the seed contract): minimal
+    /// escaping, so non-ASCII text and quotes stay readable. Safe because clients treat every field as data (the
+    /// browser UI renders text with textContent, never as HTML).
     /// </summary>
-    internal static JsonWriterOptions WriterOptions { get; } = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    public static JsonWriterOptions WriterOptions { get; } = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>Builds a JSON message with <paramref name="write"/> writing the object's properties.</summary>
     public static OutboundMessage Build(string type, Action<Utf8JsonWriter> write)

@@ -187,7 +187,7 @@ public sealed class HubSession
         }
 
         string? epoch = cmd.GetString("epoch");
-        var subscriber = new Subscriber(Connection, this);
+        var subscriber = new Subscriber(Connection, Identity, RecoverAsync);
         lock (_rooms)
         {
             if (_rooms.ContainsKey(name))
@@ -217,7 +217,7 @@ public sealed class HubSession
             return;
         }
 
-        _ = CatchUpWhenNeededAsync(room, subscriber, started.Task);
+        _hub.Background.Track(CatchUpWhenNeededAsync(room, subscriber, started.Task));
     }
 
     /// <summary>

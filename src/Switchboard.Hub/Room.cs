@@ -4,26 +4,84 @@ using Microsoft.Extensions.Logging;
 
 namespace Switchboard.Hub;
 
-/// <summary>A stored message with its encodings, each built at most once however many connections receive it.</summary>
-internal sealed class RoomMessage(string room, StoredMessage stored)
+/// <summary>
+/// A stored message of a room as it is delivered live: its encodings are each built at most once, however many
+/// connections receive it — the hub protocol's <c>message</c> event, and one encoding of a listener's own
+/// (<see cref="Encoded{T}"/>; e.g. the server's seed chat contract).
+/// </summary>
+public sealed class RoomMessage
 {
+    private readonly string _room;
     private OutboundMessage? _hub;
-    private OutboundMessage? _seed;
+    private object? _encoder;
+    private object? _encoded;
 
-    public StoredMessage Stored { get; } = stored;
+    internal RoomMessage(string room, StoredMessage stored)
+    {
+        _room = room;
+        Stored = stored;
+    }
+
+    /// <summary>The message.</summary>
+    public StoredMessage Stored { get; }
 
     /// <summary>The hub protocol's <c>message</c> event.</summary>
-    public OutboundMessage Hub => _hub ??= HubProtocol.Message(room, Stored);
+    public OutboundMessage Hub => _hub ??= HubProtocol.Message(_room, Stored);
 
-    /// <summary>The seed chat contract: {"name","message","time":"HH:MM:SS"} in server local time.</summary>
-    public OutboundMessage Seed => _seed ??= SeedChat.Encode(Stored);
+    /// <summary>
+    /// The message encoded by <paramref name="encoder"/>, built by the first listener that asks and shared with every
+    /// other listener using the same encoder (called on the room's worker only, so no lock).
+    /// </summary>
+    public T Encoded<T>(Func<StoredMessage, T> encoder) where T : class
+    {
+        if (!ReferenceEquals(_encoder, encoder))
+        {
+            _encoder = encoder;
+            _encoded = encoder(Stored);
+        }
+
+        return (T)_encoded!;
+    }
 }
 
-/// <summary>Someone receiving a room's live messages: a hub session, or a seed /ws connection (seed format, no presence).</summary>
-internal sealed class Subscriber(IHubConnection connection, HubSession? session)
+/// <summary>
+/// Receives a room's live messages without being a member (no presence, no history): the server's seed chat
+/// endpoint (/ws) is one. <see cref="Deliver"/> runs on the room's worker, in offset order, and must not block.
+/// </summary>
+public interface IRoomListener
 {
-    public IHubConnection Connection { get; } = connection;
-    public HubSession? Session { get; } = session;
+    /// <summary>One live message.</summary>
+    void Deliver(RoomMessage message);
+}
+
+/// <summary>Someone receiving a room's live messages: a hub session (a member), or a listener.</summary>
+internal sealed class Subscriber
+{
+    /// <summary>A member: <paramref name="recover"/> replays what it missed after falling behind (its session does that).</summary>
+    public Subscriber(IHubConnection connection, HubIdentity identity, Func<Room, Subscriber, long, Task> recover)
+    {
+        Connection = connection;
+        Identity = identity;
+        _recover = recover;
+    }
+
+    private readonly Func<Room, Subscriber, long, Task>? _recover;
+
+    public Subscriber(IRoomListener listener) => Listener = listener;
+
+    /// <summary>A member's connection (null for a listener).</summary>
+    public IHubConnection? Connection { get; }
+
+    /// <summary>Who the member is (null for a listener).</summary>
+    public HubIdentity? Identity { get; }
+
+    /// <summary>True for a member (a hub session), false for a listener.</summary>
+    public bool IsMember => Identity is not null;
+
+    /// <summary>Replays from <paramref name="lastOffset"/> once the connection has drained, then goes live again.</summary>
+    public Task RecoverAsync(Room room, long lastOffset) => _recover!(room, this, lastOffset);
+
+    public IRoomListener? Listener { get; }
 
     private readonly Lock _catchUpGate = new();
 
@@ -52,7 +110,7 @@ internal sealed class Subscriber(IHubConnection connection, HubSession? session)
                 return false;
             }
 
-            Connection.Send(message);
+            Connection!.Send(message);
             return true;
         }
     }
@@ -63,13 +121,13 @@ internal sealed class Subscriber(IHubConnection connection, HubSession? session)
     /// <summary>Sends one live message; false when a hub member's connection is too far behind (seed clients are never dropped here).</summary>
     public bool Deliver(RoomMessage m, long liveQueueLimit)
     {
-        if (Session is null)
+        if (Listener is not null)
         {
-            Connection.Send(m.Seed);
+            Listener.Deliver(m);
             return true;
         }
 
-        if (!Connection.TrySendLive(m.Hub, liveQueueLimit))
+        if (!Connection!.TrySendLive(m.Hub, liveQueueLimit))
         {
             return false;
         }
@@ -120,8 +178,11 @@ internal sealed class Room
         public List<(Publish Publish, AppendResult Result)>? Acks;
     }
 
-    private Room(string name, IMessageStore store, HubOptions options, ILogger logger, IBroker broker, IPresence presence)
+    private readonly TaskTracker _background;
+
+    private Room(string name, IMessageStore store, HubOptions options, ILogger logger, IBroker broker, IPresence presence, TaskTracker background)
     {
+        _background = background;
         Name = name;
         _store = store;
         _options = options;
@@ -144,9 +205,10 @@ internal sealed class Room
     /// committed by another node falls between the two: what arrives meanwhile waits in the work queue, and the worker
     /// drops what the head already covers.
     /// </summary>
-    public static async Task<Room> OpenAsync(string name, IMessageStore store, HubOptions options, ILogger logger, IBroker? broker = null, IPresence? presence = null)
+    public static async Task<Room> OpenAsync(string name, IMessageStore store, HubOptions options, ILogger logger, IBroker? broker = null, IPresence? presence = null,
+        TaskTracker? background = null)
     {
-        var room = new Room(name, store, options, logger, broker ?? InMemoryBroker.Local, presence ?? InMemoryPresence.Local);
+        var room = new Room(name, store, options, logger, broker ?? InMemoryBroker.Local, presence ?? InMemoryPresence.Local, background ?? new TaskTracker());
         await room.SubscribeAsync().ConfigureAwait(false);
         try
         {
@@ -425,7 +487,7 @@ internal sealed class Room
 
             if (_broker.IsDistributed)
             {
-                _ = PublishToBrokerAsync(r.Message);
+                _background.Track(PublishToBrokerAsync(r.Message));
             }
 
             Accept(r.Message, items[i], r);
@@ -652,7 +714,7 @@ internal sealed class Room
 
     /// <summary>
     /// Takes members whose connections fell behind off the live stream; each replays from its last delivered
-    /// offset once its connection has drained (<see cref="HubSession.RecoverAsync"/>), instead of being cut off.
+    /// offset once its connection has drained (<see cref="Subscriber.RecoverAsync"/>), instead of being cut off.
     /// </summary>
     private void DropLagging(List<Subscriber> lagging)
     {
@@ -660,7 +722,7 @@ internal sealed class Room
         {
             RemoveLive(s);
             HubMetrics.Lagging();
-            _ = s.Session!.RecoverAsync(this, s, s.LastOffset);
+            _background.Track(s.RecoverAsync(this, s.LastOffset));
         }
     }
 
@@ -746,10 +808,9 @@ internal sealed class Room
     private void HandleJoinStart(JoinStart j)
     {
         Subscriber s = j.Subscriber;
-        HubSession? session = s.Session;
-        if (session is not null)
+        if (s.IsMember)
         {
-            AddPresence(session);
+            AddPresence(s);
         }
 
         bool epochChanged = j.Epoch is not null && j.Epoch != _state.Epoch;
@@ -775,10 +836,10 @@ internal sealed class Room
             cursor = _state.First - 1;
         }
 
-        if (session is not null)
+        if (s.IsMember)
         {
             HubIdentity[] members = [.. _members.Values.Select(m => m.Identity)];
-            s.Connection.Send(HubProtocol.Build("joined", w =>
+            s.Connection!.Send(HubProtocol.Build("joined", w =>
             {
                 HubProtocol.WriteRef(w, j.Ref);
                 w.WriteString("room", Name);
@@ -803,7 +864,7 @@ internal sealed class Room
             }));
             if (gapTo > 0)
             {
-                s.Connection.Send(Gap(Name, gapFrom, gapTo));
+                s.Connection!.Send(Gap(Name, gapFrom, gapTo));
             }
         }
 
@@ -813,7 +874,7 @@ internal sealed class Room
             {
                 AddLive(s);
             }
-            else if (s.Session is not null)
+            else if (s.IsMember)
             {
                 DropLagging([s]);
             }
@@ -836,16 +897,16 @@ internal sealed class Room
     });
 
     /// <summary>This node's key for a session's connection (unique across nodes).</summary>
-    private string Key(HubSession session) => _presence.NodeId + ":" + session.Connection.Id;
+    private string Key(Subscriber member) => _presence.NodeId + ":" + member.Connection!.Id;
 
-    private void AddPresence(HubSession session)
+    private void AddPresence(Subscriber member)
     {
-        string key = Key(session);
+        string key = Key(member);
         _localConnections++;
-        ApplyPresence(key, session.Identity, joined: true);
+        ApplyPresence(key, member.Identity!, joined: true);
         if (_presence.IsDistributed)
         {
-            _ = AnnounceAsync(key, session.Identity, joined: true);
+            _background.Track(AnnounceAsync(key, member.Identity!, joined: true));
         }
     }
 
@@ -853,20 +914,20 @@ internal sealed class Room
     {
         s.Remove();
         RemoveLive(s);
-        HubSession? session = s.Session;
-        if (session is null)
+        if (!s.IsMember)
         {
             return;
         }
 
-        string key = Key(session);
-        if (_members.TryGetValue(session.Identity.UserId, out Member? member) && member.Connections.Contains(key))
+        string key = Key(s);
+        HubIdentity identity = s.Identity!;
+        if (_members.TryGetValue(identity.UserId, out Member? member) && member.Connections.Contains(key))
         {
             _localConnections--;
-            ApplyPresence(key, session.Identity, joined: false);
+            ApplyPresence(key, identity, joined: false);
             if (_presence.IsDistributed)
             {
-                _ = AnnounceAsync(key, session.Identity, joined: false);
+                _background.Track(AnnounceAsync(key, identity, joined: false));
             }
         }
     }
@@ -912,9 +973,9 @@ internal sealed class Room
     {
         foreach (Subscriber other in _live)
         {
-            if (other.Session is not null)
+            if (other.IsMember)
             {
-                other.Connection.Send(presence);
+                other.Connection!.Send(presence);
             }
         }
     }
@@ -955,7 +1016,7 @@ internal sealed class Room
                 {
                     if (!shared.ContainsKey(key))
                     {
-                        _ = AnnounceAsync(key, member.Identity, joined: true);
+                        _background.Track(AnnounceAsync(key, member.Identity, joined: true));
                     }
                 }
                 else if (!shared.ContainsKey(key))
@@ -980,27 +1041,4 @@ internal sealed class Room
         w.WriteString("user", id.UserId);
         w.WriteString("name", id.Name);
     });
-}
-
-/// <summary>The seed chat contract (/ws): JSON {"name","message"} in, {"name","message","time"} out.</summary>
-public static class SeedChat
-{
-    /// <summary>The room seed /ws clients talk in.</summary>
-    public const string Room = "general";
-
-    /// <summary>Encodes a stored message the way the seed server sends it (time is server local HH:MM:SS).</summary>
-    public static OutboundMessage Encode(StoredMessage m)
-    {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(128);
-        using (var w = new Utf8JsonWriter(buffer, HubProtocol.WriterOptions))
-        {
-            w.WriteStartObject();
-            w.WriteString("name", m.Name);
-            w.WriteString("message", m.Text);
-            w.WriteString("time", m.Time.ToLocalTime().ToString("HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture));
-            w.WriteEndObject();
-        }
-
-        return new OutboundMessage(buffer.WrittenSpan.ToArray());
-    }
 }

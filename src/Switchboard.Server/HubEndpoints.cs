@@ -73,7 +73,7 @@ internal sealed class HubHandler(Hub.Hub hub, HubIdentity identity, ILogger logg
 /// server local time) and sends it to every /ws client, the sender included. These are the messages of the
 /// hub's "general" room: stored like any other, and seen by hub clients there (and vice versa).
 /// </summary>
-internal sealed class SeedChatHandler(Hub.Hub hub, ILogger logger, Grant? grant = null, Func<WebSocketConnection, TokenAccess>? access = null) : WebSocketHandler
+internal sealed class SeedChatHandler(Hub.Hub hub, ILogger logger, Grant? grant = null, Func<WebSocketConnection, TokenAccess>? access = null) : WebSocketHandler, IRoomListener
 {
     private TokenAccess? _access;
 
@@ -92,7 +92,7 @@ internal sealed class SeedChatHandler(Hub.Hub hub, ILogger logger, Grant? grant 
             return;
         }
 
-        _subscription = await hub.SubscribeSeedAsync(_adapter);
+        _subscription = await hub.ListenAsync(SeedChat.Room, this);
     }
 
     public override ValueTask OnMessageAsync(WebSocketConnection connection, WebSocketMessage message)
@@ -174,6 +174,9 @@ internal sealed class SeedChatHandler(Hub.Hub hub, ILogger logger, Grant? grant 
         }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         return _inFlight.WhenOpenAsync(); // a full window: read nothing more from this connection until its messages are stored
     }
+
+    /// <summary>A message of the room, live: sent in the seed format, encoded once for every /ws client.</summary>
+    public void Deliver(RoomMessage message) => _adapter!.Send(message.Encoded(SeedChat.Encoder));
 
     /// <summary>
     /// The rule that lets seed 000 (plain text) and seed 003 (JSON chat) share /ws: a message whose first non-blank

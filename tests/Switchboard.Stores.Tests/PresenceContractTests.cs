@@ -88,7 +88,8 @@ public abstract class PresenceContractTests : IAsyncLifetime
     [Fact]
     public async Task A_node_that_stops_leaves_every_snapshot_within_its_timeout_and_the_others_stay()
     {
-        IPresence dying = await NewNodeAsync(TimeSpan.FromSeconds(1)), staying = await NewNodeAsync(TimeSpan.FromSeconds(1)), observer = await NewNodeAsync();
+        // 3 s: renewed every second, so a loaded machine does not miss a renewal of the node that stays
+        IPresence dying = await NewNodeAsync(TimeSpan.FromSeconds(3)), staying = await NewNodeAsync(TimeSpan.FromSeconds(3)), observer = await NewNodeAsync();
         string room = Room();
         await dying.AddAsync(room, dying.NodeId + ":1", new HubIdentity("bob", "Bob"));
         await staying.AddAsync(room, staying.NodeId + ":1", new HubIdentity("cy", "Cy"));
@@ -97,14 +98,14 @@ public abstract class PresenceContractTests : IAsyncLifetime
         Kill(dying);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         await UntilAsync(async () => (await observer.SnapshotAsync(room)).Count == 1, "the dead node's connection to leave");
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"took {clock.Elapsed}");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"took {clock.Elapsed}");
         Assert.Equal([staying.NodeId + ":1"], (await observer.SnapshotAsync(room)).Keys); // the live node's connection stays (it keeps renewing)
     }
 }
 
 public sealed class InMemoryPresenceContractTests : PresenceContractTests
 {
-    private readonly InMemoryPresence.Medium _medium = new(nodeTimeout: TimeSpan.FromSeconds(1));
+    private readonly InMemoryPresence.Medium _medium = new(nodeTimeout: TimeSpan.FromSeconds(3));
 
     protected override Task<IPresence> NodeAsync(TimeSpan nodeTimeout) => Task.FromResult<IPresence>(InMemoryPresence.Node(_medium));
 
