@@ -775,17 +775,18 @@ internal sealed class Room
 
                 break;
             case CheckHead:
-                await SubscribeAsync().ConfigureAwait(false); // again, if the broker was down when the room opened
-                if (_presence.IsDistributed)
-                {
-                    await ReconcilePresenceAsync().ConfigureAwait(false);
-                }
-
+                // Messages first (the store is the truth), then what depends on the broker being reachable.
                 RoomState stored = await _store.OpenRoomAsync(Name).ConfigureAwait(false);
                 if (stored.Head > _state.Head)
                 {
                     HubMetrics.TailRecovered();
                     await CatchUpFromStoreAsync(stored.Head).ConfigureAwait(false);
+                }
+
+                await SubscribeAsync().ConfigureAwait(false); // again, if the broker was down when the room opened
+                if (_presence.IsDistributed)
+                {
+                    await ReconcilePresenceAsync().ConfigureAwait(false);
                 }
 
                 break;

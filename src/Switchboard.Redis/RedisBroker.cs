@@ -120,6 +120,12 @@ public sealed class RedisBroker : IBroker
     /// <inheritdoc />
     public async ValueTask<IAsyncDisposable> SubscribeAsync(string room, Action<StoredMessage> handler, CancellationToken cancellationToken = default)
     {
+        if (!_redis.IsConnected)
+        {
+            // At once, not after the command timeout: the room's worker waits for this (it retries on its next head check).
+            throw new RedisConnectionException(ConnectionFailureType.UnableToConnect, CommandFlags.None, "Redis is unreachable", null);
+        }
+
         ChannelMessageQueue queue = await _subscriber.SubscribeAsync(Channel(room)).ConfigureAwait(false);
         queue.OnMessage(m =>
         {

@@ -64,6 +64,11 @@ public sealed class RedisPresence : IPresence
     /// <inheritdoc />
     public async ValueTask AddAsync(string room, string connection, HubIdentity identity)
     {
+        if (!_broker.Connection.IsConnected)
+        {
+            return; // the room's next reconcile after Redis is back records (or drops) it
+        }
+
         try
         {
             await _db.HashSetAsync(RoomPrefix + room, connection, Encode(identity)).ConfigureAwait(false);
@@ -78,6 +83,11 @@ public sealed class RedisPresence : IPresence
     /// <inheritdoc />
     public async ValueTask RemoveAsync(string room, string connection, HubIdentity identity)
     {
+        if (!_broker.Connection.IsConnected)
+        {
+            return; // the room's next reconcile after Redis is back records (or drops) it
+        }
+
         try
         {
             await _db.HashDeleteAsync(RoomPrefix + room, connection).ConfigureAwait(false);
@@ -92,6 +102,12 @@ public sealed class RedisPresence : IPresence
     /// <inheritdoc />
     public async ValueTask<IReadOnlyDictionary<string, HubIdentity>> SnapshotAsync(string room)
     {
+        if (!_broker.Connection.IsConnected)
+        {
+            // Fail at once rather than after the command timeout: the caller keeps its view, and its room's worker moves on.
+            throw new RedisConnectionException(ConnectionFailureType.UnableToConnect, CommandFlags.None, "Redis is unreachable", null);
+        }
+
         HashEntry[] entries = await _db.HashGetAllAsync(RoomPrefix + room).ConfigureAwait(false);
         var byNode = entries.GroupBy(e => NodeOf(e.Name!)).ToArray();
         var alive = new Dictionary<string, bool>(StringComparer.Ordinal);

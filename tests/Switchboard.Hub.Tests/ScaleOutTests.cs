@@ -34,7 +34,7 @@ public sealed class ScaleOutCollection : ICollectionFixture<ScaleOutBackends>
 
 /// <summary>Several `serve` processes over PostgreSQL and Redis are one service: any client on any node, resume anywhere.</summary>
 [Collection(ScaleOutCollection.Name)]
-public class ScaleOutTests(ScaleOutBackends backends)
+public class ScaleOutTests(ScaleOutBackends backends, Xunit.Abstractions.ITestOutputHelper output)
 {
     private async Task<(PeerProcess Process, Uri Ws)[]> NodesAsync(int count, RedisServer? redis = null)
     {
@@ -304,8 +304,10 @@ public class ScaleOutTests(ScaleOutBackends backends)
             HttpResponseMessage down = await UntilAsync(() => http.GetAsync(Health(nodes[0].Ws)), r => r.StatusCode == System.Net.HttpStatusCode.ServiceUnavailable, "healthz 503");
             Assert.Contains("broker: down", await down.Content.ReadAsStringAsync());
 
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             Assert.Equal(2, await publisher.PublishAsync(room, "while Redis is down")); // committed and acked all the same
             JsonElement late = await member.ExpectAsync("message"); // from the store, by the head check
+            output.WriteLine($"published while Redis was down: acked and delivered on the other node after {clock.Elapsed.TotalMilliseconds:0} ms");
             Assert.Equal((2L, "while Redis is down"), (late.GetProperty("offset").GetInt64(), late.GetProperty("text").GetString()));
 
             await redis.StartAgainAsync();
