@@ -62,26 +62,13 @@ public sealed class RedisPresence : IPresence
     }
 
     /// <inheritdoc />
-    public async ValueTask AddAsync(string room, string connection, HubIdentity identity)
-    {
-        if (!_broker.Connection.IsConnected)
-        {
-            return; // the room's next reconcile after Redis is back records (or drops) it
-        }
-
-        try
-        {
-            await _db.HashSetAsync(RoomPrefix + room, connection, Encode(identity)).ConfigureAwait(false);
-            await _broker.Connection.GetSubscriber().PublishAsync(_broker.ChannelFor(EventPrefix + room), Encode(new PresenceChange(connection, identity, true)), CommandFlags.FireAndForget).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
-        {
-            _logger.LogDebug(ex, "Presence add failed; the room's next reconcile records it again");
-        }
-    }
+    public ValueTask AddAsync(string room, string connection, HubIdentity identity) => ChangeAsync(room, new PresenceChange(connection, identity, true));
 
     /// <inheritdoc />
-    public async ValueTask RemoveAsync(string room, string connection, HubIdentity identity)
+    public ValueTask RemoveAsync(string room, string connection, HubIdentity identity) => ChangeAsync(room, new PresenceChange(connection, identity, false));
+
+    /// <summary>Records (or removes) a connection in the room's hash, then announces the change on the room's presence channel.</summary>
+    private async ValueTask ChangeAsync(string room, PresenceChange change)
     {
         if (!_broker.Connection.IsConnected)
         {
@@ -90,12 +77,20 @@ public sealed class RedisPresence : IPresence
 
         try
         {
-            await _db.HashDeleteAsync(RoomPrefix + room, connection).ConfigureAwait(false);
-            await _broker.Connection.GetSubscriber().PublishAsync(_broker.ChannelFor(EventPrefix + room), Encode(new PresenceChange(connection, identity, false)), CommandFlags.FireAndForget).ConfigureAwait(false);
+            if (change.Joined)
+            {
+                await _db.HashSetAsync(RoomPrefix + room, change.Connection, Encode(change.Identity)).ConfigureAwait(false);
+            }
+            else
+            {
+                await _db.HashDeleteAsync(RoomPrefix + room, change.Connection).ConfigureAwait(false);
+            }
+
+            await _broker.Connection.GetSubscriber().PublishAsync(_broker.ChannelFor(EventPrefix + room), Encode(change), CommandFlags.FireAndForget).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
         {
-            _logger.LogDebug(ex, "Presence remove failed; other nodes drop it when they reconcile");
+            _logger.LogDebug(ex, "Presence change failed; the room's next reconcile repairs it");
         }
     }
 

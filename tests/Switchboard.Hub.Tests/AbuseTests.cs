@@ -25,20 +25,10 @@ public class AbuseTests(ITestOutputHelper output)
 
         string text = new('x', 16_000);
         long before = server.ResidentBytes();
-        long peak = before;
-        using var sampling = new CancellationTokenSource();
-        Task sampler = Task.Run(async () =>
-        {
-            using var tick = new PeriodicTimer(TimeSpan.FromMilliseconds(50));
-            while (await tick.WaitForNextTickAsync(sampling.Token).ConfigureAwait(false))
-            {
-                peak = Math.Max(peak, server.ResidentBytes());
-            }
-        });
+        var sampler = PeakRss.Start(server);
         var (frames, bytes, partial, partialSent) = raw.Flood(
             i => RawHubSocket.TextFrame($"{{\"type\":\"publish\",\"room\":\"flood\",\"text\":\"{text}\",\"id\":\"f{i}\"}}"), TimeSpan.FromSeconds(4));
-        await sampling.CancelAsync();
-        await sampler.ContinueWith(_ => { }, TaskScheduler.Default);
+        long peak = await sampler.StopAsync();
 
         output.WriteLine($"{frames} frames, {bytes / (1024 * 1024)} MB written, RSS {before / (1024 * 1024)} -> peak {peak / (1024 * 1024)} MB");
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -81,19 +71,9 @@ public class AbuseTests(ITestOutputHelper output)
             sockets.Add(s);
         }
 
-        long peak = before;
-        using var sampling = new CancellationTokenSource();
-        Task sampler = Task.Run(async () =>
-        {
-            using var tick = new PeriodicTimer(TimeSpan.FromMilliseconds(50));
-            while (await tick.WaitForNextTickAsync(sampling.Token).ConfigureAwait(false))
-            {
-                peak = Math.Max(peak, server.ResidentBytes());
-            }
-        });
+        var sampler = PeakRss.Start(server);
         await Task.WhenAll(sockets.Select(s => Task.Run(() => s.Flood(_ => request, TimeSpan.FromSeconds(3)))));
-        await sampling.CancelAsync();
-        await sampler.ContinueWith(_ => { }, TaskScheduler.Default);
+        long peak = await sampler.StopAsync();
         long growth = peak - before;
         output.WriteLine($"RSS {before / (1024 * 1024)} -> peak {peak / (1024 * 1024)} MB");
         // Per connection: one page (1 MiB) over the soft limit (256 KiB), plus the garbage of building it; unpaced, ~650 MB here.
@@ -120,19 +100,9 @@ public class AbuseTests(ITestOutputHelper output)
         string text = new('s', 16_000);
         byte[] frame = RawHubSocket.TextFrame($"{{\"name\":\"flood\",\"message\":\"{text}\"}}");
         long before = server.ResidentBytes();
-        long peak = before;
-        using var sampling = new CancellationTokenSource();
-        Task sampler = Task.Run(async () =>
-        {
-            using var tick = new PeriodicTimer(TimeSpan.FromMilliseconds(50));
-            while (await tick.WaitForNextTickAsync(sampling.Token).ConfigureAwait(false))
-            {
-                peak = Math.Max(peak, server.ResidentBytes());
-            }
-        });
+        var sampler = PeakRss.Start(server);
         var (frames, bytes, _, _) = raw.Flood(_ => frame, TimeSpan.FromSeconds(6));
-        await sampling.CancelAsync();
-        await sampler.ContinueWith(_ => { }, TaskScheduler.Default);
+        long peak = await sampler.StopAsync();
         long growth = peak - before;
         output.WriteLine($"{frames} frames, {bytes / (1024 * 1024)} MB written, RSS {before / (1024 * 1024)} -> peak {peak / (1024 * 1024)} MB");
         Assert.True(growth < 160L * 1024 * 1024, $"server RSS grew by {growth / (1024 * 1024)} MB while one /ws client wrote {bytes / (1024 * 1024)} MB");
@@ -352,5 +322,36 @@ public class AbuseTests(ITestOutputHelper output)
         string error = p.StandardError.ReadToEnd();
         p.WaitForExit();
         Assert.True(p.ExitCode == 0, $"{file} {string.Join(' ', args)}: {error} (this test needs root, to mount a small tmpfs)");
+    }
+
+    /// <summary>Samples a process's resident set every 50 ms and keeps the highest value.</summary>
+    private sealed class PeakRss
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private Task _sampling = Task.CompletedTask;
+        private long _peak;
+
+        public static PeakRss Start(PeerProcess process)
+        {
+            var s = new PeakRss { _peak = process.ResidentBytes() };
+            s._sampling = Task.Run(async () =>
+            {
+                using var tick = new PeriodicTimer(TimeSpan.FromMilliseconds(50));
+                while (await tick.WaitForNextTickAsync(s._stop.Token).ConfigureAwait(false))
+                {
+                    s._peak = Math.Max(s._peak, process.ResidentBytes());
+                }
+            });
+            return s;
+        }
+
+        /// <summary>Stops sampling; the peak seen.</summary>
+        public async Task<long> StopAsync()
+        {
+            await _stop.CancelAsync();
+            await _sampling.ContinueWith(_ => { }, TaskScheduler.Default);
+            _stop.Dispose();
+            return _peak;
+        }
     }
 }
