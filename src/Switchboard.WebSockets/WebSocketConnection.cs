@@ -66,7 +66,7 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     private bool _handshakeComplete;
     private bool _stopParsing;
 
-    private PendingPong? _pong; // created by the first ping: an idle connection holds none
+    private PendingPongs? _pong; // created by the first ping: an idle connection holds none
 
     private byte[]? _messageBuffer;
     private int _messageLength;
@@ -341,24 +341,21 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     }
 
     /// <summary>
-    /// Answers a ping. At most one pong waits in the queue: while it has not been written, later pings only
-    /// replace its payload (RFC 6455 §5.5.3 allows answering just the most recent ping), so a ping flood
-    /// from a peer that does not read costs constant memory.
+    /// Answers a ping with its own pong (RFC 6455 §5.5.2), in order, as every major implementation does. The pongs not
+    /// yet written are bounded (<see cref="PendingPongs.Max"/>): past that, a new ping replaces the payload of the last
+    /// pending pong instead of adding one (§5.5.3 allows answering only the most recent ping), so a ping flood from a
+    /// peer that does not read costs at most Max × 125 bytes.
     /// </summary>
     private void QueuePong(ReadOnlySequence<byte> payload)
     {
-        // A lock, not lock-free: this is the control path (rare), and the payload copy must be atomic with the flag.
-        PendingPong pong = Volatile.Read(ref _pong) ?? Interlocked.CompareExchange(ref _pong, new PendingPong(), null) ?? _pong!;
-        lock (pong)
+        // A lock, not lock-free: this is the control path (rare), and the payload copy must be atomic with the count.
+        PendingPongs pongs = Volatile.Read(ref _pong) ?? Interlocked.CompareExchange(ref _pong, new PendingPongs(), null) ?? _pong!;
+        lock (pongs)
         {
-            payload.CopyTo(pong.Payload);
-            pong.Length = (int)payload.Length;
-            if (pong.Queued)
+            if (!pongs.TryAdd(payload))
             {
-                return;
+                return; // full: the last pending pong now carries this ping's payload
             }
-
-            pong.Queued = true;
         }
 
         EnqueueControl(new OutboundFrame(Array.Empty<byte>(), 0, 0, Opcode.Pong, fin: true, pooled: false));
@@ -368,12 +365,10 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     {
         Span<byte> payload = stackalloc byte[125];
         int length;
-        PendingPong pong = Volatile.Read(ref _pong)!;
-        lock (pong)
+        PendingPongs pongs = Volatile.Read(ref _pong)!;
+        lock (pongs)
         {
-            length = pong.Length;
-            pong.Payload.AsSpan(0, length).CopyTo(payload);
-            pong.Queued = false;
+            length = pongs.TakeFirst(payload);
         }
 
         bool masked = Role == WebSocketRole.Client;
@@ -1273,12 +1268,41 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
         }
     }
 
-    /// <summary>The pong waiting to be written: at most one, carrying the latest ping's payload.</summary>
-    private sealed class PendingPong
+    /// <summary>The pongs waiting to be written, in ping order: a ring of at most <see cref="Max"/> payloads.</summary>
+    private sealed class PendingPongs
     {
-        public readonly byte[] Payload = new byte[125];
-        public int Length;
-        public bool Queued;
+        /// <summary>Pongs waiting at most; beyond, the newest ping's payload replaces the last one's.</summary>
+        public const int Max = 16;
+
+        private readonly byte[] _payloads = new byte[Max * 125];
+        private readonly int[] _lengths = new int[Max];
+        private int _first;
+        private int _count;
+
+        /// <summary>Adds a pong; false when full (then the last pending pong takes this payload instead).</summary>
+        public bool TryAdd(ReadOnlySequence<byte> payload)
+        {
+            bool added = _count < Max;
+            int slot = added ? (_first + _count) % Max : (_first + _count - 1) % Max;
+            payload.CopyTo(_payloads.AsSpan(slot * 125, 125));
+            _lengths[slot] = (int)payload.Length;
+            if (added)
+            {
+                _count++;
+            }
+
+            return added;
+        }
+
+        /// <summary>Copies the oldest pending payload into <paramref name="destination"/> and removes it; its length.</summary>
+        public int TakeFirst(Span<byte> destination)
+        {
+            int length = _lengths[_first];
+            _payloads.AsSpan(_first * 125, length).CopyTo(destination);
+            _first = (_first + 1) % Max;
+            _count--;
+            return length;
+        }
     }
 
     /// <summary>A host's set of open connections: the connection removes itself when it ends.</summary>

@@ -321,6 +321,35 @@ public class ClientFramingTests
         client.Abort();
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Ten_pings_in_a_row_get_ten_masked_pongs_in_order(bool chopped)
+    {
+        var (server, client) = await OpenAsync();
+        await using var _ = server;
+        byte[] pings = [.. Enumerable.Range(0, 10).SelectMany(i => RawServer.Frame(9, System.Text.Encoding.ASCII.GetBytes($"ping {i}")))];
+        if (chopped)
+        {
+            foreach (byte b in pings)
+            {
+                await server.SendAsync([b]);
+            }
+        }
+        else
+        {
+            await server.SendAsync(pings);
+        }
+
+        for (int i = 0; i < 10; i++)
+        {
+            RawFrame? pong = await server.ReadClientFrameAsync();
+            Assert.Equal((10, $"ping {i}"), (pong!.Opcode, pong.Text));
+        }
+
+        client.Abort();
+    }
+
     public static TheoryData<string, int> Violations => new()
     {
         { "masked", 1002 },

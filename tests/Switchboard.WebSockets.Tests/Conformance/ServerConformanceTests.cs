@@ -101,6 +101,63 @@ public class PingPongTests
         Assert.Equal((1, "after"), (f!.Opcode, f.Text));
     }
 
+    [Theory]
+    [InlineData(false)] // ten pings in one write
+    [InlineData(true)]  // the same bytes, one octet per write
+    public async Task Ten_pings_in_a_row_get_ten_pongs_each_with_its_payload_in_order(bool chopped)
+    {
+        var server = await TestServer.Shared;
+        await using var ws = await RawWebSocket.ConnectAsync(server.Port);
+        byte[] pings = [.. Enumerable.Range(0, 10).SelectMany(i => RawWebSocket.Frame(9, System.Text.Encoding.ASCII.GetBytes($"payload-{i}")))];
+        if (chopped)
+        {
+            foreach (byte b in pings)
+            {
+                await ws.SendAsync([b]);
+            }
+        }
+        else
+        {
+            await ws.SendAsync(pings);
+        }
+
+        for (int i = 0; i < 10; i++)
+        {
+            RawFrame? pong = await ws.ReadFrameAsync();
+            Assert.Equal((10, $"payload-{i}"), (pong!.Opcode, System.Text.Encoding.ASCII.GetString(pong.Payload)));
+        }
+
+        await ws.SendAsync(RawWebSocket.TextFrame("after"));
+        Assert.Equal("after", (await ws.ReadFrameAsync())!.Text); // and nothing else came in between
+    }
+
+    [Fact]
+    public async Task A_ping_flood_is_answered_in_order_and_the_last_pong_carries_the_last_ping()
+    {
+        var server = await TestServer.Shared;
+        await using var ws = await RawWebSocket.ConnectAsync(server.Port);
+        const int count = 2000;
+        await ws.SendAsync([.. Enumerable.Range(0, count).SelectMany(i => RawWebSocket.Frame(9, BitConverter.GetBytes(i)))]);
+        await ws.SendAsync(RawWebSocket.TextFrame("end"));
+        int previous = -1, pongs = 0;
+        while (true)
+        {
+            RawFrame? f = await ws.ReadFrameAsync();
+            if (f!.Opcode == 1)
+            {
+                break;
+            }
+
+            int n = BitConverter.ToInt32(f.Payload);
+            Assert.True(n > previous, $"pong {n} after {previous}");
+            previous = n;
+            pongs++;
+        }
+
+        Assert.Equal(count - 1, previous); // however many were folded together, the newest ping was answered
+        Assert.InRange(pongs, 1, count);
+    }
+
     [Fact]
     public async Task Ten_pings_read_one_by_one_get_ten_pongs_in_order()
     {
