@@ -692,15 +692,64 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
     public async ValueTask<ReceivedMessage?> ReceiveAsync(CancellationToken cancellationToken = default)
     {
         Channel<ReceivedMessage> channel = _receiveChannel ?? throw new InvalidOperationException("This connection delivers messages to a handler; ReceiveAsync is for connections started with StartReceiving().");
-        while (await channel.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        while (true)
         {
             if (channel.Reader.TryRead(out ReceivedMessage? m))
             {
                 return m;
             }
+
+            // Everything received so far was taken, and the application asks for more: it has handled (and answered)
+            // what came before. A failure waiting for that point may go ahead now.
+            _receiveWaiting = true;
+            Interlocked.MemoryBarrier(); // the flag must be visible before the check (the failing side does the mirror image)
+            Volatile.Read(ref _handledBeforeFailure)?.TrySetResult();
+            try
+            {
+                if (!await channel.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    return null;
+                }
+            }
+            finally
+            {
+                _receiveWaiting = false;
+            }
+        }
+    }
+
+    private volatile bool _receiveWaiting; // pull mode: a ReceiveAsync call waits on an empty queue
+    private TaskCompletionSource? _handledBeforeFailure; // pull mode: set while a failure waits for the application
+
+    /// <summary>
+    /// Pull mode: before failing the connection, lets the application take the messages that arrived before the
+    /// violation and send its replies (as a push-mode handler does, since it runs before the next frame is parsed): the
+    /// failure goes ahead once the application asks for the next message on an empty queue, or after
+    /// <see cref="WebSocketConnectionOptions.CloseTimeout"/> when it does not read.
+    /// </summary>
+    private async ValueTask WaitForApplicationAsync()
+    {
+        Channel<ReceivedMessage>? channel = _receiveChannel;
+        if (channel is null || (channel.Reader.Count == 0 && _receiveWaiting))
+        {
+            return;
         }
 
-        return null;
+        var handled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Interlocked.Exchange(ref _handledBeforeFailure, handled); // a full fence before reading the flag
+        if (channel.Reader.Count == 0 && _receiveWaiting)
+        {
+            return; // it started waiting meanwhile
+        }
+
+        try
+        {
+            await handled.Task.WaitAsync(_options.CloseTimeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // the application does not read: fail anyway
+        }
     }
 
     /// <summary>Starts the read loop in pull mode: messages are buffered (bounded) for <see cref="ReceiveAsync"/>.</summary>
@@ -1148,6 +1197,11 @@ public sealed partial class WebSocketConnection : IThreadPoolWorkItem
 
     private async ValueTask FailAsync(WebSocketHandler handler, WebSocketError error)
     {
+        if (error.CloseCode is not (WebSocketCloseCode.InternalError or WebSocketCloseCode.AbnormalClosure))
+        {
+            await WaitForApplicationAsync().ConfigureAwait(false); // a protocol violation by the peer (not our own failure)
+        }
+
         Ending.Error ??= error;
         _stopParsing = true;
         Log.Failed(_logger, Id, error.CloseCode, error.Message);

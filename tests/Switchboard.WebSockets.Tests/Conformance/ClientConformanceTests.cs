@@ -379,14 +379,53 @@ public class ClientFramingTests
             "continuation" => RawServer.Frame(0, [1]),
             _ => RawServer.Frame(9, new byte[126]),
         };
+        Task<List<string>> reading = Task.Run(async () =>
+        {
+            var got = new List<string>();
+            while (await client.ReceiveAsync() is { } m)
+            {
+                got.Add(m.Text);
+            }
+
+            return got;
+        });
         await server.SendAsync([.. RawServer.Frame(1, "valid first"u8.ToArray()), .. bad]);
         Assert.Equal(code, await server.ExpectCloseAsync());
         server.CloseTcp();
         WebSocketCloseStatus status = await client.Completion.WaitAsync(RawWebSocket.Timeout);
         Assert.Equal(code, status.Code);
         Assert.False(status.WasClean);
-        Assert.Equal("valid first", (await client.ReceiveAsync())!.Text); // delivered before the failure
-        Assert.Null(await client.ReceiveAsync());
+        Assert.Equal(["valid first"], await reading.WaitAsync(RawWebSocket.Timeout)); // delivered before the failure, then the end
+    }
+
+    [Theory]
+    [InlineData("rsv")]
+    [InlineData("opcode")]
+    [InlineData("continuation")]
+    public async Task An_echoing_client_in_pull_mode_echoes_the_message_before_the_violation_then_fails(string violation)
+    {
+        var (server, client) = await OpenAsync();
+        await using var _ = server;
+        byte[] bad = violation switch
+        {
+            "rsv" => RawServer.Frame(1, "x"u8.ToArray(), rsv: 2),
+            "opcode" => RawServer.Frame(6, []),
+            _ => RawServer.Frame(0, [1]),
+        };
+        Task echo = Task.Run(async () =>
+        {
+            // The application: echo every message, as a conformance test client does.
+            while (await client.ReceiveAsync() is { } m)
+            {
+                client.SendText(m.Text!);
+            }
+        });
+        await server.SendAsync([.. RawServer.Frame(1, "valid first"u8.ToArray()), .. bad]);
+        RawFrame? first = await server.ReadClientFrameAsync();
+        Assert.Equal((1, "valid first"), (first!.Opcode, first.Text)); // the echo went out before the close
+        Assert.Equal(1002, await server.ExpectCloseAsync());
+        server.CloseTcp();
+        await echo.WaitAsync(RawWebSocket.Timeout);
     }
 
     [Fact]
