@@ -236,3 +236,136 @@ public class DeflateInteropTests
         await app.StopAsync();
     }
 }
+
+/// <summary>
+/// The permessage-deflate matrix of the standard conformance cases, server role, against .NET's ClientWebSocket (a
+/// peer nobody here wrote): every max_window_bits from 9 to 15 on both sides, with and without context takeover, many
+/// messages from 16 bytes to 128 KiB each way, echoed back exactly.
+/// </summary>
+public class DeflateMatrixTests
+{
+    public static TheoryData<int, bool> Settings()
+    {
+        var data = new TheoryData<int, bool>();
+        for (int bits = 9; bits <= 15; bits++)
+        {
+            data.Add(bits, true);
+            data.Add(bits, false);
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Settings))]
+    public async Task Many_messages_of_every_size_round_trip_with_each_window_and_takeover(int windowBits, bool contextTakeover)
+    {
+        var server = await TestServer.Shared;
+        using var ws = new System.Net.WebSockets.ClientWebSocket();
+        ws.Options.DangerousDeflateOptions = new System.Net.WebSockets.WebSocketDeflateOptions
+        {
+            ClientMaxWindowBits = windowBits,
+            ServerMaxWindowBits = windowBits,
+            ClientContextTakeover = contextTakeover,
+            ServerContextTakeover = contextTakeover,
+        };
+        ws.Options.CollectHttpResponseDetails = true;
+        await ws.ConnectAsync(server.Url("/probe-deflate"), CancellationToken.None);
+        string agreed = ws.HttpResponseHeaders!["Sec-WebSocket-Extensions"].Single();
+        if (windowBits < 15)
+        {
+            Assert.Contains($"server_max_window_bits={windowBits}", agreed); // 15 is the default: neither side names it
+        }
+        Assert.Equal(!contextTakeover, agreed.Contains("server_no_context_takeover", StringComparison.Ordinal));
+
+        var random = new Random(windowBits * 2 + (contextTakeover ? 1 : 0));
+        foreach (int size in new[] { 16, 64, 256, 1024, 4096, 16384, 65536, 131072 })
+        {
+            for (int i = 0; i < 8; i++)
+            {
+                // Half compressible text (repeats within and across messages: takeover matters), half random bytes.
+                byte[] message = i % 2 == 0
+                    ? System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat($"message {i} of size {size}; ", size / 20 + 1))[..size])
+                    : RandomBytes(random, size);
+                var type = i % 2 == 0 ? System.Net.WebSockets.WebSocketMessageType.Text : System.Net.WebSockets.WebSocketMessageType.Binary;
+                await ws.SendAsync(message, type, true, CancellationToken.None);
+                var (receivedType, data) = await DotNetInteropTests.ReceiveWholeAsync(ws);
+                Assert.Equal(type, receivedType);
+                Assert.True(message.AsSpan().SequenceEqual(data), $"size {size}, message {i}");
+            }
+        }
+
+        await ws.CloseAsync(System.Net.WebSockets.WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
+    }
+
+    /// <summary>The client role: our client against ASP.NET Core's built-in server, which compresses with each window.</summary>
+    [Theory]
+    [MemberData(nameof(Settings))]
+    public async Task Our_client_round_trips_every_size_with_each_server_window_and_takeover(int windowBits, bool contextTakeover)
+    {
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        await using WebApplication app = builder.Build();
+        app.UseWebSockets();
+        app.Map("/", async (HttpContext ctx) =>
+        {
+            using System.Net.WebSockets.WebSocket ws = await ctx.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+            {
+                DangerousEnableCompression = true,
+                ServerMaxWindowBits = windowBits,
+                DisableServerContextTakeover = !contextTakeover,
+            });
+            while (true)
+            {
+                var (type, data) = await DotNetInteropTests.ReceiveWholeAsync(ws);
+                if (type == System.Net.WebSockets.WebSocketMessageType.Close)
+                {
+                    await ws.CloseOutputAsync(ws.CloseStatus!.Value, ws.CloseStatusDescription, CancellationToken.None);
+                    return;
+                }
+
+                await ws.SendAsync(data, type, true, CancellationToken.None);
+            }
+        });
+        await app.StartAsync();
+        string address = SwitchboardServer.GetAddresses(app)[0].Replace("http://", "ws://", StringComparison.Ordinal);
+        var handler = new RecordingHandler();
+        WebSocketConnection c = await WebSocketClient.ConnectAsync(new Uri(address + "/"), new WebSocketClientOptions
+        {
+            Handler = handler,
+            Compression = true,
+            Connection = new() { MaxMessageSize = 16 * 1024 * 1024, CompressionThreshold = 0 },
+        });
+        Assert.NotNull(c.Compression);
+        var random = new Random(windowBits);
+        foreach (int size in new[] { 16, 256, 4096, 65536, 131072 })
+        {
+            for (int i = 0; i < 6; i++)
+            {
+                if (i % 2 == 0)
+                {
+                    string text = string.Concat(Enumerable.Repeat($"client message {i} of {size}; ", size / 24 + 1))[..size];
+                    c.SendText(text);
+                    Assert.Equal(text, (await handler.NextAsync()).Text);
+                }
+                else
+                {
+                    byte[] bytes = RandomBytes(random, size);
+                    c.Send(MessageType.Binary, bytes);
+                    Assert.Equal(bytes, (await handler.NextAsync()).Data);
+                }
+            }
+        }
+
+        Assert.Equal(1000, (await c.CloseAsync(1000, "done").WaitAsync(TimeSpan.FromSeconds(30))).Code);
+        await app.StopAsync();
+    }
+
+    private static byte[] RandomBytes(Random random, int size)
+    {
+        byte[] b = new byte[size];
+        random.NextBytes(b);
+        return b;
+    }
+}
