@@ -14,18 +14,6 @@ public sealed class PublishWindow(HubOptions options)
     private long _bytes;
     private TaskCompletionSource? _waiter;
 
-    /// <summary>Publishes in flight on this connection.</summary>
-    public int Count
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _count;
-            }
-        }
-    }
-
     /// <summary>Counts a publish of <paramref name="bytes"/> bytes of text as in flight (call before handing it to the room).</summary>
     public void Enter(long bytes)
     {

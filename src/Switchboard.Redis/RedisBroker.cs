@@ -57,6 +57,18 @@ public sealed class RedisBroker : IBroker
     /// <summary>A channel for <paramref name="name"/>: sharded where the servers support it.</summary>
     internal RedisChannel ChannelFor(string name) => Sharded ? RedisChannel.Sharded(name) : RedisChannel.Literal(name);
 
+    /// <summary>
+    /// Fails at once while no Redis server is connected, instead of after StackExchange.Redis's command timeout (5 s): the
+    /// callers run on a room's worker, which must not wait for an unreachable Redis.
+    /// </summary>
+    internal void ThrowIfDown()
+    {
+        if (!_redis.IsConnected)
+        {
+            throw new RedisConnectionException(ConnectionFailureType.UnableToConnect, CommandFlags.None, "Redis is unreachable", null);
+        }
+    }
+
     /// <summary>True when rooms use sharded channels (Redis 7+).</summary>
     public bool Sharded { get; }
 
@@ -120,11 +132,7 @@ public sealed class RedisBroker : IBroker
     /// <inheritdoc />
     public async ValueTask<IAsyncDisposable> SubscribeAsync(string room, Action<StoredMessage> handler, CancellationToken cancellationToken = default)
     {
-        if (!_redis.IsConnected)
-        {
-            // At once, not after the command timeout: the room's worker waits for this (it retries on its next head check).
-            throw new RedisConnectionException(ConnectionFailureType.UnableToConnect, CommandFlags.None, "Redis is unreachable", null);
-        }
+        ThrowIfDown(); // the room's worker waits for this; it retries on its next head check
 
         ChannelMessageQueue queue = await _subscriber.SubscribeAsync(Channel(room)).ConfigureAwait(false);
         queue.OnMessage(m =>

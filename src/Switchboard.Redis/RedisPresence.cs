@@ -97,11 +97,7 @@ public sealed class RedisPresence : IPresence
     /// <inheritdoc />
     public async ValueTask<IReadOnlyDictionary<string, HubIdentity>> SnapshotAsync(string room)
     {
-        if (!_broker.Connection.IsConnected)
-        {
-            // Fail at once rather than after the command timeout: the caller keeps its view, and its room's worker moves on.
-            throw new RedisConnectionException(ConnectionFailureType.UnableToConnect, CommandFlags.None, "Redis is unreachable", null);
-        }
+        _broker.ThrowIfDown(); // the caller keeps its view, and its room's worker moves on
 
         HashEntry[] entries = await _db.HashGetAllAsync(RoomPrefix + room).ConfigureAwait(false);
         var byNode = entries.GroupBy(e => NodeOf(e.Name!)).ToArray();

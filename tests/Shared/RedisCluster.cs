@@ -21,23 +21,23 @@ public sealed class RedisCluster : IAsyncDisposable
         {
             string dir = Path.Combine(cluster._dir, port.ToString(System.Globalization.CultureInfo.InvariantCulture));
             Directory.CreateDirectory(dir);
-            await RunAsync("/usr/bin/redis-server", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1",
+            await Tool.RunAsync("/usr/bin/redis-server", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1",
                 "--cluster-enabled", "yes", "--cluster-config-file", Path.Combine(dir, "nodes.conf"), "--dir", dir, "--save", "", "--appendonly", "no",
                 "--daemonize", "yes", "--pidfile", Path.Combine(dir, "r.pid"));
         }
 
         foreach (int port in cluster._ports)
         {
-            await WaitAsync(() => RunAsync("/usr/bin/redis-cli", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "ping"));
+            await WaitAsync(() => Tool.RunAsync("/usr/bin/redis-cli", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "ping"));
         }
 
-        await RunAsync("/usr/bin/redis-cli", ["--cluster", "create", .. cluster._ports.Select(p => $"127.0.0.1:{p}"), "--cluster-replicas", "0", "--cluster-yes"]);
+        await Tool.RunAsync("/usr/bin/redis-cli", ["--cluster", "create", .. cluster._ports.Select(p => $"127.0.0.1:{p}"), "--cluster-replicas", "0", "--cluster-yes"]);
         // Every slot served and agreed on: "cluster_state:ok" on each node.
         foreach (int port in cluster._ports)
         {
             await WaitAsync(async () =>
             {
-                string info = await RunAsync("/usr/bin/redis-cli", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "cluster", "info");
+                string info = await Tool.RunAsync("/usr/bin/redis-cli", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "cluster", "info");
                 if (!info.Contains("cluster_state:ok", StringComparison.Ordinal))
                 {
                     throw new InvalidOperationException("cluster not ready: " + info);
@@ -67,25 +67,6 @@ public sealed class RedisCluster : IAsyncDisposable
         }
     }
 
-    private static async Task<string> RunAsync(string file, params string[] args)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using Process p = Process.Start(psi)!;
-        Task<string> output = p.StandardOutput.ReadToEndAsync();
-        Task<string> err = p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
-        if (p.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed ({p.ExitCode}): {await err}{await output}");
-        }
-
-        return await output;
-    }
 
     public async ValueTask DisposeAsync()
     {

@@ -33,7 +33,7 @@ public sealed class RedisServer : IAsyncDisposable
     /// <summary>Starts the server (again, after <see cref="StopAsync"/>) and waits until it answers PING.</summary>
     public async Task StartAgainAsync()
     {
-        await RunAsync("/usr/bin/redis-server", "--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1",
+        await Tool.RunAsync("/usr/bin/redis-server", "--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1",
             "--save", "", "--appendonly", "no", "--daemonize", "yes", "--pidfile", Path.Combine(_dir, "redis.pid"), "--dir", _dir);
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
         while (!await PingAsync())
@@ -89,22 +89,6 @@ public sealed class RedisServer : IAsyncDisposable
         }
     }
 
-    private static async Task RunAsync(string file, params string[] args)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using Process p = Process.Start(psi)!;
-        Task<string> err = p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
-        if (p.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{file} failed ({p.ExitCode}): {await err}");
-        }
-    }
 
     public async ValueTask DisposeAsync()
     {

@@ -1,3 +1,4 @@
+using Switchboard.Tests.Shared;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -46,7 +47,7 @@ public sealed class PostgresServer : IAsyncLifetime
 
         if (Environment.UserName == "root")
         {
-            await RunAsync("chown", "-R", "postgres:postgres", _dir);
+            await Tool.RunAsync("chown", "-R", "postgres:postgres", _dir);
         }
 
         await RunAsPostgresAsync(Path.Combine(_bin, "initdb"), "-D", Path.Combine(_dir, "data"), "-A", "trust", "-U", "postgres", "--no-sync");
@@ -67,26 +68,8 @@ public sealed class PostgresServer : IAsyncLifetime
     }
 
     private Task RunAsPostgresAsync(string file, params string[] args) =>
-        Environment.UserName == "root" ? RunAsync("runuser", ["-u", "postgres", "--", file, .. args]) : RunAsync(file, args);
+        Environment.UserName == "root" ? Tool.RunAsync("runuser", ["-u", "postgres", "--", file, .. args]) : Tool.RunAsync(file, args);
 
-    private static async Task RunAsync(string file, params string[] args)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using Process p = Process.Start(psi)!;
-        Task<string> err = p.StandardError.ReadToEndAsync();
-        Task<string> output = p.StandardOutput.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        await p.WaitForExitAsync(cts.Token);
-        if (p.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed ({p.ExitCode}): {await err} {await output}");
-        }
-    }
 }
 
 [CollectionDefinition(Name)]
