@@ -84,39 +84,39 @@ public sealed class FrameDecoder
 
             if (hs == FrameHeaderStatus.LengthOverflow)
             {
-                return Fail(out ev, WebSocketCloseCode.ProtocolError, "Invalid payload length");
+                return Fail(out ev, FrameViolation.InvalidPayloadLength);
             }
 
             if ((header.Rsv & ~_allowedRsv) != 0)
             {
-                return Fail(out ev, WebSocketCloseCode.ProtocolError, "Reserved bits set");
+                return Fail(out ev, FrameViolation.ReservedBits);
             }
 
             if (!header.Opcode.IsDefined())
             {
-                return Fail(out ev, WebSocketCloseCode.ProtocolError, "Reserved opcode");
+                return Fail(out ev, FrameViolation.ReservedOpcode);
             }
 
             if (header.Masked != _expectMasked)
             {
-                return Fail(out ev, WebSocketCloseCode.ProtocolError, _expectMasked ? "Client frames must be masked" : "Server frames must not be masked");
+                return Fail(out ev, _expectMasked ? FrameViolation.UnmaskedClientFrame : FrameViolation.MaskedServerFrame);
             }
 
             if (header.Opcode.IsControl())
             {
                 if (!header.Fin)
                 {
-                    return Fail(out ev, WebSocketCloseCode.ProtocolError, "Fragmented control frame");
+                    return Fail(out ev, FrameViolation.FragmentedControlFrame);
                 }
 
                 if (header.PayloadLength > 125)
                 {
-                    return Fail(out ev, WebSocketCloseCode.ProtocolError, "Control frame too long");
+                    return Fail(out ev, FrameViolation.ControlFrameTooLong);
                 }
 
                 if ((header.Rsv & 0x7) != 0)
                 {
-                    return Fail(out ev, WebSocketCloseCode.ProtocolError, "Reserved bits set on a control frame");
+                    return Fail(out ev, FrameViolation.ReservedBitsOnControlFrame);
                 }
 
                 if (reader.Remaining < header.PayloadLength)
@@ -133,19 +133,19 @@ public sealed class FrameDecoder
             {
                 if (!_inMessage)
                 {
-                    return Fail(out ev, WebSocketCloseCode.ProtocolError, "Continuation frame without a message");
+                    return Fail(out ev, FrameViolation.UnexpectedContinuation);
                 }
 
                 if ((header.Rsv & 0x4) != 0)
                 {
-                    return Fail(out ev, WebSocketCloseCode.ProtocolError, "RSV1 set on a continuation frame");
+                    return Fail(out ev, FrameViolation.CompressedContinuation);
                 }
             }
             else
             {
                 if (_inMessage)
                 {
-                    return Fail(out ev, WebSocketCloseCode.ProtocolError, "New data frame inside a fragmented message");
+                    return Fail(out ev, FrameViolation.InterleavedMessage);
                 }
 
                 _inMessage = true;
@@ -160,7 +160,7 @@ public sealed class FrameDecoder
             long wireLimit = _messageCompressed ? _maxMessageSize + (_maxMessageSize >> 8) + 64 : _maxMessageSize;
             if (header.PayloadLength > wireLimit - _messageLength)
             {
-                return Fail(out ev, WebSocketCloseCode.MessageTooBig, "Message too big");
+                return Fail(out ev, FrameViolation.MessageTooBig);
             }
 
             _messageLength += header.PayloadLength;
@@ -199,7 +199,7 @@ public sealed class FrameDecoder
             {
                 if (!_utf8.Append(segment.Span))
                 {
-                    return Fail(out ev, WebSocketCloseCode.InvalidPayloadData, "Invalid UTF-8 in text message");
+                    return Fail(out ev, FrameViolation.InvalidUtf8);
                 }
             }
         }
@@ -224,7 +224,7 @@ public sealed class FrameDecoder
             _inMessage = false;
             if (_messageType == MessageType.Text && !_messageCompressed && !_utf8.IsComplete)
             {
-                return Fail(out ev, WebSocketCloseCode.InvalidPayloadData, "Invalid UTF-8 in text message");
+                return Fail(out ev, FrameViolation.InvalidUtf8);
             }
         }
 
@@ -260,11 +260,11 @@ public sealed class FrameDecoder
                 switch (ClosePayload.TryParse(body, out ushort code, out string reason))
                 {
                     case ClosePayloadError.TooShort:
-                        return Fail(out ev, WebSocketCloseCode.ProtocolError, "Close payload of 1 byte");
+                        return Fail(out ev, FrameViolation.ClosePayloadTooShort);
                     case ClosePayloadError.InvalidCode:
-                        return Fail(out ev, WebSocketCloseCode.ProtocolError, "Invalid close code");
+                        return Fail(out ev, FrameViolation.InvalidCloseCode);
                     case ClosePayloadError.InvalidReason:
-                        return Fail(out ev, WebSocketCloseCode.ProtocolError, "Invalid UTF-8 in close reason");
+                        return Fail(out ev, FrameViolation.InvalidCloseReason);
                 }
 
                 ev = FrameEvent.Close(code, reason, payload);
@@ -272,10 +272,10 @@ public sealed class FrameDecoder
         }
     }
 
-    private DecodeStatus Fail(out FrameEvent ev, ushort code, string reason)
+    private DecodeStatus Fail(out FrameEvent ev, FrameViolation violation)
     {
         _faulted = true;
-        ev = FrameEvent.Error(code, reason);
+        ev = FrameEvent.Error(violation);
         return DecodeStatus.Event;
     }
 }

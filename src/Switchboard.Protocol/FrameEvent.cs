@@ -35,8 +35,9 @@ public enum FrameEventKind
 /// </summary>
 public readonly struct FrameEvent
 {
-    private FrameEvent(FrameEventKind kind, MessageType messageType, ReadOnlySequence<byte> payload, bool endOfMessage, ushort closeCode, string? reason, bool compressed = false)
+    private FrameEvent(FrameEventKind kind, MessageType messageType, ReadOnlySequence<byte> payload, bool endOfMessage, ushort closeCode, string? reason, bool compressed = false, FrameViolation violation = FrameViolation.None)
     {
+        Violation = violation;
         Compressed = compressed;
         Kind = kind;
         MessageType = messageType;
@@ -61,11 +62,14 @@ public readonly struct FrameEvent
     public bool Compressed { get; }
     /// <summary>For close: the received code. For a protocol error: the code to close with.</summary>
     public ushort CloseCode { get; }
+    /// <summary>For a protocol error: the rule the peer broke.</summary>
+    public FrameViolation Violation { get; }
     /// <summary>For close: the received reason. For a protocol error: a short reason to send.</summary>
     public string? Reason { get; }
 
     internal static FrameEvent Data(MessageType type, ReadOnlySequence<byte> payload, bool end, bool compressed) => new(FrameEventKind.Data, type, payload, end, 0, null, compressed);
     internal static FrameEvent Control(FrameEventKind kind, ReadOnlySequence<byte> payload) => new(kind, default, payload, true, 0, null);
     internal static FrameEvent Close(ushort code, string reason, ReadOnlySequence<byte> payload) => new(FrameEventKind.Close, default, payload, true, code, reason);
-    internal static FrameEvent Error(ushort code, string reason) => new(FrameEventKind.ProtocolError, default, default, true, code, reason);
+    internal static FrameEvent Error(FrameViolation violation) =>
+        new(FrameEventKind.ProtocolError, default, default, true, FrameViolations.CloseCode(violation), FrameViolations.Reason(violation), violation: violation);
 }

@@ -232,8 +232,9 @@ public sealed class TokenService
 }
 
 /// <summary>
-/// A connection's rights from its token. Closes the connection with 4001 "Token expired" when the token expires,
-/// unless a fresh token for the same subject was presented with <c>refresh</c> first.
+/// A connection's rights from its token. The connection closes with 4001 "Token expired" when the token expires (on the
+/// engine's heartbeat: no timer per connection), unless a fresh token for the same subject was presented with
+/// <c>refresh</c> first, which moves the deadline.
 /// </summary>
 internal sealed class TokenAccess : IHubAccess, IDisposable
 {
@@ -242,7 +243,6 @@ internal sealed class TokenAccess : IHubAccess, IDisposable
 
     private readonly TokenService _tokens;
     private readonly WebSockets.WebSocketConnection _connection;
-    private readonly ITimer _timer;
     private Grant _grant;
 
     public TokenAccess(TokenService tokens, Grant grant, WebSockets.WebSocketConnection connection)
@@ -250,7 +250,6 @@ internal sealed class TokenAccess : IHubAccess, IDisposable
         _tokens = tokens;
         _grant = grant;
         _connection = connection;
-        _timer = TimeProvider.System.CreateTimer(static s => ((TokenAccess)s!).Expire(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         Arm();
     }
 
@@ -276,23 +275,10 @@ internal sealed class TokenAccess : IHubAccess, IDisposable
         return null;
     }
 
-    private void Arm()
-    {
-        TimeSpan due = _grant.ExpiresAt - DateTimeOffset.UtcNow;
-        _timer.Change(due < TimeSpan.Zero ? TimeSpan.Zero : due, Timeout.InfiniteTimeSpan);
-    }
+    private void Arm() => _connection.CloseAt(_grant.ExpiresAt, TokenExpiredCloseCode, "Token expired");
 
-    private void Expire()
+    public void Dispose()
     {
-        if (_grant.ExpiresAt <= DateTimeOffset.UtcNow)
-        {
-            _connection.Close(TokenExpiredCloseCode, "Token expired");
-        }
-        else
-        {
-            Arm(); // refreshed meanwhile
-        }
+        // Nothing to release: the deadline lives on the connection and ends with it.
     }
-
-    public void Dispose() => _timer.Dispose();
 }

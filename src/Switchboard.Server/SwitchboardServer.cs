@@ -52,7 +52,9 @@ public static class SwitchboardServer
             logging(builder.Logging);
         }
 
-        var router = new WebSocketUpgradeRouter { HandshakeTimeout = options.HandshakeTimeout };
+        // One heartbeat per server (not the process-wide default): every connection's deadlines, on the server's clock.
+        var heartbeat = new WebSocketHeartbeat(options.Time, TimeSpan.FromSeconds(1));
+        var router = new WebSocketUpgradeRouter { HandshakeTimeout = options.HandshakeTimeout, Heartbeat = heartbeat };
         int maxConnections = options.MaxConnections ?? ConnectionLimiter.DefaultLimit();
         ConnectionLimiter? limiter = null; // needs the app's logger: created once the app is built, before it listens
         builder.WebHost.UseUrls(options.Urls);
@@ -76,7 +78,7 @@ public static class SwitchboardServer
 
         WebApplication app = builder.Build();
         ServerMetrics.EnsureCreated();
-        limiter = new ConnectionLimiter(maxConnections, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.Server.Connections"), TimeProvider.System);
+        limiter = new ConnectionLimiter(maxConnections, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.Server.Connections"), options.Time);
         var registry = new WebSocketConnectionRegistry();
         DeflateServerPolicy? compression = options.Compression
             ? new DeflateServerPolicy { ServerNoContextTakeover = !options.CompressionContextTakeover, ClientNoContextTakeover = !options.CompressionContextTakeover }
@@ -91,6 +93,7 @@ public static class SwitchboardServer
                 CloseTimeout = options.CloseTimeout,
                 CompressionLevel = options.CompressionLevel,
                 CompressionThreshold = options.CompressionThreshold,
+                Heartbeat = heartbeat,
             },
             Registry = registry,
             Compression = compression,
@@ -167,6 +170,7 @@ public static class SwitchboardServer
         }
 
         app.Lifetime.ApplicationStopped.Register(exporter.Dispose);
+        app.Lifetime.ApplicationStopped.Register(heartbeat.Dispose);
         return app;
     }
 

@@ -14,6 +14,12 @@ public sealed class SwitchboardServerOptions
     /// <summary>Addresses to listen on, separated by ';'.</summary>
     public string Urls { get; set; } = DefaultUrls;
 
+    /// <summary>
+    /// The clock for every deadline the server keeps (handshake, keepalive, closing handshake, token expiry, refusal log
+    /// lines): its connections share one heartbeat on it. Tests pass a fake one; not bound from configuration.
+    /// </summary>
+    public TimeProvider Time { get; set; } = TimeProvider.System;
+
     /// <summary>Opening handshake timeout: a client must send its whole upgrade request within this time.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 

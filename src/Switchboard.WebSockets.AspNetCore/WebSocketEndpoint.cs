@@ -40,7 +40,7 @@ public sealed class WebSocketEndpointOptions
 }
 
 /// <summary>The open connections of one or more endpoints.</summary>
-public sealed class WebSocketConnectionRegistry : WebSocketConnection.IConnectionTracker
+public sealed class WebSocketConnectionRegistry : IWebSocketConnectionTracker
 {
     private readonly System.Collections.Concurrent.ConcurrentDictionary<WebSocketConnection, byte> _connections = new();
 
@@ -51,7 +51,7 @@ public sealed class WebSocketConnectionRegistry : WebSocketConnection.IConnectio
 
     internal void Remove(WebSocketConnection c) => _connections.TryRemove(c, out _);
 
-    void WebSocketConnection.IConnectionTracker.Remove(WebSocketConnection connection) => Remove(connection);
+    void IWebSocketConnectionTracker.Remove(WebSocketConnection connection) => Remove(connection);
 
     /// <summary>
     /// Starts the closing handshake on every connection with <paramref name="code"/> and waits until all have

@@ -56,6 +56,26 @@ public sealed class WebSocketUpgradeRouter
     /// <summary>Time allowed for the whole request head (a handshake that never finishes is dropped).</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>The heartbeat that checks <see cref="HandshakeTimeout"/>. Default <see cref="WebSocketHeartbeat.Shared"/>.</summary>
+    public WebSocketHeartbeat Heartbeat { get; set; } = WebSocketHeartbeat.Shared;
+
+    /// <summary>A handshake in progress: past its deadline, the pending read is cancelled and the connection dropped.</summary>
+    private sealed class HandshakeDeadline(ConnectionContext connection, long deadlineMs) : IHeartbeatListener
+    {
+        private volatile bool _expired;
+
+        public bool Expired => _expired;
+
+        public void OnHeartbeat(long nowMs)
+        {
+            if (nowMs >= deadlineMs && !_expired)
+            {
+                _expired = true;
+                connection.Transport.Input.CancelPendingRead();
+            }
+        }
+    }
+
     /// <summary>
     /// Routes upgrades for <paramref name="path"/>. <paramref name="accept"/> returns the handler, or null to let the
     /// HTTP pipeline handle the request instead (e.g. to answer 401 with its own logic).
@@ -105,16 +125,15 @@ public sealed class WebSocketUpgradeRouter
         HttpRequestHead? head;
         ReadOnlySequence<byte> buffer;
         SequencePosition headEnd;
-        using (var timeout = new CancellationTokenSource(HandshakeTimeout))
+        // The handshake timeout is checked on the heartbeat's tick, like every other deadline: no timer per connection.
+        var deadline = new HandshakeDeadline(connection, Heartbeat.NowMs + (long)HandshakeTimeout.TotalMilliseconds);
+        Heartbeat.Register(deadline);
+        try
         {
             while (true)
             {
-                ReadResult result;
-                try
-                {
-                    result = await input.ReadAsync(timeout.Token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
+                ReadResult result = await input.ReadAsync().ConfigureAwait(false);
+                if (deadline.Expired)
                 {
                     connection.Abort(new ConnectionAbortedException("The request head did not arrive in time."));
                     return null;
@@ -164,6 +183,10 @@ public sealed class WebSocketUpgradeRouter
                 break;
             }
         }
+        finally
+        {
+            Heartbeat.Unregister(deadline);
+        }
 
         Route? route = null;
         UpgradeRequest? request = null;
@@ -205,7 +228,7 @@ public sealed class WebSocketUpgradeRouter
         else
         {
             socket.Blocking = false; // the engine's sends never wait in the kernel (Kestrel itself uses only async operations)
-            await WebSocketConnection.SendAllAsync(socket, response).ConfigureAwait(false);
+            await SocketSend.SendAllAsync(socket, response).ConfigureAwait(false);
         }
 
         return Run(connection, options, subProtocol, compression, handler, socket);

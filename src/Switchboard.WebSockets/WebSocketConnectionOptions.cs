@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Switchboard.Protocol;
 
 namespace Switchboard.WebSockets;
 
@@ -73,4 +74,17 @@ public sealed class WebSocketConnectionOptions
     public ILogger? Logger { get; init; }
 
     internal static WebSocketConnectionOptions Default { get; } = new();
+
+    /// <summary>The protocol's share of these settings, built once and shared by every connection using them.</summary>
+    internal WebSocketProtocolSettings ProtocolSettings => _protocolSettings ??= new WebSocketProtocolSettings
+    {
+        MaxMessageSize = MaxMessageSize,
+        CloseTimeout = CloseTimeout,
+        KeepAliveInterval = KeepAliveInterval,
+        KeepAliveTimeout = KeepAliveTimeout,
+        CompressionLevel = CompressionLevel,
+        CompressionThreshold = CompressionThreshold,
+    };
+
+    private WebSocketProtocolSettings? _protocolSettings;
 }

@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.Time.Testing;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using Switchboard.Server;
@@ -170,26 +171,62 @@ public class AuthTests
         Assert.Equal("forbidden", (await c.ReplyAsync(c.Send(new { type = "publish", room = "lobby", text = "hi", id = "2" }))).GetProperty("code").GetString());
     }
 
+    /// <summary>A server whose deadlines run on a clock the test moves: token expiry is tested without waiting for it.</summary>
+    private static async Task<(HubTestServer Server, FakeTimeProvider Time)> StartOnFakeClockAsync()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        HubTestServer server = await HubTestServer.StartAsync(o =>
+        {
+            o.Store = "memory";
+            o.Auth = new AuthOptions { Enabled = true, SigningKey = Key };
+            o.Time = time;
+            o.KeepAliveInterval = TimeSpan.Zero; // a jump of the clock would otherwise outrun the keepalive pong
+        });
+        return (server, time);
+    }
+
     [Fact]
     public async Task A_connection_whose_token_expires_is_closed_with_4001()
     {
-        HubTestServer server = await s_server.Value;
-        await using var c = await HubClient.ConnectAsync(server.Ws, "x", query: "?access_token=" + Token("dave", seconds: 2));
-        WebSockets.WebSocketCloseStatus status = await c.Closed.Task.WaitAsync(TimeSpan.FromSeconds(30));
-        Assert.Equal((4001, "Token expired"), (status.Code, status.Reason));
+        var (server, time) = await StartOnFakeClockAsync();
+        try
+        {
+            await using var c = await HubClient.ConnectAsync(server.Ws, "x", query: "?access_token=" + Token("dave", seconds: 600));
+            time.Advance(TimeSpan.FromSeconds(598));
+            Assert.Equal("pong", HubClient.Type(await c.ReplyAsync(c.Send(new { type = "ping" }))));
+            Assert.False(c.Closed.Task.IsCompleted);
+            time.Advance(TimeSpan.FromSeconds(3)); // past the expiry: the next heartbeat tick closes it
+            Protocol.WebSocketCloseStatus status = await c.Closed.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal((4001, "Token expired"), (status.Code, status.Reason));
+        }
+        finally
+        {
+            await server.App.StopAsync();
+            await server.App.DisposeAsync();
+        }
     }
 
     [Fact]
     public async Task A_fresh_token_presented_in_time_keeps_the_connection_open()
     {
-        HubTestServer server = await s_server.Value;
-        await using var c = await HubClient.ConnectAsync(server.Ws, "x", query: "?access_token=" + Token("erin", seconds: 2));
-        Assert.Equal("invalid_token", (await c.ReplyAsync(c.Send(new { type = "refresh", token = Token("someone-else") }))).GetProperty("code").GetString());
-        Assert.Equal("invalid_token", (await c.ReplyAsync(c.Send(new { type = "refresh", token = "garbage" }))).GetProperty("code").GetString());
-        Assert.Equal("refreshed", HubClient.Type(await c.ReplyAsync(c.Send(new { type = "refresh", token = Token("erin", seconds: 3600) }))));
-        await Task.Delay(TimeSpan.FromSeconds(3)); // past the first token's expiry: what is tested is that nothing happens
-        Assert.Equal("pong", HubClient.Type(await c.ReplyAsync(c.Send(new { type = "ping" }))));
-        Assert.False(c.Closed.Task.IsCompleted);
+        var (server, time) = await StartOnFakeClockAsync();
+        try
+        {
+            await using var c = await HubClient.ConnectAsync(server.Ws, "x", query: "?access_token=" + Token("erin", seconds: 600));
+            Assert.Equal("invalid_token", (await c.ReplyAsync(c.Send(new { type = "refresh", token = Token("someone-else") }))).GetProperty("code").GetString());
+            Assert.Equal("invalid_token", (await c.ReplyAsync(c.Send(new { type = "refresh", token = "garbage" }))).GetProperty("code").GetString());
+            Assert.Equal("refreshed", HubClient.Type(await c.ReplyAsync(c.Send(new { type = "refresh", token = Token("erin", seconds: 3600) }))));
+            time.Advance(TimeSpan.FromSeconds(1200)); // well past the first token's expiry
+            Assert.Equal("pong", HubClient.Type(await c.ReplyAsync(c.Send(new { type = "ping" }))));
+            Assert.False(c.Closed.Task.IsCompleted);
+            time.Advance(TimeSpan.FromSeconds(2401)); // past the fresh token's
+            Assert.Equal(4001, (await c.Closed.Task.WaitAsync(TimeSpan.FromSeconds(30))).Code);
+        }
+        finally
+        {
+            await server.App.StopAsync();
+            await server.App.DisposeAsync();
+        }
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using Switchboard.Protocol;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;

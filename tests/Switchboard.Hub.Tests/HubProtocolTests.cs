@@ -201,7 +201,7 @@ public class HubProtocolTests
         var (_, a) = await ConnectAsync("binary");
         await using var _a = a;
         a.Connection.Send(Protocol.MessageType.Binary, [1, 2, 3]);
-        WebSockets.WebSocketCloseStatus status = await a.Closed.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        Protocol.WebSocketCloseStatus status = await a.Closed.Task.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(1003, status.Code);
     }
 

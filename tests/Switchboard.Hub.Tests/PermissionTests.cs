@@ -31,7 +31,7 @@ public class PermissionTests
     {
         HubTestServer server = await AuthTests.s_server.Value;
         await using var ws = await HubClient.ConnectAsync(server.Ws, "", path: "/ws", query: "?access_token=" + Token("nobody-ws", join: []));
-        WebSockets.WebSocketCloseStatus status = await ws.Closed.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        Protocol.WebSocketCloseStatus status = await ws.Closed.Task.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(1008, status.Code);
     }
 

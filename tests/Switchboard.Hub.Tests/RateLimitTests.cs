@@ -1,21 +1,7 @@
 using System.Text.Json;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Switchboard.Hub.Tests;
-
-/// <summary>A clock the test moves by hand (timestamps and wall time), for the rate limit's refill.</summary>
-internal sealed class ManualTime : TimeProvider
-{
-    private static readonly DateTimeOffset Start = new(2026, 11, 22, 12, 0, 0, TimeSpan.Zero);
-    private long _ticks;
-
-    public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-
-    public override long GetTimestamp() => Interlocked.Read(ref _ticks);
-
-    public override DateTimeOffset GetUtcNow() => Start + TimeSpan.FromTicks(Interlocked.Read(ref _ticks));
-
-    public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
-}
 
 /// <summary>Publishing per connection is limited when a rate is set: bursts, refill, per connection, /hub and /ws alike.</summary>
 public class RateLimitTests
@@ -23,7 +9,7 @@ public class RateLimitTests
     [Fact]
     public async Task Publishes_beyond_the_burst_are_refused_until_the_allowance_refills()
     {
-        var time = new ManualTime();
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 22, 12, 0, 0, TimeSpan.Zero));
         HubTestServer server = await HubTestServer.StartAsync(o =>
         {
             o.Store = "memory";

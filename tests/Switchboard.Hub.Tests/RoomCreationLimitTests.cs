@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using System.Text.Json;
 
 namespace Switchboard.Hub.Tests;
@@ -8,7 +9,7 @@ public class RoomCreationLimitTests
     [Fact]
     public async Task A_connection_creates_at_most_its_allowance_of_new_rooms_then_again_as_it_refills()
     {
-        var time = new ManualTime();
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 22, 12, 0, 0, TimeSpan.Zero));
         HubTestServer server = await HubTestServer.StartAsync(o =>
         {
             o.Store = "memory";
@@ -51,7 +52,7 @@ public class RoomCreationLimitTests
     [Fact]
     public async Task The_server_creates_at_most_its_allowance_of_new_rooms_whoever_asks()
     {
-        var time = new ManualTime();
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 22, 12, 0, 0, TimeSpan.Zero));
         HubTestServer server = await HubTestServer.StartAsync(o =>
         {
             o.Store = "memory";

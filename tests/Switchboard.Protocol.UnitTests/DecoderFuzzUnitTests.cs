@@ -12,7 +12,7 @@ public class DecoderFuzzUnitTests
     private static readonly int[] AllowedCodes = [1002, 1007, 1009];
 
     /// <summary>Mostly valid frames (so the decoder gets deep into its states), then bytes flipped, cut or inserted.</summary>
-    private static byte[] Input(Random random, WebSocketRole role, bool deflate)
+    internal static byte[] Input(Random random, WebSocketRole role, bool deflate)
     {
         var bytes = new List<byte>();
         int frames = random.Next(1, 8);

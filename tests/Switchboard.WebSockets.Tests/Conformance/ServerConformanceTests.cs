@@ -1,3 +1,4 @@
+using Switchboard.Protocol;
 using System.Text;
 
 namespace Switchboard.WebSockets.Tests.Conformance;

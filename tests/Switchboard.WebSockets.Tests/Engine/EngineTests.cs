@@ -1,34 +1,10 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Text;
+using Microsoft.Extensions.Time.Testing;
 using Switchboard.Protocol;
 
 namespace Switchboard.WebSockets.Tests.Engine;
-
-/// <summary>A clock the test moves by hand; its timers never fire (the test calls Tick).</summary>
-internal sealed class ManualTime : TimeProvider
-{
-    private long _ticks;
-
-    public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-
-    public override long GetTimestamp() => Interlocked.Read(ref _ticks);
-
-    public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
-
-    public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) => new NeverTimer();
-
-    private sealed class NeverTimer : ITimer
-    {
-        public bool Change(TimeSpan dueTime, TimeSpan period) => true;
-
-        public void Dispose()
-        {
-        }
-
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
-    }
-}
 
 /// <summary>Two connected in-memory transports: what one writes, the other reads.</summary>
 internal sealed class PipePair
@@ -99,9 +75,9 @@ internal sealed class CollectingHandler : WebSocketHandler
 
 public class KeepAliveUnitTests
 {
-    private static (WebSocketConnection Server, PipePair Pipes, ManualTime Time, WebSocketHeartbeat Heartbeat) Create(TimeSpan? closeTimeout = null)
+    private static (WebSocketConnection Server, PipePair Pipes, FakeTimeProvider Time, WebSocketHeartbeat Heartbeat) Create(TimeSpan? closeTimeout = null)
     {
-        var time = new ManualTime();
+        var time = new FakeTimeProvider();
         var heartbeat = new WebSocketHeartbeat(time, TimeSpan.FromSeconds(1));
         var pipes = new PipePair();
         var server = new WebSocketConnection(pipes.Server, WebSocketRole.Server, new WebSocketConnectionOptions
@@ -119,17 +95,13 @@ public class KeepAliveUnitTests
     {
         var (server, pipes, time, heartbeat) = Create();
         Task<WebSocketCloseStatus> run = server.RunAsync(new CollectingHandler());
-        time.Advance(TimeSpan.FromSeconds(29));
-        heartbeat.Tick();
+        time.Advance(TimeSpan.FromSeconds(29)); // the heartbeat's timer fires on the fake clock, once a second
         time.Advance(TimeSpan.FromSeconds(1));
-        heartbeat.Tick();
         RawFrame? ping = await pipes.ReadServerFrameAsync();
         Assert.Equal(9, ping!.Opcode);
         time.Advance(TimeSpan.FromSeconds(19));
-        heartbeat.Tick();
         Assert.False(run.IsCompleted);
         time.Advance(TimeSpan.FromSeconds(1));
-        heartbeat.Tick();
         WebSocketCloseStatus status = await run.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(1006, status.Code);
         Assert.False(status.WasClean);
@@ -144,14 +116,12 @@ public class KeepAliveUnitTests
         for (int round = 0; round < 3; round++)
         {
             time.Advance(TimeSpan.FromSeconds(30));
-            heartbeat.Tick();
             Assert.Equal(9, (await pipes.ReadServerFrameAsync())!.Opcode);
             await pipes.WriteToServerAsync(RawWebSocket.Frame(10, []));
             // Frames are handled in order: the answer to this ping proves the pong before it was processed.
             await pipes.WriteToServerAsync(RawWebSocket.Frame(9, [(byte)round]));
             Assert.Equal(10, (await pipes.ReadServerFrameAsync())!.Opcode);
             time.Advance(TimeSpan.FromSeconds(20));
-            heartbeat.Tick();
             Assert.False(run.IsCompleted);
         }
 
@@ -168,10 +138,8 @@ public class KeepAliveUnitTests
         RawFrame? close = await pipes.ReadServerFrameAsync();
         Assert.Equal((8, 1001), (close!.Opcode, close.CloseCode));
         time.Advance(TimeSpan.FromSeconds(4));
-        heartbeat.Tick();
         Assert.False(run.IsCompleted);
         time.Advance(TimeSpan.FromSeconds(1));
-        heartbeat.Tick();
         WebSocketCloseStatus status = await run.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(1006, status.Code);
         Assert.False(status.WasClean);
@@ -381,5 +349,28 @@ public class ReceivingUnitTests
     {
         public override ValueTask OnMessageAsync(WebSocketConnection connection, WebSocketMessage message) =>
             throw new InvalidOperationException("secret internal detail");
+    }
+}
+
+/// <summary>A close scheduled at a wall-clock time happens on the heartbeat's tick, on the heartbeat's clock.</summary>
+public class ScheduledCloseUnitTests
+{
+    [Fact]
+    public async Task CloseAt_closes_on_the_first_tick_past_the_deadline_and_a_later_call_moves_it()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 30, 12, 0, 0, TimeSpan.Zero));
+        using var heartbeat = new WebSocketHeartbeat(time, TimeSpan.FromSeconds(1));
+        var pipes = new PipePair();
+        var server = new WebSocketConnection(pipes.Server, WebSocketRole.Server, new WebSocketConnectionOptions { Heartbeat = heartbeat, KeepAliveInterval = null });
+        Task<WebSocketCloseStatus> run = server.RunAsync(new CollectingHandler());
+        server.CloseAt(time.GetUtcNow().AddMinutes(10), 4001, "Token expired");
+        server.CloseAt(time.GetUtcNow().AddMinutes(20), 4001, "Token expired"); // refreshed: the deadline moves
+        time.Advance(TimeSpan.FromMinutes(19));
+        Assert.Equal(WebSocketState.Open, server.State);
+        time.Advance(TimeSpan.FromMinutes(1));
+        RawFrame? close = await pipes.ReadServerFrameAsync();
+        Assert.Equal((8, 4001), (close!.Opcode, close.CloseCode));
+        await pipes.WriteToServerAsync(RawWebSocket.Frame(8, [0x0f, 0xa1], masked: true));
+        Assert.Equal(4001, (await run.WaitAsync(TimeSpan.FromSeconds(10))).Code);
     }
 }

@@ -75,7 +75,7 @@ public class DotNetInteropTests
 
         await ws.CloseAsync((System.Net.WebSockets.WebSocketCloseStatus)4001, "bye from dotnet", CancellationToken.None);
         Assert.Equal(4001, (int)ws.CloseStatus!);
-        Assert.Equal(new Switchboard.WebSockets.WebSocketCloseStatus(4001, "bye from dotnet", true), await server.ProbeClosed(tag).WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(new Switchboard.Protocol.WebSocketCloseStatus(4001, "bye from dotnet", true), await server.ProbeClosed(tag).WaitAsync(TimeSpan.FromSeconds(30)));
 
         using var ws2 = new ClientWebSocket();
         await ws2.ConnectAsync(server.Url("/probe"), CancellationToken.None);

@@ -1,4 +1,4 @@
-namespace Switchboard.WebSockets;
+namespace Switchboard.Protocol;
 
 /// <summary>
 /// How a connection ended, like the browser's CloseEvent: the code and reason (the peer's, when a close frame

@@ -1,9 +1,8 @@
 using System.Buffers;
 using System.Text;
-using Switchboard.Protocol;
 using Switchboard.Protocol.Extensions;
 
-namespace Switchboard.WebSockets;
+namespace Switchboard.Protocol;
 
 /// <summary>
 /// A message encoded once, to be sent to many connections: the frame header and payload live in one
@@ -14,7 +13,7 @@ public sealed class PreparedFrame
 {
     internal const int HeaderSpace = FrameHeader.MaxLength;
 
-    private CompressedVariant? _compressed;
+    private CompressedVariant[]? _compressed; // copy-on-write: a handful of (level, window) variants at most
 
     internal PreparedFrame(byte[] buffer, int headerStart, int payloadLength, Opcode opcode, bool compressible = true)
     {
@@ -65,22 +64,42 @@ public sealed class PreparedFrame
     }
 
     /// <summary>
-    /// The compressed frame (RSV1 set, RFC 7692 §6) for connections whose server side keeps no context, built on
-    /// first use and shared by all of them: compress once, send to many. Null when compressing does not make the
-    /// message smaller (it is then sent as is). Senders racing on the first use may both compress; either result is
-    /// the same bytes.
+    /// The compressed frame (RSV1 set, RFC 7692 §6) for connections whose sending side keeps no context, with the given
+    /// zlib level and window: built on first use and shared by every such connection. One variant is kept per distinct
+    /// (level, window), so a fan-out to members that negotiated different windows compresses once per window, not once
+    /// per member. Null when compressing does not make the message smaller (it is then sent as is). Senders racing on
+    /// the first use of a variant may both compress; either result is the same bytes.
     /// </summary>
-    internal ReadOnlyMemory<byte>? GetCompressedFrame(int level, int windowBits)
+    public ReadOnlyMemory<byte>? GetCompressedFrame(int level, int windowBits)
     {
-        CompressedVariant? v = Volatile.Read(ref _compressed);
-        if (v is null || v.Level != level || v.WindowBits != windowBits)
+        CompressedVariant[]? variants = Volatile.Read(ref _compressed);
+        if (variants is not null)
         {
-            v = CompressOnce(level, windowBits);
-            Volatile.Write(ref _compressed, v);
+            foreach (CompressedVariant v in variants)
+            {
+                if (v.Level == level && v.WindowBits == windowBits)
+                {
+                    return v.Frame is null ? null : v.Frame;
+                }
+            }
         }
 
-        return v.Frame is null ? null : v.Frame;
+        CompressedVariant made = CompressOnce(level, windowBits);
+        while (true)
+        {
+            CompressedVariant[]? seen = Volatile.Read(ref _compressed);
+            CompressedVariant[] next = seen is null ? [made] : [.. seen, made];
+            if (Interlocked.CompareExchange(ref _compressed, next, seen) == seen)
+            {
+                break;
+            }
+        }
+
+        return made.Frame is null ? null : made.Frame;
     }
+
+    /// <summary>The compressed variants built so far: one per distinct (level, window) it was sent with.</summary>
+    public int CompressedVariantCount => Volatile.Read(ref _compressed)?.Length ?? 0;
 
     private CompressedVariant CompressOnce(int level, int windowBits)
     {
@@ -116,65 +135,5 @@ public sealed class PreparedFrame
         int start = HeaderSpace - headerLength;
         FrameHeader.Write(buffer.AsSpan(start), fin, 0, opcode, payloadLength, false, 0);
         return start;
-    }
-}
-
-/// <summary>An entry of a connection's outbound queue: a frame to write, possibly in a pooled buffer.</summary>
-internal readonly struct OutboundFrame
-{
-    public OutboundFrame(byte[] buffer, int headerStart, int payloadLength, Opcode opcode, bool fin, bool pooled, bool compress = false, PreparedFrame? prepared = null)
-    {
-        Compress = compress;
-        Prepared = prepared;
-        Buffer = buffer;
-        HeaderStart = headerStart;
-        PayloadLength = payloadLength;
-        Opcode = opcode;
-        Fin = fin;
-        Pooled = pooled;
-    }
-
-    public byte[] Buffer { get; }
-    public int HeaderStart { get; }
-    public int PayloadLength { get; }
-    public Opcode Opcode { get; }
-    public bool Fin { get; }
-    public bool Pooled { get; }
-
-    /// <summary>May be sent compressed (a whole message, not opted out).</summary>
-    public bool Compress { get; }
-
-    /// <summary>The prepared frame this entry came from, whose shared compressed variant may be used.</summary>
-    public PreparedFrame? Prepared { get; }
-
-    /// <summary>Bytes charged against the queue limit.</summary>
-    public int Cost => PayloadLength + PreparedFrame.HeaderSpace;
-
-    public ReadOnlySpan<byte> Payload => Buffer.AsSpan(PreparedFrame.HeaderSpace, PayloadLength);
-
-    public ReadOnlySpan<byte> ServerFrame => Buffer.AsSpan(HeaderStart, PreparedFrame.HeaderSpace - HeaderStart + PayloadLength);
-
-    public static OutboundFrame Rent(Opcode opcode, ReadOnlySpan<byte> payload, bool fin, bool compress = false)
-    {
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(PreparedFrame.HeaderSpace + payload.Length);
-        payload.CopyTo(buffer.AsSpan(PreparedFrame.HeaderSpace));
-        int start = PreparedFrame.WriteHeader(buffer, opcode, payload.Length, fin);
-        return new OutboundFrame(buffer, start, payload.Length, opcode, fin, pooled: true, compress);
-    }
-
-    public static OutboundFrame RentText(ReadOnlySpan<char> text, bool compress)
-    {
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(PreparedFrame.HeaderSpace + Encoding.UTF8.GetMaxByteCount(text.Length));
-        int n = Encoding.UTF8.GetBytes(text, buffer.AsSpan(PreparedFrame.HeaderSpace));
-        int start = PreparedFrame.WriteHeader(buffer, Opcode.Text, n);
-        return new OutboundFrame(buffer, start, n, Opcode.Text, fin: true, pooled: true, compress);
-    }
-
-    public void Release()
-    {
-        if (Pooled)
-        {
-            ArrayPool<byte>.Shared.Return(Buffer);
-        }
     }
 }
