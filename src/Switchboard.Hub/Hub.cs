@@ -18,6 +18,11 @@ public sealed class Hub : IAsyncDisposable
 
     private readonly ITimer? _headChecks;
 
+    private readonly bool _ownsMetrics;
+
+    /// <summary>This hub's instruments.</summary>
+    public HubMetrics Metrics { get; }
+
     /// <summary>Background work started by rooms and sessions, awaited at shutdown.</summary>
     internal TaskTracker Background { get; } = new();
 
@@ -25,9 +30,11 @@ public sealed class Hub : IAsyncDisposable
     /// Creates a hub over <paramref name="store"/>. With a distributed <paramref name="broker"/> it is one node of several
     /// sharing that store: committed messages go through the broker to the other nodes, and come from them.
     /// </summary>
-    public Hub(IMessageStore store, HubOptions? options = null, ILogger? logger = null, IBroker? broker = null, IPresence? presence = null)
+    public Hub(IMessageStore store, HubOptions? options = null, ILogger? logger = null, IBroker? broker = null, IPresence? presence = null, HubMetrics? metrics = null)
     {
         Store = store;
+        _ownsMetrics = metrics is null;
+        Metrics = metrics ?? new HubMetrics();
         Broker = broker ?? InMemoryBroker.Local;
         Presence = presence ?? InMemoryPresence.Local;
         Options = options ?? new HubOptions();
@@ -213,19 +220,19 @@ public sealed class Hub : IAsyncDisposable
                     // A new room (memory now, disk soon): within the connection's and the server's allowance only.
                     if (creations is not null && !creations.TryTake(out TimeSpan retry))
                     {
-                        HubMetrics.RoomCreationRefused();
+                        Metrics.RoomCreationRefused();
                         throw new RoomCreationRefusedException(retry, $"This connection created {Options.NewRoomsPerConnectionPerMinute} new rooms in the last minute");
                     }
 
                     if (_newRooms is not null && !_newRooms.TryTake(out retry))
                     {
-                        HubMetrics.RoomCreationRefused();
+                        Metrics.RoomCreationRefused();
                         throw new RoomCreationRefusedException(retry, $"The server created {Options.NewRoomsPerMinute} new rooms in the last minute");
                     }
                 }
             }
 
-            Lazy<Task<Room>> lazy = _rooms.GetOrAdd(name, n => new Lazy<Task<Room>>(() => Room.OpenAsync(n, Store, Options, _logger, Broker, Presence, Background)));
+            Lazy<Task<Room>> lazy = _rooms.GetOrAdd(name, n => new Lazy<Task<Room>>(() => Room.OpenAsync(n, Store, Options, _logger, Broker, Presence, Background, Metrics)));
             Room room;
             try
             {
@@ -282,6 +289,11 @@ public sealed class Hub : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _headChecks?.Dispose();
+        if (_ownsMetrics)
+        {
+            Metrics.Dispose();
+        }
+
         var workers = new List<Task>();
         foreach (var lazy in _rooms.Values)
         {

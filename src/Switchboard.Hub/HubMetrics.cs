@@ -2,61 +2,83 @@ using System.Diagnostics.Metrics;
 
 namespace Switchboard.Hub;
 
-/// <summary>Hub counters and the store latency histogram, on the meter "Switchboard.Hub".</summary>
-public static class HubMetrics
+/// <summary>
+/// One hub's counters and store latency histogram, on a meter "Switchboard.Hub" created by the host's
+/// <see cref="IMeterFactory"/> (two hubs in one process count apart). The hot path only does an interlocked add; the
+/// observable instruments read the totals when a collector asks.
+/// </summary>
+public sealed class HubMetrics : IDisposable
 {
-    private static long s_rooms, s_stored, s_duplicates, s_deliveries, s_lagging, s_inFlight, s_backpressure, s_roomsRefused, s_readPauses, s_holes, s_holeFills, s_tails;
+    /// <summary>The meter's name.</summary>
+    public const string MeterName = "Switchboard.Hub";
+
+    private readonly bool _ownsMeter;
+    private readonly Histogram<double> _storeLatency;
+    private long _rooms, _stored, _duplicates, _deliveries, _lagging, _inFlight, _backpressure, _roomsRefused, _readPauses, _holes, _holeFills, _tails;
+
+    /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/> (or a meter of its own when null).</summary>
+    public HubMetrics(IMeterFactory? meterFactory = null)
+    {
+        _ownsMeter = meterFactory is null;
+        Meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
+        _storeLatency = Meter.CreateHistogram<double>("switchboard_store_append_seconds", "s", "Time to durably store one batch of published messages");
+        Meter.CreateObservableGauge("switchboard_rooms", () => Volatile.Read(ref _rooms), description: "Rooms open in memory");
+        Meter.CreateObservableCounter("switchboard_hub_messages_in_total", () => Volatile.Read(ref _stored), description: "Messages published and stored");
+        Meter.CreateObservableCounter("switchboard_hub_duplicates_total", () => Volatile.Read(ref _duplicates), description: "Publishes recognised as retries of a stored message");
+        Meter.CreateObservableCounter("switchboard_hub_messages_out_total", () => Volatile.Read(ref _deliveries), description: "Messages delivered to room members");
+        Meter.CreateObservableGauge("switchboard_publishes_in_flight", () => Volatile.Read(ref _inFlight), description: "Publishes accepted and not yet answered, all connections");
+        Meter.CreateObservableCounter("switchboard_publish_backpressure_total", () => Volatile.Read(ref _backpressure), description: "Times a connection's publish window was full and the server stopped reading from it");
+        Meter.CreateObservableCounter("switchboard_broker_holes_total", () => Volatile.Read(ref _holes), description: "Messages that arrived past a hole in a room's offsets (another node's message not here yet)");
+        Meter.CreateObservableCounter("switchboard_broker_holes_filled_total", () => Volatile.Read(ref _holeFills), description: "Messages read from the store to fill holes the broker left");
+        Meter.CreateObservableCounter("switchboard_broker_tail_recoveries_total", () => Volatile.Read(ref _tails), description: "Head checks that found committed messages the broker never brought");
+        Meter.CreateObservableCounter("switchboard_read_pauses_total", () => Volatile.Read(ref _readPauses), description: "Times the server stopped reading a connection's commands until its replies had gone out");
+        Meter.CreateObservableCounter("switchboard_room_creations_refused_total", () => Volatile.Read(ref _roomsRefused), description: "New rooms refused because a connection or the server created too many");
+        Meter.CreateObservableCounter("switchboard_slow_consumer_recoveries_total", () => Volatile.Read(ref _lagging), description: "Members taken off a live stream because they fell behind, then replayed from history");
+    }
 
     /// <summary>The meter.</summary>
-    public static Meter Meter { get; } = new("Switchboard.Hub");
+    public Meter Meter { get; }
 
-    private static readonly Histogram<double> StoreLatency = Meter.CreateHistogram<double>(
-        "switchboard_store_append_seconds", "s", "Time to durably store one batch of published messages");
+    /// <summary>Rooms open in memory now.</summary>
+    public long Rooms => Volatile.Read(ref _rooms);
 
-    static HubMetrics()
+    /// <inheritdoc />
+    public void Dispose()
     {
-        Meter.CreateObservableGauge("switchboard_rooms", () => Volatile.Read(ref s_rooms), description: "Rooms open in memory");
-        Meter.CreateObservableCounter("switchboard_hub_messages_in_total", () => Volatile.Read(ref s_stored), description: "Messages published and stored");
-        Meter.CreateObservableCounter("switchboard_hub_duplicates_total", () => Volatile.Read(ref s_duplicates), description: "Publishes recognised as retries of a stored message");
-        Meter.CreateObservableCounter("switchboard_hub_messages_out_total", () => Volatile.Read(ref s_deliveries), description: "Messages delivered to room members");
-        Meter.CreateObservableGauge("switchboard_publishes_in_flight", () => Volatile.Read(ref s_inFlight), description: "Publishes accepted and not yet answered, all connections");
-        Meter.CreateObservableCounter("switchboard_publish_backpressure_total", () => Volatile.Read(ref s_backpressure), description: "Times a connection's publish window was full and the server stopped reading from it");
-        Meter.CreateObservableCounter("switchboard_broker_holes_total", () => Volatile.Read(ref s_holes), description: "Messages that arrived past a hole in a room's offsets (another node's message not here yet)");
-        Meter.CreateObservableCounter("switchboard_broker_holes_filled_total", () => Volatile.Read(ref s_holeFills), description: "Messages read from the store to fill holes the broker left");
-        Meter.CreateObservableCounter("switchboard_broker_tail_recoveries_total", () => Volatile.Read(ref s_tails), description: "Head checks that found committed messages the broker never brought");
-        Meter.CreateObservableCounter("switchboard_read_pauses_total", () => Volatile.Read(ref s_readPauses), description: "Times the server stopped reading a connection's commands until its replies had gone out");
-        Meter.CreateObservableCounter("switchboard_room_creations_refused_total", () => Volatile.Read(ref s_roomsRefused), description: "New rooms refused because a connection or the server created too many");
-        Meter.CreateObservableCounter("switchboard_slow_consumer_recoveries_total", () => Volatile.Read(ref s_lagging), description: "Members taken off a live stream because they fell behind, then replayed from history");
+        if (_ownsMeter)
+        {
+            Meter.Dispose(); // a factory's meters are disposed with the factory
+        }
     }
 
-    internal static void RoomOpened() => Interlocked.Increment(ref s_rooms);
+    internal void RoomOpened() => Interlocked.Increment(ref _rooms);
 
-    internal static void RoomClosed() => Interlocked.Decrement(ref s_rooms);
+    internal void RoomClosed() => Interlocked.Decrement(ref _rooms);
 
-    internal static void Stored(int count, int duplicates, double seconds)
+    internal void Stored(int count, int duplicates, double seconds)
     {
-        Interlocked.Add(ref s_stored, count);
-        Interlocked.Add(ref s_duplicates, duplicates);
-        StoreLatency.Record(seconds);
+        Interlocked.Add(ref _stored, count);
+        Interlocked.Add(ref _duplicates, duplicates);
+        _storeLatency.Record(seconds);
     }
 
-    internal static void Delivered(int count) => Interlocked.Add(ref s_deliveries, count);
+    internal void Delivered(int count) => Interlocked.Add(ref _deliveries, count);
 
-    internal static void Lagging() => Interlocked.Increment(ref s_lagging);
+    internal void Lagging() => Interlocked.Increment(ref _lagging);
 
-    internal static void PublishEntered() => Interlocked.Increment(ref s_inFlight);
+    internal void PublishEntered() => Interlocked.Increment(ref _inFlight);
 
-    internal static void PublishExited() => Interlocked.Decrement(ref s_inFlight);
+    internal void PublishExited() => Interlocked.Decrement(ref _inFlight);
 
-    internal static void PublishBackpressure() => Interlocked.Increment(ref s_backpressure);
+    internal void PublishBackpressure() => Interlocked.Increment(ref _backpressure);
 
-    internal static void HoleDetected() => Interlocked.Increment(ref s_holes);
+    internal void HoleDetected() => Interlocked.Increment(ref _holes);
 
-    internal static void HoleFilled(int messages) => Interlocked.Add(ref s_holeFills, messages);
+    internal void HoleFilled(int messages) => Interlocked.Add(ref _holeFills, messages);
 
-    internal static void TailRecovered() => Interlocked.Increment(ref s_tails);
+    internal void TailRecovered() => Interlocked.Increment(ref _tails);
 
-    internal static void ReadPaused() => Interlocked.Increment(ref s_readPauses);
+    internal void ReadPaused() => Interlocked.Increment(ref _readPauses);
 
-    internal static void RoomCreationRefused() => Interlocked.Increment(ref s_roomsRefused);
+    internal void RoomCreationRefused() => Interlocked.Increment(ref _roomsRefused);
 }

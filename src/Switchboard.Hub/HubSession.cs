@@ -26,7 +26,7 @@ public sealed class HubSession
         Identity = identity;
         _access = access;
         _publishes = PublishRateLimiter.For(hub.Options);
-        _inFlight = new PublishWindow(hub.Options);
+        _inFlight = new PublishWindow(hub.Options, hub.Metrics);
         _newRooms = hub.Options.NewRoomsPerConnectionPerMinute > 0
             ? new TokenBucket(hub.Options.NewRoomsPerConnectionPerMinute / 60.0, hub.Options.NewRoomsPerConnectionPerMinute, hub.Options.Time)
             : null;
@@ -78,7 +78,7 @@ public sealed class HubSession
         // A client that sends commands without reading the replies: read nothing more until what it was sent has gone out.
         if (Connection.QueuedBytes > Options.CatchUpQueueLimit)
         {
-            HubMetrics.ReadPaused();
+            _hub.Metrics.ReadPaused();
             await Connection.WhenDrainedAsync().ConfigureAwait(false);
         }
     }

@@ -7,7 +7,7 @@ namespace Switchboard.Hub;
 /// from that connection and TCP pushes back on the sender (as Kafka's and NATS's servers do). Whatever a client sends,
 /// the server holds at most one window of its publishes, and a room's queue at most one window per connection.
 /// </summary>
-public sealed class PublishWindow(HubOptions options)
+public sealed class PublishWindow(HubOptions options, HubMetrics metrics)
 {
     private readonly Lock _lock = new();
     private int _count;
@@ -23,7 +23,7 @@ public sealed class PublishWindow(HubOptions options)
             _bytes += bytes;
         }
 
-        HubMetrics.PublishEntered();
+        metrics.PublishEntered();
     }
 
     /// <summary>The publish entered with <paramref name="bytes"/> was answered; wakes the reader if the window opened.</summary>
@@ -41,7 +41,7 @@ public sealed class PublishWindow(HubOptions options)
             }
         }
 
-        HubMetrics.PublishExited();
+        metrics.PublishExited();
         wake?.TrySetResult();
     }
 
@@ -58,7 +58,7 @@ public sealed class PublishWindow(HubOptions options)
             }
 
             _waiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            HubMetrics.PublishBackpressure();
+            metrics.PublishBackpressure();
             return new ValueTask(_waiter.Task);
         }
     }

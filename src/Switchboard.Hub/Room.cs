@@ -179,9 +179,11 @@ internal sealed class Room
     }
 
     private readonly TaskTracker _background;
+    private readonly HubMetrics _metrics;
 
-    private Room(string name, IMessageStore store, HubOptions options, ILogger logger, IBroker broker, IPresence presence, TaskTracker background)
+    private Room(string name, IMessageStore store, HubOptions options, ILogger logger, IBroker broker, IPresence presence, TaskTracker background, HubMetrics metrics)
     {
+        _metrics = metrics;
         _background = background;
         Name = name;
         _store = store;
@@ -206,9 +208,9 @@ internal sealed class Room
     /// drops what the head already covers.
     /// </summary>
     public static async Task<Room> OpenAsync(string name, IMessageStore store, HubOptions options, ILogger logger, IBroker? broker = null, IPresence? presence = null,
-        TaskTracker? background = null)
+        TaskTracker? background = null, HubMetrics? metrics = null)
     {
-        var room = new Room(name, store, options, logger, broker ?? InMemoryBroker.Local, presence ?? InMemoryPresence.Local, background ?? new TaskTracker());
+        var room = new Room(name, store, options, logger, broker ?? InMemoryBroker.Local, presence ?? InMemoryPresence.Local, background ?? new TaskTracker(), metrics ?? new HubMetrics());
         await room.SubscribeAsync().ConfigureAwait(false);
         try
         {
@@ -226,7 +228,7 @@ internal sealed class Room
             throw;
         }
 
-        HubMetrics.RoomOpened();
+        room._metrics.RoomOpened();
         room._worker = Task.Run(room.RunAsync);
         return room;
     }
@@ -390,7 +392,7 @@ internal sealed class Room
 
         if (_work.Writer.TryComplete())
         {
-            HubMetrics.RoomClosed();
+            _metrics.RoomClosed();
         }
     }
 
@@ -475,7 +477,7 @@ internal sealed class Room
         }
 
         int duplicates = results.Count(r => r.Duplicate);
-        HubMetrics.Stored(items.Length - duplicates, duplicates, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+        _metrics.Stored(items.Length - duplicates, duplicates, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
         for (int i = 0; i < items.Length; i++)
         {
             AppendResult r = results[i];
@@ -570,7 +572,7 @@ internal sealed class Room
 
     private void ArmHoleFill()
     {
-        HubMetrics.HoleDetected();
+        _metrics.HoleDetected();
         _holeTimer ??= _options.Time.CreateTimer(static s => ((Room)s!).TryPost(new FillHoles()), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _holeTimer.Change(_options.HoleWait, Timeout.InfiniteTimeSpan);
     }
@@ -592,7 +594,7 @@ internal sealed class Room
                 _state = _state with { Head = page[0].Offset - 1 };
             }
 
-            HubMetrics.HoleFilled(page.Count);
+            _metrics.HoleFilled(page.Count);
             foreach (StoredMessage m in page)
             {
                 Accept(m);
@@ -609,7 +611,7 @@ internal sealed class Room
     /// <summary>Delivers the next message in offset order to every live subscriber here.</summary>
     private void Deliver(StoredMessage stored)
     {
-        HubMetrics.Delivered(_live.Count);
+        _metrics.Delivered(_live.Count);
         _state = _state with { Head = stored.Offset };
         var message = new RoomMessage(Name, stored);
         Remember(message);
@@ -689,7 +691,7 @@ internal sealed class Room
         Volatile.Write(ref _cachedCount, 0);
         if (_work.Writer.TryComplete())
         {
-            HubMetrics.RoomClosed();
+            _metrics.RoomClosed();
         }
     }
 
@@ -721,7 +723,7 @@ internal sealed class Room
         foreach (Subscriber s in lagging)
         {
             RemoveLive(s);
-            HubMetrics.Lagging();
+            _metrics.Lagging();
             _background.Track(s.RecoverAsync(this, s.LastOffset));
         }
     }
@@ -779,7 +781,7 @@ internal sealed class Room
                 RoomState stored = await _store.OpenRoomAsync(Name).ConfigureAwait(false);
                 if (stored.Head > _state.Head)
                 {
-                    HubMetrics.TailRecovered();
+                    _metrics.TailRecovered();
                     await CatchUpFromStoreAsync(stored.Head).ConfigureAwait(false);
                 }
 

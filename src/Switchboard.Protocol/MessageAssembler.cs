@@ -19,8 +19,11 @@ internal sealed class MessageAssembler
     private Utf8Validator _inflatedUtf8;
     private DeflateDecompressor? _inflater;
 
-    public MessageAssembler(long maxMessageSize, bool resetContext)
+    private readonly DeflatePool _pool;
+
+    public MessageAssembler(long maxMessageSize, DeflatePool pool, bool resetContext)
     {
+        _pool = pool;
         _maxMessageSize = maxMessageSize;
         _resetContext = resetContext;
     }
@@ -46,7 +49,7 @@ internal sealed class MessageAssembler
         {
             _inflatedLength = 0;
             _inflatedUtf8.Reset();
-            _inflater ??= _resetContext ? DeflatePool.RentDecompressor() : new DeflateDecompressor();
+            _inflater ??= _resetContext ? _pool.RentDecompressor() : new DeflateDecompressor();
         }
     }
 
@@ -91,7 +94,7 @@ internal sealed class MessageAssembler
         {
             if (_resetContext)
             {
-                DeflatePool.Return(_inflater!);
+                _pool.Return(_inflater!);
                 _inflater = null;
             }
             else

@@ -70,7 +70,7 @@ public sealed class PreparedFrame
     /// per member. Null when compressing does not make the message smaller (it is then sent as is). Senders racing on
     /// the first use of a variant may both compress; either result is the same bytes.
     /// </summary>
-    public ReadOnlyMemory<byte>? GetCompressedFrame(int level, int windowBits)
+    internal ReadOnlyMemory<byte>? GetCompressedFrame(int level, int windowBits, DeflatePool pool)
     {
         CompressedVariant[]? variants = Volatile.Read(ref _compressed);
         if (variants is not null)
@@ -84,7 +84,7 @@ public sealed class PreparedFrame
             }
         }
 
-        CompressedVariant made = CompressOnce(level, windowBits);
+        CompressedVariant made = CompressOnce(level, windowBits, pool);
         while (true)
         {
             CompressedVariant[]? seen = Volatile.Read(ref _compressed);
@@ -99,11 +99,11 @@ public sealed class PreparedFrame
     }
 
     /// <summary>The compressed variants built so far: one per distinct (level, window) it was sent with.</summary>
-    public int CompressedVariantCount => Volatile.Read(ref _compressed)?.Length ?? 0;
+    internal int CompressedVariantCount => Volatile.Read(ref _compressed)?.Length ?? 0;
 
-    private CompressedVariant CompressOnce(int level, int windowBits)
+    private CompressedVariant CompressOnce(int level, int windowBits, DeflatePool pool)
     {
-        DeflateCompressor compressor = DeflatePool.RentCompressor(level, windowBits);
+        DeflateCompressor compressor = pool.RentCompressor(level, windowBits);
         byte[] scratch = ArrayPool<byte>.Shared.Rent(Math.Max(1, PayloadLength));
         try
         {
@@ -122,7 +122,7 @@ public sealed class PreparedFrame
         finally
         {
             ArrayPool<byte>.Shared.Return(scratch);
-            DeflatePool.Return(compressor);
+            pool.Return(compressor);
         }
     }
 

@@ -285,7 +285,7 @@ public sealed class WebSocketProtocol
     }
 
     private MessageAssembler Assembler =>
-        _assembler ??= new MessageAssembler(_settings.MaxMessageSize, Compression is { } c && (Role == WebSocketRole.Server ? c.ClientNoContextTakeover : c.ServerNoContextTakeover));
+        _assembler ??= new MessageAssembler(_settings.MaxMessageSize, _settings.DeflatePool, Compression is { } c && (Role == WebSocketRole.Server ? c.ClientNoContextTakeover : c.ServerNoContextTakeover));
 
     /// <summary>The last event's payload from the message buffer was handled: reuse or return the buffer.</summary>
     private void ReleaseDelivered()
@@ -502,7 +502,7 @@ public sealed class WebSocketProtocol
     {
         if (_sendResetContext && Role == WebSocketRole.Server && frame.Prepared is { } prepared)
         {
-            if (prepared.GetCompressedFrame(_settings.CompressionLevel, _sendWindowBits) is not { } shared)
+            if (prepared.GetCompressedFrame(_settings.CompressionLevel, _sendWindowBits, _settings.DeflatePool) is not { } shared)
             {
                 return -1;
             }
@@ -512,7 +512,7 @@ public sealed class WebSocketProtocol
         }
 
         DeflateCompressor compressor = _sendResetContext
-            ? DeflatePool.RentCompressor(_settings.CompressionLevel, _sendWindowBits)
+            ? _settings.DeflatePool.RentCompressor(_settings.CompressionLevel, _sendWindowBits)
             : _compressor ??= new DeflateCompressor(_settings.CompressionLevel, _sendWindowBits);
         byte[] scratch = ArrayPool<byte>.Shared.Rent(frame.PayloadLength);
         try
@@ -532,7 +532,7 @@ public sealed class WebSocketProtocol
             ArrayPool<byte>.Shared.Return(scratch);
             if (_sendResetContext)
             {
-                DeflatePool.Return(compressor);
+                _settings.DeflatePool.Return(compressor);
             }
         }
     }

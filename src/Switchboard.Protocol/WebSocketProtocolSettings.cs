@@ -24,6 +24,9 @@ public sealed class WebSocketProtocolSettings
     /// <summary>Messages shorter than this are sent uncompressed even when compression was negotiated. Default 128.</summary>
     public int CompressionThreshold { get; init; } = 128;
 
+    /// <summary>Pooled zlib state for messages compressed or inflated without context takeover, shared by the connections using these settings.</summary>
+    internal Extensions.DeflatePool DeflatePool { get; } = new();
+
     /// <summary>The defaults.</summary>
     public static WebSocketProtocolSettings Default { get; } = new();
 }

@@ -22,23 +22,28 @@ namespace Switchboard.Redis;
 public sealed class RedisBroker : IBroker
 {
     private const string Prefix = "switchboard:room:";
-    private static readonly Meter Meter = new("Switchboard.Redis");
-    private static long s_received, s_published, s_dropped, s_reconnects;
+    /// <summary>The meter's name.</summary>
+    public const string MeterName = "Switchboard.Redis";
 
-    static RedisBroker()
+    private long _received, _published, _dropped, _reconnects;
+
+    private void CreateInstruments(IMeterFactory? meterFactory)
     {
-        Meter.CreateObservableCounter("switchboard_broker_messages_received_total", () => Volatile.Read(ref s_received), description: "Messages received from other nodes (and this one) through Redis");
-        Meter.CreateObservableCounter("switchboard_broker_messages_published_total", () => Volatile.Read(ref s_published), description: "Committed messages published to Redis");
-        Meter.CreateObservableCounter("switchboard_broker_publishes_dropped_total", () => Volatile.Read(ref s_dropped), description: "Publishes dropped because Redis was unreachable (other nodes read those from the store)");
-        Meter.CreateObservableCounter("switchboard_broker_reconnects_total", () => Volatile.Read(ref s_reconnects), description: "Connections to Redis restored after a failure");
+        // One broker per hub: its meter comes from the host's factory, so two servers in one process count apart.
+        Meter meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
+        meter.CreateObservableCounter("switchboard_broker_messages_received_total", () => Volatile.Read(ref _received), description: "Messages received from other nodes (and this one) through Redis");
+        meter.CreateObservableCounter("switchboard_broker_messages_published_total", () => Volatile.Read(ref _published), description: "Committed messages published to Redis");
+        meter.CreateObservableCounter("switchboard_broker_publishes_dropped_total", () => Volatile.Read(ref _dropped), description: "Publishes dropped because Redis was unreachable (other nodes read those from the store)");
+        meter.CreateObservableCounter("switchboard_broker_reconnects_total", () => Volatile.Read(ref _reconnects), description: "Connections to Redis restored after a failure");
     }
 
     private readonly ConnectionMultiplexer _redis;
     private readonly ISubscriber _subscriber;
     private readonly ILogger _logger;
 
-    private RedisBroker(ConnectionMultiplexer redis, bool sharded, ILogger logger)
+    private RedisBroker(ConnectionMultiplexer redis, bool sharded, ILogger logger, IMeterFactory? meterFactory)
     {
+        CreateInstruments(meterFactory);
         _redis = redis;
         _subscriber = redis.GetSubscriber();
         Sharded = sharded;
@@ -46,7 +51,7 @@ public sealed class RedisBroker : IBroker
         redis.ConnectionFailed += (_, e) => _logger.LogWarning("Redis connection to {Endpoint} failed ({Failure}); messages reach this node from the store until it is back", e.EndPoint, e.FailureType);
         redis.ConnectionRestored += (_, e) =>
         {
-            Interlocked.Increment(ref s_reconnects);
+            Interlocked.Increment(ref _reconnects);
             _logger.LogWarning("Redis connection to {Endpoint} restored", e.EndPoint);
         };
     }
@@ -83,7 +88,7 @@ public sealed class RedisBroker : IBroker
     /// <c>127.0.0.1:6379</c> or several cluster nodes <c>host1:7000,host2:7001</c>. Fails if no server answers within
     /// <paramref name="timeout"/>; once connected, later outages are survived (reconnect and resubscribe).
     /// </summary>
-    public static async Task<RedisBroker> ConnectAsync(string configuration, TimeSpan timeout, ILogger? logger = null)
+    public static async Task<RedisBroker> ConnectAsync(string configuration, TimeSpan timeout, ILogger? logger = null, IMeterFactory? meterFactory = null)
     {
         ConfigurationOptions options = ConfigurationOptions.Parse(configuration);
         options.AbortOnConnectFail = false; // keep trying after an outage, never give up for good
@@ -103,7 +108,7 @@ public sealed class RedisBroker : IBroker
         }
 
         bool sharded = redis.GetEndPoints().Select(e => redis.GetServer(e)).Where(s => s.IsConnected).All(s => s.Version >= new Version(7, 0));
-        return new RedisBroker(redis, sharded, logger ?? NullLogger.Instance);
+        return new RedisBroker(redis, sharded, logger ?? NullLogger.Instance, meterFactory);
     }
 
     private RedisChannel Channel(string room) => Sharded ? RedisChannel.Sharded(Prefix + room) : RedisChannel.Literal(Prefix + room);
@@ -113,18 +118,18 @@ public sealed class RedisBroker : IBroker
     {
         if (!_redis.IsConnected)
         {
-            Interlocked.Increment(ref s_dropped);
+            Interlocked.Increment(ref _dropped);
             return;
         }
 
         try
         {
             await _subscriber.PublishAsync(Channel(room), Encode(message), CommandFlags.FireAndForget).ConfigureAwait(false);
-            Interlocked.Increment(ref s_published);
+            Interlocked.Increment(ref _published);
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
         {
-            Interlocked.Increment(ref s_dropped);
+            Interlocked.Increment(ref _dropped);
             _logger.LogDebug(ex, "Publishing to Redis failed");
         }
     }
@@ -139,7 +144,7 @@ public sealed class RedisBroker : IBroker
         {
             if (TryDecode(m.Message, out StoredMessage? message))
             {
-                Interlocked.Increment(ref s_received);
+                Interlocked.Increment(ref _received);
                 handler(message!);
             }
         });

@@ -18,7 +18,7 @@ namespace Switchboard.Server;
 /// store's files and pool, logs, the runtime, and the refusals in progress).
 /// </para>
 /// </summary>
-internal sealed class ConnectionLimiter(int limit, ILogger logger, TimeProvider time)
+internal sealed class ConnectionLimiter(int limit, ILogger logger, TimeProvider time, ServerMetrics metrics)
 {
     /// <summary>Descriptors kept free beyond those open at start-up (assemblies loaded later, store files and pool, runtime, refusals).</summary>
     public const int Reserve = 256;
@@ -53,7 +53,7 @@ internal sealed class ConnectionLimiter(int limit, ILogger logger, TimeProvider 
             return;
         }
 
-        ServerMetrics.ConnectionOpened();
+        metrics.ConnectionOpened();
         try
         {
             await next(connection).ConfigureAwait(false);
@@ -61,13 +61,13 @@ internal sealed class ConnectionLimiter(int limit, ILogger logger, TimeProvider 
         finally
         {
             Interlocked.Decrement(ref _open);
-            ServerMetrics.ConnectionClosed();
+            metrics.ConnectionClosed();
         }
     }
 
     private async Task RefuseAsync(ConnectionContext connection)
     {
-        ServerMetrics.ConnectionRefused();
+        metrics.ConnectionRefused();
         Report();
         if (Interlocked.Increment(ref _refusing) > MaxRefusing)
         {

@@ -80,7 +80,7 @@ internal sealed class SeedChatHandler(Hub.Hub hub, ILogger logger, Grant? grant 
     private IAsyncDisposable? _subscription;
     private HubConnectionAdapter? _adapter;
     private readonly PublishRateLimiter? _publishes = PublishRateLimiter.For(hub.Options);
-    private readonly PublishWindow _inFlight = new(hub.Options);
+    private readonly PublishWindow _inFlight = new(hub.Options, hub.Metrics);
 
     public override async ValueTask OnOpenAsync(WebSocketConnection connection)
     {

@@ -6,7 +6,7 @@ using System.Text;
 namespace Switchboard.Server;
 
 /// <summary>
-/// Renders the process's Switchboard instruments (System.Diagnostics.Metrics, meters "Switchboard.*") in the
+/// Renders a server's Switchboard instruments (System.Diagnostics.Metrics, meters "Switchboard.*") in the
 /// Prometheus text exposition format 0.0.4 for <c>GET /metrics</c>. Observable instruments are read at scrape
 /// time; histograms are aggregated into cumulative buckets as they are recorded.
 /// </summary>
@@ -29,12 +29,15 @@ public sealed class PrometheusExporter : IDisposable
         public double Sum;
     }
 
-    /// <summary>Starts listening to the Switchboard meters.</summary>
-    public PrometheusExporter()
+    /// <summary>
+    /// Starts listening to the Switchboard meters that <paramref name="meterFactory"/> created (this server's; another
+    /// server in the same process has its own), or to every Switchboard meter in the process when null.
+    /// </summary>
+    public PrometheusExporter(IMeterFactory? meterFactory = null)
     {
         _listener.InstrumentPublished = (instrument, listener) =>
         {
-            if (instrument.Meter.Name.StartsWith("Switchboard", StringComparison.Ordinal))
+            if (instrument.Meter.Name.StartsWith("Switchboard", StringComparison.Ordinal) && (meterFactory is null || ReferenceEquals(instrument.Meter.Scope, meterFactory)))
             {
                 listener.EnableMeasurementEvents(instrument);
                 if (instrument is Histogram<double> or Histogram<long> or Histogram<int>)

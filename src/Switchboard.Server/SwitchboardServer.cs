@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -77,8 +78,13 @@ public static class SwitchboardServer
         });
 
         WebApplication app = builder.Build();
-        ServerMetrics.EnsureCreated();
-        limiter = new ConnectionLimiter(maxConnections, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.Server.Connections"), options.Time);
+        // Every instrument comes from this app's meter factory and exists from start-up: a scrape before the first
+        // connection lists them all, at zero, and two servers in one process count apart.
+        IMeterFactory meterFactory = app.Services.GetRequiredService<IMeterFactory>();
+        var serverMetrics = new ServerMetrics(meterFactory);
+        var webSocketMetrics = new WebSocketMetrics(meterFactory);
+        var hubMetrics = new HubMetrics(meterFactory);
+        limiter = new ConnectionLimiter(maxConnections, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.Server.Connections"), options.Time, serverMetrics);
         var registry = new WebSocketConnectionRegistry();
         DeflateServerPolicy? compression = options.Compression
             ? new DeflateServerPolicy { ServerNoContextTakeover = !options.CompressionContextTakeover, ClientNoContextTakeover = !options.CompressionContextTakeover }
@@ -94,6 +100,7 @@ public static class SwitchboardServer
                 CompressionLevel = options.CompressionLevel,
                 CompressionThreshold = options.CompressionThreshold,
                 Heartbeat = heartbeat,
+                Metrics = webSocketMetrics,
             },
             Registry = registry,
             Compression = compression,
@@ -105,8 +112,8 @@ public static class SwitchboardServer
         // would only let each connection make the server buffer that much before refusing it.
         WebSocketEndpointOptions hubOptions = Endpoint(Math.Min(options.MaxMessageSize, options.Hub.EffectiveMaxCommandBytes));
         ILogger hubCategory = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.Hub");
-        Hub.IBroker broker = options.CreateBroker(hubCategory);
-        var hub = new Hub.Hub(options.CreateStore(), options.Hub, hubCategory, broker, SwitchboardServerOptions.CreatePresence(broker, options.NodeTimeout, hubCategory));
+        Hub.IBroker broker = options.CreateBroker(hubCategory, meterFactory);
+        var hub = new Hub.Hub(options.CreateStore(), options.Hub, hubCategory, broker, SwitchboardServerOptions.CreatePresence(broker, options.NodeTimeout, hubCategory), hubMetrics);
         ILogger hubLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.Server");
         TokenService? tokens = options.Auth.Enabled ? new TokenService(options.Auth) : null;
         Func<Func<string, string?>, Grant?, WebSocketHandler> hubHandler = (query, grant) =>
@@ -155,10 +162,7 @@ public static class SwitchboardServer
                 },
             });
         }
-        // Every instrument exists from start-up (their meters are created on first use otherwise): a scrape before the
-        // first connection lists them all, at zero.
-        _ = (HubMetrics.Meter, WebSocketMetrics.Meter, ServerMetrics.Meter);
-        var exporter = new PrometheusExporter();
+        var exporter = new PrometheusExporter(meterFactory);
         app.MapGet("/metrics", (HttpContext ctx) => MetricsAccess(ctx, options) is { } refusal
             ? refusal
             : Results.Text(exporter.Scrape(), "text/plain; version=0.0.4; charset=utf-8"));

@@ -127,7 +127,7 @@ public sealed class SwitchboardServerOptions
     /// <summary>Overrides <see cref="Store"/>: creates the message store (tests, embedding).</summary>
     public Func<Hub.IMessageStore>? StoreFactory { get; set; }
 
-    internal global::Switchboard.Hub.IBroker CreateBroker(Microsoft.Extensions.Logging.ILogger logger)
+    internal global::Switchboard.Hub.IBroker CreateBroker(Microsoft.Extensions.Logging.ILogger logger, System.Diagnostics.Metrics.IMeterFactory meterFactory)
     {
         if (!Broker.Equals("redis", StringComparison.OrdinalIgnoreCase))
         {
@@ -136,7 +136,7 @@ public sealed class SwitchboardServerOptions
 
         try
         {
-            return Switchboard.Redis.RedisBroker.ConnectAsync(Redis!, TimeSpan.FromSeconds(10), logger).GetAwaiter().GetResult();
+            return Switchboard.Redis.RedisBroker.ConnectAsync(Redis!, TimeSpan.FromSeconds(10), logger, meterFactory).GetAwaiter().GetResult();
         }
         catch (Exception ex) when (ex is TimeoutException or StackExchange.Redis.RedisException or ArgumentException)
         {

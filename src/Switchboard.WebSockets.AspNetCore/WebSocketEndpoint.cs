@@ -159,6 +159,7 @@ public static class WebSocketEndpointRouteBuilderExtensions
         CompressionLevel = o.CompressionLevel,
         CompressionThreshold = o.CompressionThreshold,
         Heartbeat = o.Heartbeat,
+        Metrics = o.Metrics,
         Logger = logger,
     };
 

@@ -173,7 +173,7 @@ internal sealed class OutboundQueue : IThreadPoolWorkItem
                     if (unflushed >= FlushThreshold)
                     {
                         unflushed = 0;
-                        WebSocketMetrics.Sent(written, dataFrames);
+                        _connection.Options.Metrics?.Sent(written, dataFrames);
                         written = 0;
                         dataFrames = 0;
                         await sender.FlushAsync().ConfigureAwait(false);
@@ -182,7 +182,7 @@ internal sealed class OutboundQueue : IThreadPoolWorkItem
 
                 if (written > 0)
                 {
-                    WebSocketMetrics.Sent(written, dataFrames);
+                    _connection.Options.Metrics?.Sent(written, dataFrames);
                     await sender.FlushAsync().ConfigureAwait(false);
                 }
 

@@ -73,7 +73,7 @@ public sealed partial class WebSocketConnection
         protocol.DeliverChunks = handler.StreamsMessages;
         protocol.Open(NowMs);
         _heartbeat.Register(this);
-        WebSocketMetrics.Opened();
+        Options.Metrics?.Opened();
         using CancellationTokenRegistration reg = cancellationToken.Register(static s => ((WebSocketConnection)s!).Abort("Cancelled"), this);
         try
         {
@@ -138,7 +138,7 @@ public sealed partial class WebSocketConnection
                         _outbound.RunDeferred();
                     }
 
-                    WebSocketMetrics.Received(buffer.Slice(buffer.Start, consumed).Length);
+                    Options.Metrics?.Received(buffer.Slice(buffer.Start, consumed).Length);
                     input.AdvanceTo(consumed, buffer.End);
 
                     if (result.IsCanceled || result.IsCompleted || protocol.ShouldCloseTransport)
@@ -182,7 +182,7 @@ public sealed partial class WebSocketConnection
         await Transport.Input.CompleteAsync().ConfigureAwait(false);
         (Transport as IDisposable)?.Dispose();
 
-        WebSocketMetrics.Closed();
+        Options.Metrics?.Closed();
         WebSocketCloseStatus status = Protocol.Complete();
         Log.Closed(_logger, Id, status.Code, status.Reason, status.WasClean);
         try
@@ -208,13 +208,13 @@ public sealed partial class WebSocketConnection
         switch (ev.Kind)
         {
             case ProtocolEventKind.Message:
-                WebSocketMetrics.MessageReceived();
+                Options.Metrics?.MessageReceived();
                 return InvokeAsync(handler, static (h, c, e) => h.OnMessageAsync(c, new WebSocketMessage(e.MessageType, e.Payload)), ev);
 
             case ProtocolEventKind.MessageChunk:
                 if (ev.EndOfMessage)
                 {
-                    WebSocketMetrics.MessageReceived();
+                    Options.Metrics?.MessageReceived();
                 }
 
                 return InvokeAsync(handler, static (h, c, e) => h.OnMessageChunkAsync(c, e.MessageType, e.Payload, e.EndOfMessage), ev);

@@ -241,7 +241,7 @@ public sealed partial class WebSocketConnection : IHeartbeatListener
     internal void OnOutboundOverflow(long total)
     {
         Log.OutboundOverflow(_logger, Id, total);
-        WebSocketMetrics.SlowConsumer();
+        Options.Metrics?.SlowConsumer();
     }
 
     internal void OnWriteFailed(Exception ex) => Log.WriteFailed(_logger, Id, ex.Message);

@@ -70,6 +70,9 @@ public sealed class WebSocketConnectionOptions
     /// <summary>The heartbeat driving keepalive and close timeouts. Default <see cref="WebSocketHeartbeat.Shared"/>.</summary>
     public WebSocketHeartbeat? Heartbeat { get; init; }
 
+    /// <summary>Where these connections are counted (a host's own, from its <c>IMeterFactory</c>). Null: not counted.</summary>
+    public WebSocketMetrics? Metrics { get; init; }
+
     /// <summary>Logger for connection-level events.</summary>
     public ILogger? Logger { get; init; }
 

@@ -3,54 +3,72 @@ using System.Diagnostics.Metrics;
 namespace Switchboard.WebSockets;
 
 /// <summary>
-/// Process-wide engine counters, published as observable instruments on the meter "Switchboard.WebSockets".
-/// The hot path only does an interlocked add; the instruments read the totals when a collector asks.
+/// Engine counters for the connections whose options name this instance, on a meter "Switchboard.WebSockets" created by
+/// the host's <see cref="IMeterFactory"/> (two servers in one process count apart). The hot path only does an
+/// interlocked add; the observable instruments read the totals when a collector asks.
 /// </summary>
-public static class WebSocketMetrics
+public sealed class WebSocketMetrics : IDisposable
 {
-    private static long s_opened, s_active, s_bytesIn, s_bytesOut, s_messagesIn, s_messagesOut, s_slowConsumers;
+    /// <summary>The meter's name.</summary>
+    public const string MeterName = "Switchboard.WebSockets";
+
+    private readonly bool _ownsMeter;
+    private long _opened, _active, _bytesIn, _bytesOut, _messagesIn, _messagesOut, _slowConsumers;
+
+    /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/> (or a meter of its own when null).</summary>
+    public WebSocketMetrics(IMeterFactory? meterFactory = null)
+    {
+        _ownsMeter = meterFactory is null;
+        Meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
+        Meter.CreateObservableCounter("switchboard_connections_opened_total", () => Volatile.Read(ref _opened), description: "WebSocket connections opened");
+        Meter.CreateObservableGauge("switchboard_connections", () => Volatile.Read(ref _active), description: "WebSocket connections open now");
+        Meter.CreateObservableCounter("switchboard_bytes_received_total", () => Volatile.Read(ref _bytesIn), description: "Bytes received on WebSocket connections");
+        Meter.CreateObservableCounter("switchboard_bytes_sent_total", () => Volatile.Read(ref _bytesOut), description: "Bytes sent on WebSocket connections");
+        Meter.CreateObservableCounter("switchboard_messages_received_total", () => Volatile.Read(ref _messagesIn), description: "WebSocket messages received");
+        Meter.CreateObservableCounter("switchboard_messages_sent_total", () => Volatile.Read(ref _messagesOut), description: "WebSocket data frames sent");
+        Meter.CreateObservableCounter("switchboard_slow_consumer_disconnects_total", () => Volatile.Read(ref _slowConsumers), description: "Connections closed because their outbound queue was full");
+        // Native zlib memory is the process's, whoever allocated it: this gauge is the one process-wide figure.
+        Meter.CreateObservableGauge("switchboard_deflate_streams", () => Protocol.Extensions.DeflateStreams.Live, description: "Native zlib streams allocated for permessage-deflate in this process (pooled ones included)");
+    }
 
     /// <summary>The meter.</summary>
-    public static Meter Meter { get; } = new("Switchboard.WebSockets");
-
-    static WebSocketMetrics()
-    {
-        Meter.CreateObservableCounter("switchboard_connections_opened_total", () => Volatile.Read(ref s_opened), description: "WebSocket connections opened");
-        Meter.CreateObservableGauge("switchboard_connections", () => Volatile.Read(ref s_active), description: "WebSocket connections open now");
-        Meter.CreateObservableCounter("switchboard_bytes_received_total", () => Volatile.Read(ref s_bytesIn), description: "Bytes received on WebSocket connections");
-        Meter.CreateObservableCounter("switchboard_bytes_sent_total", () => Volatile.Read(ref s_bytesOut), description: "Bytes sent on WebSocket connections");
-        Meter.CreateObservableCounter("switchboard_messages_received_total", () => Volatile.Read(ref s_messagesIn), description: "WebSocket messages received");
-        Meter.CreateObservableCounter("switchboard_messages_sent_total", () => Volatile.Read(ref s_messagesOut), description: "WebSocket data frames sent");
-        Meter.CreateObservableCounter("switchboard_slow_consumer_disconnects_total", () => Volatile.Read(ref s_slowConsumers), description: "Connections closed because their outbound queue was full");
-        Meter.CreateObservableGauge("switchboard_deflate_streams", () => Switchboard.Protocol.Extensions.DeflateStreams.Live, description: "Native zlib streams allocated for permessage-deflate (pooled ones included)");
-    }
+    public Meter Meter { get; }
 
     /// <summary>Connections open now.</summary>
-    public static long ActiveConnections => Volatile.Read(ref s_active);
+    public long ActiveConnections => Volatile.Read(ref _active);
 
     /// <summary>Slow-consumer disconnects so far.</summary>
-    public static long SlowConsumerDisconnects => Volatile.Read(ref s_slowConsumers);
+    public long SlowConsumerDisconnects => Volatile.Read(ref _slowConsumers);
 
-    internal static void Opened()
+    internal void Opened()
     {
-        Interlocked.Increment(ref s_opened);
-        Interlocked.Increment(ref s_active);
+        Interlocked.Increment(ref _opened);
+        Interlocked.Increment(ref _active);
     }
 
-    internal static void Closed() => Interlocked.Decrement(ref s_active);
+    internal void Closed() => Interlocked.Decrement(ref _active);
 
-    internal static void Received(long bytes) => Interlocked.Add(ref s_bytesIn, bytes);
+    internal void Received(long bytes) => Interlocked.Add(ref _bytesIn, bytes);
 
-    internal static void Sent(long bytes, int dataFrames)
+    internal void Sent(long bytes, int dataFrames)
     {
-        Interlocked.Add(ref s_bytesOut, bytes);
+        Interlocked.Add(ref _bytesOut, bytes);
         if (dataFrames > 0)
         {
-            Interlocked.Add(ref s_messagesOut, dataFrames);
+            Interlocked.Add(ref _messagesOut, dataFrames);
         }
     }
 
-    internal static void MessageReceived() => Interlocked.Increment(ref s_messagesIn);
+    internal void MessageReceived() => Interlocked.Increment(ref _messagesIn);
 
-    internal static void SlowConsumer() => Interlocked.Increment(ref s_slowConsumers);
+    internal void SlowConsumer() => Interlocked.Increment(ref _slowConsumers);
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (_ownsMeter)
+        {
+            Meter.Dispose();
+        }
+    }
 }

@@ -27,6 +27,35 @@ public class OperationsTests
     }
 
     [Fact]
+    public async Task Two_servers_in_one_process_count_apart()
+    {
+        HubTestServer a = await HubTestServer.StartAsync(o => o.Store = "memory");
+        HubTestServer b = await HubTestServer.StartAsync(o => o.Store = "memory");
+        try
+        {
+            await using (var c = await HubClient.ConnectAsync(a.Ws, "only-on-a"))
+            {
+                await c.PublishAsync(HubTestServer.NewRoom(), "counted on a");
+                Dictionary<string, double> onA = await ScrapeAsync(a), onB = await ScrapeAsync(b);
+                Assert.Equal(1, onA["switchboard_connections"]);
+                Assert.Equal(0, onB["switchboard_connections"]);
+                Assert.Equal(1, onA["switchboard_hub_messages_in_total"]);
+                Assert.Equal(0, onB["switchboard_hub_messages_in_total"]);
+                Assert.Equal(1, onA["switchboard_rooms"]);
+                Assert.Equal(0, onB["switchboard_rooms"]);
+            }
+        }
+        finally
+        {
+            foreach (HubTestServer s in new[] { a, b })
+            {
+                await s.App.StopAsync();
+                await s.App.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
     public async Task Metrics_in_prometheus_format_count_connections_messages_bytes_and_store_latency()
     {
         HubTestServer server = await HubTestServer.Shared;

@@ -163,16 +163,35 @@ public class PerMessageDeflateUnitTests
     }
 
     [Fact]
-    public void Pool_reuses_state_and_live_count_returns()
+    public void Native_state_of_a_codec_dropped_without_dispose_is_released_by_its_safe_handle()
     {
+        var held = new List<object>();
         long before = DeflateStreams.Live;
-        DeflateCompressor c = DeflatePool.RentCompressor(3, 12);
-        DeflateDecompressor d = DeflatePool.RentDecompressor();
-        Assert.True(DeflateStreams.Live >= before);
-        DeflatePool.Return(c);
-        DeflatePool.Return(d);
-        Assert.Same(c, DeflatePool.RentCompressor(3, 12)); // the same native state, reset, comes back
-        DeflatePool.Return(c);
+        for (int i = 0; i < 100; i++)
+        {
+            held.Add(new DeflateCompressor(1, 9, memLevel: 1));
+            held.Add(new DeflateDecompressor());
+        }
+
+        long holding = DeflateStreams.Live;
+        Assert.True(holding >= before + 150, $"{holding - before} more native streams"); // other tests may free a few meanwhile
+        held.Clear(); // dropped, never disposed
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        Assert.True(DeflateStreams.Live < holding - 150, $"{DeflateStreams.Live - before} native streams still live");
+    }
+
+    [Fact]
+    public void Pool_reuses_state_and_pools_are_not_shared()
+    {
+        var pool = new DeflatePool();
+        DeflateCompressor c = pool.RentCompressor(3, 12);
+        DeflateDecompressor d = pool.RentDecompressor();
+        pool.Return(c);
+        pool.Return(d);
+        Assert.Same(c, pool.RentCompressor(3, 12)); // the same native state, reset, comes back
+        pool.Return(c);
+        Assert.NotSame(c, new DeflatePool().RentCompressor(3, 12)); // pools are not shared
     }
 
     // ---- the decoder's side: RSV1 (RFC 7692 §6)

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using static Switchboard.Protocol.Extensions.ZLibNative;
 
 namespace Switchboard.Protocol.Extensions;
@@ -9,9 +8,9 @@ namespace Switchboard.Protocol.Extensions;
 /// (context takeover) unless told to reset. Holds native zlib state: dispose it, or return it to
 /// <see cref="DeflatePool"/>. Not thread-safe.
 /// </summary>
-public sealed unsafe class DeflateCompressor : IDisposable
+internal sealed unsafe class DeflateCompressor : IDisposable
 {
-    private ZStream* _stream;
+    private readonly ZStreamHandle _handle;
 
     /// <summary>Creates a compressor.</summary>
     /// <param name="level">zlib level, 1 (fastest) to 9 (smallest).</param>
@@ -30,16 +29,10 @@ public sealed unsafe class DeflateCompressor : IDisposable
 
         Level = level;
         WindowBits = windowBits;
-        _stream = Allocate();
-        if (DeflateInit(_stream, level, -windowBits, memLevel) != Ok)
-        {
-            NativeMemory.Free(_stream);
-            _stream = null;
-            throw new InvalidOperationException("zlib deflateInit2 failed.");
-        }
-
-        DeflateStreams.Opened();
+        _handle = ZStreamHandle.CreateDeflate(level, windowBits, memLevel);
     }
+
+    private ZStream* Native => _handle.IsClosed ? null : _handle.Stream;
 
     /// <summary>The compression level.</summary>
     public int Level { get; }
@@ -57,7 +50,7 @@ public sealed unsafe class DeflateCompressor : IDisposable
     /// <param name="resetContext">Reset the LZ77 context afterwards (no context takeover, RFC 7692 §7.1.1).</param>
     public int Compress(ReadOnlySpan<byte> message, Span<byte> destination, bool resetContext)
     {
-        ObjectDisposedException.ThrowIf(_stream is null, this);
+        ObjectDisposedException.ThrowIf(Native is null, this);
         // Room for the 4-byte sync-flush tail that is removed afterwards (§7.2.1), without writing past destination:
         // small messages deflate into a stack buffer and are copied; large ones go straight into the destination, and
         // the last few bytes (the tail) spill into an 8-byte stack buffer.
@@ -67,16 +60,16 @@ public sealed unsafe class DeflateCompressor : IDisposable
         fixed (byte* output = destination)
         fixed (byte* extra = scratch)
         {
-            _stream->NextIn = input;
-            _stream->AvailIn = (uint)message.Length;
+            Native->NextIn = input;
+            Native->AvailIn = (uint)message.Length;
             int written;
             if (small)
             {
-                _stream->NextOut = extra;
-                _stream->AvailOut = (uint)scratch.Length;
-                int rc = deflate(_stream, SyncFlush);
-                written = scratch.Length - (int)_stream->AvailOut;
-                if (rc != Ok || _stream->AvailIn != 0 || _stream->AvailOut == 0 || written < 4 || written - 4 > destination.Length)
+                Native->NextOut = extra;
+                Native->AvailOut = (uint)scratch.Length;
+                int rc = deflate(Native, SyncFlush);
+                written = scratch.Length - (int)Native->AvailOut;
+                if (rc != Ok || Native->AvailIn != 0 || Native->AvailOut == 0 || written < 4 || written - 4 > destination.Length)
                 {
                     return Abandon();
                 }
@@ -85,35 +78,35 @@ public sealed unsafe class DeflateCompressor : IDisposable
             }
             else
             {
-                _stream->NextOut = output;
-                _stream->AvailOut = (uint)destination.Length;
-                int rc = deflate(_stream, SyncFlush);
-                int main = destination.Length - (int)_stream->AvailOut;
+                Native->NextOut = output;
+                Native->AvailOut = (uint)destination.Length;
+                int rc = deflate(Native, SyncFlush);
+                int main = destination.Length - (int)Native->AvailOut;
                 int spilled = 0;
-                if (rc == Ok && _stream->AvailOut == 0)
+                if (rc == Ok && Native->AvailOut == 0)
                 {
-                    _stream->NextOut = extra;
-                    _stream->AvailOut = 8;
-                    rc = deflate(_stream, SyncFlush);
-                    spilled = 8 - (int)_stream->AvailOut;
-                    if (_stream->AvailOut == 0)
+                    Native->NextOut = extra;
+                    Native->AvailOut = 8;
+                    rc = deflate(Native, SyncFlush);
+                    spilled = 8 - (int)Native->AvailOut;
+                    if (Native->AvailOut == 0)
                     {
                         return Abandon();
                     }
                 }
 
                 written = main + spilled;
-                if ((rc != Ok && rc != BufError) || _stream->AvailIn != 0 || written < 4 || written - 4 > destination.Length)
+                if ((rc != Ok && rc != BufError) || Native->AvailIn != 0 || written < 4 || written - 4 > destination.Length)
                 {
                     return Abandon();
                 }
             }
 
-            _stream->NextIn = null;
-            _stream->NextOut = null;
+            Native->NextIn = null;
+            Native->NextOut = null;
             if (resetContext)
             {
-                deflateReset(_stream);
+                deflateReset(Native);
             }
 
             return written - 4;
@@ -123,27 +116,18 @@ public sealed unsafe class DeflateCompressor : IDisposable
     /// <summary>Resets the LZ77 context: the next message refers to nothing sent before it.</summary>
     public void Reset()
     {
-        ObjectDisposedException.ThrowIf(_stream is null, this);
-        deflateReset(_stream);
+        ObjectDisposedException.ThrowIf(Native is null, this);
+        deflateReset(Native);
     }
 
     private int Abandon()
     {
-        _stream->NextIn = null;
-        _stream->NextOut = null;
-        deflateReset(_stream);
+        Native->NextIn = null;
+        Native->NextOut = null;
+        deflateReset(Native);
         return -1;
     }
 
     /// <summary>Frees the native state.</summary>
-    public void Dispose()
-    {
-        if (_stream is not null)
-        {
-            deflateEnd(_stream);
-            NativeMemory.Free(_stream);
-            _stream = null;
-            DeflateStreams.Closed();
-        }
-    }
+    public void Dispose() => _handle.Dispose();
 }

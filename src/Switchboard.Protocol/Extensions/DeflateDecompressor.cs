@@ -4,7 +4,7 @@ using static Switchboard.Protocol.Extensions.ZLibNative;
 namespace Switchboard.Protocol.Extensions;
 
 /// <summary>The outcome of one <see cref="DeflateDecompressor.Inflate"/> call.</summary>
-public enum InflateStatus
+internal enum InflateStatus
 {
     /// <summary>All input was consumed and the output is complete for now.</summary>
     NeedsInput,
@@ -21,11 +21,11 @@ public enum InflateStatus
 /// compressed with any window the peer chose. Holds native zlib state: dispose it, or return it to
 /// <see cref="DeflatePool"/>. Not thread-safe.
 /// </summary>
-public sealed unsafe class DeflateDecompressor : IDisposable
+internal sealed unsafe class DeflateDecompressor : IDisposable
 {
     private static ReadOnlySpan<byte> Tail => [0x00, 0x00, 0xFF, 0xFF];
 
-    private ZStream* _stream;
+    private readonly ZStreamHandle _handle;
     private bool _streamEnded;
 
     /// <summary>Creates a decompressor.</summary>
@@ -36,16 +36,10 @@ public sealed unsafe class DeflateDecompressor : IDisposable
             throw new PlatformNotSupportedException("zlib (libz.so.1) is not available on this system.");
         }
 
-        _stream = Allocate();
-        if (InflateInit(_stream, -15) != Ok)
-        {
-            NativeMemory.Free(_stream);
-            _stream = null;
-            throw new InvalidOperationException("zlib inflateInit2 failed.");
-        }
-
-        DeflateStreams.Opened();
+        _handle = ZStreamHandle.CreateInflate();
     }
+
+    private ZStream* Native => _handle.IsClosed ? null : _handle.Stream;
 
     /// <summary>
     /// Inflates as much of <paramref name="input"/> as fits into <paramref name="destination"/>.
@@ -56,7 +50,7 @@ public sealed unsafe class DeflateDecompressor : IDisposable
     /// <param name="written">Bytes written to <paramref name="destination"/>.</param>
     public InflateStatus Inflate(ReadOnlySpan<byte> input, Span<byte> destination, out int consumed, out int written)
     {
-        ObjectDisposedException.ThrowIf(_stream is null, this);
+        ObjectDisposedException.ThrowIf(Native is null, this);
         if (_streamEnded)
         {
             // A final block ended the DEFLATE stream (§7.2.3.3 allows BFINAL); the rest of the message is ignored.
@@ -68,15 +62,15 @@ public sealed unsafe class DeflateDecompressor : IDisposable
         fixed (byte* i = input)
         fixed (byte* o = destination)
         {
-            _stream->NextIn = i;
-            _stream->AvailIn = (uint)input.Length;
-            _stream->NextOut = o;
-            _stream->AvailOut = (uint)destination.Length;
-            int rc = inflate(_stream, SyncFlush);
-            consumed = input.Length - (int)_stream->AvailIn;
-            written = destination.Length - (int)_stream->AvailOut;
-            _stream->NextIn = null;
-            _stream->NextOut = null;
+            Native->NextIn = i;
+            Native->AvailIn = (uint)input.Length;
+            Native->NextOut = o;
+            Native->AvailOut = (uint)destination.Length;
+            int rc = inflate(Native, SyncFlush);
+            consumed = input.Length - (int)Native->AvailIn;
+            written = destination.Length - (int)Native->AvailOut;
+            Native->NextIn = null;
+            Native->NextOut = null;
             switch (rc)
             {
                 case StreamEnd:
@@ -108,25 +102,16 @@ public sealed unsafe class DeflateDecompressor : IDisposable
     /// <summary>Prepares for the next message. With <paramref name="resetContext"/> the LZ77 window is cleared (no context takeover).</summary>
     public void EndMessage(bool resetContext)
     {
-        ObjectDisposedException.ThrowIf(_stream is null, this);
+        ObjectDisposedException.ThrowIf(Native is null, this);
         if (resetContext || _streamEnded)
         {
-            inflateReset(_stream);
+            inflateReset(Native);
             _streamEnded = false;
         }
     }
 
     /// <summary>Frees the native state.</summary>
-    public void Dispose()
-    {
-        if (_stream is not null)
-        {
-            inflateEnd(_stream);
-            NativeMemory.Free(_stream);
-            _stream = null;
-            DeflateStreams.Closed();
-        }
-    }
+    public void Dispose() => _handle.Dispose();
 }
 
 /// <summary>Counts live native zlib streams (compressors and decompressors), for metrics and leak tests.</summary>

@@ -5,26 +5,27 @@ namespace Switchboard.Protocol.Extensions;
 /// <summary>
 /// Pools zlib state for connections without context takeover: a compressor or decompressor is rented for one
 /// message and returned reset, so idle connections hold none and connection churn does not allocate and free native
-/// memory over and over. The pool keeps a bounded number per configuration; extras are disposed on return.
+/// memory over and over. The pool keeps a bounded number per configuration; extras are disposed on return. Owned by
+/// the settings its connections share (<see cref="WebSocketProtocolSettings"/>): a server's pool is its own.
 /// </summary>
-public static class DeflatePool
+internal sealed class DeflatePool
 {
     private static readonly int s_maxPerKey = Math.Max(4, Environment.ProcessorCount * 4);
-    private static readonly ConcurrentDictionary<int, Bag<DeflateCompressor>> s_compressors = new();
-    private static readonly Bag<DeflateDecompressor> s_decompressors = new();
+    private readonly ConcurrentDictionary<int, Bag<DeflateCompressor>> _compressors = new();
+    private readonly Bag<DeflateDecompressor> _decompressors = new();
 
     /// <summary>Rents a compressor with a fresh context.</summary>
-    public static DeflateCompressor RentCompressor(int level, int windowBits)
+    public DeflateCompressor RentCompressor(int level, int windowBits)
     {
-        Bag<DeflateCompressor> bag = s_compressors.GetOrAdd(Key(level, windowBits), static _ => new());
+        Bag<DeflateCompressor> bag = _compressors.GetOrAdd(Key(level, windowBits), static _ => new());
         return bag.TryTake(out DeflateCompressor? c) ? c : new DeflateCompressor(level, windowBits);
     }
 
     /// <summary>Returns a compressor; it is reset first. Do not use it afterwards.</summary>
-    public static void Return(DeflateCompressor compressor)
+    public void Return(DeflateCompressor compressor)
     {
         compressor.Reset();
-        Bag<DeflateCompressor> bag = s_compressors.GetOrAdd(Key(compressor.Level, compressor.WindowBits), static _ => new());
+        Bag<DeflateCompressor> bag = _compressors.GetOrAdd(Key(compressor.Level, compressor.WindowBits), static _ => new());
         if (!bag.TryAdd(compressor, s_maxPerKey))
         {
             compressor.Dispose();
@@ -32,14 +33,14 @@ public static class DeflatePool
     }
 
     /// <summary>Rents a decompressor with a fresh context.</summary>
-    public static DeflateDecompressor RentDecompressor() =>
-        s_decompressors.TryTake(out DeflateDecompressor? d) ? d : new DeflateDecompressor();
+    public DeflateDecompressor RentDecompressor() =>
+        _decompressors.TryTake(out DeflateDecompressor? d) ? d : new DeflateDecompressor();
 
     /// <summary>Returns a decompressor; it is reset first. Do not use it afterwards.</summary>
-    public static void Return(DeflateDecompressor decompressor)
+    public void Return(DeflateDecompressor decompressor)
     {
         decompressor.EndMessage(resetContext: true);
-        if (!s_decompressors.TryAdd(decompressor, s_maxPerKey * 4))
+        if (!_decompressors.TryAdd(decompressor, s_maxPerKey * 4))
         {
             decompressor.Dispose();
         }
