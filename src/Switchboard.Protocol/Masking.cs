@@ -10,7 +10,7 @@ namespace Switchboard.Protocol;
 /// Vectorized (Vector256, then Vector128, then 8 bytes, then a scalar tail) and resumable at any offset,
 /// so a payload that arrives in pieces can be unmasked piece by piece.
 /// </summary>
-public static class Masking
+internal static class Masking
 {
     /// <summary>
     /// Applies (or removes: XOR is its own inverse) the mask in place.

@@ -10,7 +10,7 @@ namespace Switchboard.Protocol;
 /// <see cref="Utf8.IsValid(ReadOnlySpan{byte})"/> without AVX2); a byte-wise DFA (Björn Höhrmann's) carries an
 /// incomplete sequence across piece boundaries.
 /// </summary>
-public struct Utf8Validator
+internal struct Utf8Validator
 {
     private const byte Accept = 0;
     private const byte Reject = 12;

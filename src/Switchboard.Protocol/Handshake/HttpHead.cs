@@ -28,7 +28,7 @@ public sealed class HttpRequestHead
     /// <summary>The protocol version, e.g. HTTP/1.1.</summary>
     public required string Version { get; init; }
     /// <summary>The header fields.</summary>
-    public required HttpHeaderList Headers { get; init; }
+    public required IHeaderSource Headers { get; init; }
 }
 
 /// <summary>A parsed HTTP response head.</summary>
@@ -41,7 +41,7 @@ public sealed class HttpResponseHead
     /// <summary>The reason phrase.</summary>
     public required string ReasonPhrase { get; init; }
     /// <summary>The header fields.</summary>
-    public required HttpHeaderList Headers { get; init; }
+    public required IHeaderSource Headers { get; init; }
 }
 
 /// <summary>

@@ -8,7 +8,7 @@ public interface IHeaderSource
 }
 
 /// <summary>An ordered list of header fields as they appeared on the wire.</summary>
-public sealed class HttpHeaderList : IHeaderSource
+internal sealed class HttpHeaderList : IHeaderSource
 {
     private readonly List<KeyValuePair<string, string>> _fields = [];
 
