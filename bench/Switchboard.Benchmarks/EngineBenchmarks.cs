@@ -20,6 +20,10 @@ public class EngineBenchmarks
     private CountingHandler _handler = null!;
     private byte[] _batch = [];
     private PreparedFrame _prepared = null!;
+    private Pipe _toSlowClient = null!;
+    private WebSocketConnection _slowServer = null!;
+    private Task _slowReader = Task.CompletedTask;
+    private CancellationTokenSource _stop = new();
 
     private sealed class CountingHandler : WebSocketHandler
     {
@@ -59,6 +63,33 @@ public class EngineBenchmarks
 
         _batch = w.WrittenSpan.ToArray();
         _prepared = PreparedFrame.Create(MessageType.Binary, payload);
+
+        // A peer that reads slowly: the pipe pauses the writer past 4 KiB, as a full socket buffer would, so the
+        // writer's flush has to wait (asynchronously) several times per operation.
+        _toSlowClient = new Pipe(new PipeOptions(pauseWriterThreshold: 4096, resumeWriterThreshold: 2048, useSynchronizationContext: false));
+        _slowServer = new WebSocketConnection(new DuplexPipe(new Pipe().Reader, _toSlowClient.Writer), WebSocketRole.Server,
+            new WebSocketConnectionOptions { KeepAliveInterval = null, MaxOutboundQueueBytes = long.MaxValue });
+        _ = _slowServer.RunAsync(new CountingHandler());
+        _slowReader = Task.Run(async () =>
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                ReadResult r = await _toSlowClient.Reader.ReadAsync();
+                _toSlowClient.Reader.AdvanceTo(r.Buffer.GetPosition(Math.Min(r.Buffer.Length, 512))); // a little at a time
+                if (r.IsCompleted)
+                {
+                    return;
+                }
+            }
+        });
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _stop.Cancel();
+        _server.Abort();
+        _slowServer.Abort();
     }
 
     /// <summary>1,000 masked client frames in, each delivered to the handler (unmasked in place, no copy for whole frames).</summary>
@@ -89,5 +120,17 @@ public class EngineBenchmarks
         {
             _toClient.Reader.AdvanceTo(r.Buffer.End);
         }
+    }
+
+    /// <summary>1,000 sends of one prepared frame to a peer that reads slowly: the writer's flushes wait for room.</summary>
+    [Benchmark(OperationsPerInvoke = Frames)]
+    public async Task SendPreparedFlushWaits()
+    {
+        for (int i = 0; i < Frames; i++)
+        {
+            _slowServer.Send(_prepared);
+        }
+
+        await _slowServer.WhenOutboundDrainedAsync();
     }
 }
