@@ -7,11 +7,13 @@
 #   RUNS=1 DURATION=5 bench/run.sh
 #   ONLY=deflate bench/run.sh   # just the compressed vs. uncompressed broadcast pair
 #   ONLY=connections bench/run.sh   # just the idle-connection scenarios
+#   SERVERS=switchboard bench/run.sh   # only some of the servers (e.g. two builds of Switchboard, one after the other)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
 OUT=${OUT:-artifacts/bench}
+SERVERS=${SERVERS:-switchboard aspnetcore node-ws}
 mkdir -p "$OUT"
 
 dotnet build -c Release src/Switchboard.Cli -v q -nologo >/dev/null
@@ -54,14 +56,14 @@ run() { # server scenario path args... -> appends JSON to $OUT/results.jsonl
 rm -f "$OUT/results.jsonl"
 for i in $(seq 1 "$RUNS"); do
   if [ "${ONLY:-}" = connections ]; then
-    for server in switchboard aspnetcore node-ws; do
+    for server in $SERVERS; do
       run "$server" connections /echo --clients 10000 --duration 3
       run "$server" connections /echo --clients 19000 --duration 3
     done
     continue
   fi
   if [ "${ONLY:-}" != deflate ]; then
-    for server in switchboard aspnetcore node-ws; do
+    for server in $SERVERS; do
       run "$server" echo /echo --clients 50 --duration "$DURATION"
       run "$server" broadcast /ws --clients 100 --window 256 --duration "$DURATION"
       run "$server" broadcast /ws --clients 1000 --rate 200 --duration "$DURATION"

@@ -4,7 +4,7 @@ namespace Switchboard.Protocol;
 /// The rule a peer broke, as reported by <see cref="FrameDecoder"/> and <see cref="WebSocketProtocol"/>: each
 /// fails the connection (RFC 6455 §7.1.7) with the close code <see cref="FrameViolations.CloseCode"/> gives.
 /// </summary>
-public enum FrameViolation
+public enum FrameViolation : byte
 {
     /// <summary>No violation.</summary>
     None,

@@ -3,18 +3,18 @@ using System.Buffers;
 namespace Switchboard.Protocol;
 
 /// <summary>The kind of a <see cref="ProtocolEvent"/>.</summary>
-public enum ProtocolEventKind
+public enum ProtocolEventKind : byte
 {
     /// <summary>A whole message (joined from its fragments, inflated when compressed, UTF-8 checked when text).</summary>
     Message,
     /// <summary>A piece of a message, when the protocol delivers chunks (<see cref="WebSocketProtocol.DeliverChunks"/>).</summary>
     MessageChunk,
-    /// <summary>A ping. When <see cref="ProtocolEvent.HasReply"/>, queue <see cref="ProtocolEvent.Reply"/> (its pong).</summary>
+    /// <summary>A ping. When <see cref="ProtocolEvent.HasReply"/>, queue <see cref="WebSocketProtocol.ReplyTo"/> (its pong).</summary>
     Ping,
     /// <summary>A pong (§5.5.3): liveness, or the answer to an application's ping.</summary>
     Pong,
     /// <summary>
-    /// The peer's close frame (§5.5.1). When <see cref="ProtocolEvent.HasReply"/>, queue <see cref="ProtocolEvent.Reply"/>
+    /// The peer's close frame (§5.5.1). When <see cref="ProtocolEvent.HasReply"/>, queue <see cref="WebSocketProtocol.ReplyTo"/>
     /// (the echo of its code, §7.1.5). The protocol receives nothing after it.
     /// </summary>
     Close,
@@ -26,13 +26,13 @@ public enum ProtocolEventKind
 }
 
 /// <summary>
-/// What <see cref="WebSocketProtocol.TryReceive"/> produced. <see cref="Payload"/> points into the input or the
+/// What <see cref="WebSocketProtocol.TryReceive"/> produced (small: it is copied once per message). <see cref="Payload"/> points into the input or the
 /// protocol's message buffer and is valid until the next call to <see cref="WebSocketProtocol.TryReceive"/>.
 /// </summary>
 public readonly struct ProtocolEvent
 {
     private ProtocolEvent(ProtocolEventKind kind, MessageType type, ReadOnlySequence<byte> payload, bool end,
-        ushort closeCode = 0, string? reason = null, FrameViolation violation = FrameViolation.None, OutboundFrame reply = default, bool hasReply = false)
+        ushort closeCode = 0, string? reason = null, FrameViolation violation = FrameViolation.None, bool hasReply = false)
     {
         Kind = kind;
         MessageType = type;
@@ -41,7 +41,6 @@ public readonly struct ProtocolEvent
         CloseCode = closeCode;
         Reason = reason;
         Violation = violation;
-        Reply = reply;
         HasReply = hasReply;
     }
 
@@ -66,23 +65,18 @@ public readonly struct ProtocolEvent
     /// <summary>For a violation: the rule broken.</summary>
     public FrameViolation Violation { get; }
 
-    /// <summary>A frame to queue for sending in answer (a pong, or the close reply), when <see cref="HasReply"/>.</summary>
-    public OutboundFrame Reply { get; }
-
-    /// <summary>True when <see cref="Reply"/> must be queued.</summary>
+    /// <summary>True when the answer <see cref="WebSocketProtocol.ReplyTo"/> gives (a pong, or the close reply) must be queued.</summary>
     public bool HasReply { get; }
 
     internal static ProtocolEvent Message(MessageType type, ReadOnlySequence<byte> payload) => new(ProtocolEventKind.Message, type, payload, true);
 
     internal static ProtocolEvent Chunk(MessageType type, ReadOnlySequence<byte> payload, bool end) => new(ProtocolEventKind.MessageChunk, type, payload, end);
 
-    internal static ProtocolEvent Ping(ReadOnlySequence<byte> payload, bool answer) =>
-        new(ProtocolEventKind.Ping, default, payload, true, reply: answer ? OutboundFrame.PongMarker : default, hasReply: answer);
+    internal static ProtocolEvent Ping(ReadOnlySequence<byte> payload, bool answer) => new(ProtocolEventKind.Ping, default, payload, true, hasReply: answer);
 
     internal static ProtocolEvent Pong(ReadOnlySequence<byte> payload) => new(ProtocolEventKind.Pong, default, payload, true);
 
-    internal static ProtocolEvent Close(ushort code, string reason, OutboundFrame reply, bool hasReply) =>
-        new(ProtocolEventKind.Close, default, default, true, code, reason, reply: reply, hasReply: hasReply);
+    internal static ProtocolEvent Close(ushort code, string reason, bool hasReply) => new(ProtocolEventKind.Close, default, default, true, code, reason, hasReply: hasReply);
 
     internal static ProtocolEvent Failure(FrameViolation violation) =>
         new(ProtocolEventKind.Violation, default, default, true, FrameViolations.CloseCode(violation), FrameViolations.Reason(violation), violation);

@@ -194,7 +194,7 @@ public sealed class WebSocketProtocol
                     bool reply = Interlocked.CompareExchange(ref _state, (int)WebSocketState.CloseReceived, (int)WebSocketState.Open) == (int)WebSocketState.Open;
                     SetCloseDeadline(nowMs);
                     // Echo the status code (§5.5.1); an empty close is answered with an empty close.
-                    ev = ProtocolEvent.Close(frame.CloseCode, closing.ReceivedReason, reply ? CloseFrame(frame.CloseCode, null) : default, reply);
+                    ev = ProtocolEvent.Close(frame.CloseCode, closing.ReceivedReason, reply);
                     return true;
 
                 default:
@@ -207,6 +207,18 @@ public sealed class WebSocketProtocol
         ev = default;
         return false;
     }
+
+    /// <summary>
+    /// The frame to queue in answer to <paramref name="ev"/> when its <see cref="ProtocolEvent.HasReply"/> is set: the
+    /// pong for a ping (its payload is taken from the pending pongs when written), or the echo of a close code (§5.5.1;
+    /// an empty close is answered with an empty close).
+    /// </summary>
+    public static OutboundFrame ReplyTo(in ProtocolEvent ev) => ev.Kind switch
+    {
+        ProtocolEventKind.Ping when ev.HasReply => OutboundFrame.PongMarker,
+        ProtocolEventKind.Close when ev.HasReply => CloseFrame(ev.CloseCode, null),
+        _ => throw new InvalidOperationException("This event needs no reply."),
+    };
 
     private bool OnData(in FrameEvent frame, out ProtocolEvent ev)
     {

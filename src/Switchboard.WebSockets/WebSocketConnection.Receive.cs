@@ -222,7 +222,7 @@ public sealed partial class WebSocketConnection
             case ProtocolEventKind.Ping:
                 if (ev.HasReply)
                 {
-                    _outbound.EnqueueControl(ev.Reply);
+                    _outbound.EnqueueControl(WebSocketProtocol.ReplyTo(ev));
                 }
 
                 return new ValueTask<bool>(true);
@@ -234,7 +234,7 @@ public sealed partial class WebSocketConnection
             case ProtocolEventKind.Close:
                 if (ev.HasReply)
                 {
-                    _outbound.EnqueueControl(ev.Reply);
+                    _outbound.EnqueueControl(WebSocketProtocol.ReplyTo(ev));
                 }
 
                 return new ValueTask<bool>(false);

@@ -107,7 +107,7 @@ internal sealed class ProtocolHarness
 
             if (ev.HasReply)
             {
-                WriteReply(ev.Reply);
+                WriteReply(WebSocketProtocol.ReplyTo(ev));
             }
         }
     }

@@ -207,7 +207,7 @@ public class WebSocketProtocolUnitTests
         {
             if (ev.HasReply)
             {
-                replies.Add(ev.Reply);
+                replies.Add(WebSocketProtocol.ReplyTo(ev));
             }
         }
 
