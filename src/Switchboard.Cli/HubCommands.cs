@@ -57,16 +57,22 @@ internal static class HubCommands
         var text = new Argument<string>("text") { Description = "The message" };
         var room = new Option<string>("--room") { Description = "The room", Required = true };
         var id = new Option<string>("--id") { Description = "Message id (a retry with the same id is stored once)" };
+        var apiKey = new Option<string>("--api-key") { Description = "Publish through the server API (HTTP, no WebSocket) with this key (default: $SWITCHBOARD_API_KEY)" };
         var identity = Identity();
         var command = new Command("send", "Publish one message and wait until the server has stored it (exit 0 only then)")
         {
-            url, text, room, id, identity.Name, identity.Token, identity.Insecure,
+            url, text, room, id, apiKey, identity.Name, identity.Token, identity.Insecure,
         };
         command.SetAction(async (parse, ct) =>
         {
             if (!TryUrl(parse.GetValue(url), out Uri target))
             {
                 return 2;
+            }
+
+            if ((parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("SWITCHBOARD_API_KEY")) is { Length: > 0 } key)
+            {
+                return await SendThroughApiAsync(target, key, parse.GetValue(room)!, parse.GetValue(text)!, parse.GetValue(id), parse.GetResult(identity.Name) is { Implicit: false } ? parse.GetValue(identity.Name) : null, parse.GetValue(identity.Insecure), ct);
             }
 
             try
@@ -82,6 +88,58 @@ internal static class HubCommands
             }
         });
         return command;
+    }
+
+    /// <summary>
+    /// One POST to the server API (<c>/api/rooms/{room}/messages</c>): for a backend's one-shot notification there is no
+    /// WebSocket to open. Prints the same line as a WebSocket send.
+    /// </summary>
+    private static async Task<int> SendThroughApiAsync(Uri target, string key, string room, string text, string? id, string? name, bool insecure, CancellationToken ct)
+    {
+        var http = new UriBuilder(target) { Scheme = target.Scheme == "wss" ? "https" : "http", Path = "/api/rooms/" + Uri.EscapeDataString(room) + "/messages", Query = "" }.Uri;
+        id ??= Guid.NewGuid().ToString("N");
+        using var handler = new HttpClientHandler();
+        if (insecure)
+        {
+            handler.ServerCertificateCustomValidationCallback = HttpClientHandler.DangerousAcceptAnyServerCertificateValidator;
+        }
+
+        using var client = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(30) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, http)
+        {
+            Content = System.Net.Http.Json.JsonContent.Create(new { text, id, name }),
+        };
+        request.Headers.Add("X-Api-Key", key);
+        try
+        {
+            using HttpResponseMessage response = await client.SendAsync(request, ct);
+            string body = await response.Content.ReadAsStringAsync(ct);
+            if (!response.IsSuccessStatusCode)
+            {
+                string detail = body;
+                try
+                {
+                    using JsonDocument problem = JsonDocument.Parse(body);
+                    detail = problem.RootElement.TryGetProperty("detail", out JsonElement d) ? d.GetString() ?? body : body;
+                }
+                catch (JsonException)
+                {
+                    // not a ProblemDetails body: show it as it is
+                }
+
+                Console.Error.WriteLine($"switchboard: {http.GetLeftPart(UriPartial.Path)} answered {(int)response.StatusCode}: {(response.StatusCode == System.Net.HttpStatusCode.NotFound && detail.Length == 0 ? "the server API is off (no Switchboard:Api:Keys)" : detail)}");
+                return 1;
+            }
+
+            using JsonDocument ok = JsonDocument.Parse(body);
+            Console.WriteLine(JsonSerializer.Serialize(new { room, offset = ok.RootElement.GetProperty("offset").GetInt64(), id, duplicate = ok.RootElement.GetProperty("duplicate").GetBoolean() }, Json));
+            return 0;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
+        {
+            Console.Error.WriteLine($"switchboard: cannot reach {http.GetLeftPart(UriPartial.Authority)}: {ex.Message}");
+            return 1;
+        }
     }
 
     public static Command Listen()

@@ -96,6 +96,7 @@ public sealed class Hub : IAsyncDisposable
     public HubSession Connect(IHubConnection connection, HubIdentity identity, IHubAccess? access = null)
     {
         var session = new HubSession(this, connection, identity, access);
+        _sessions.TryAdd(session, 0);
         connection.Send(HubProtocol.Build("welcome", w =>
         {
             w.WriteString("connectionId", connection.Id);
@@ -126,6 +127,71 @@ public sealed class Hub : IAsyncDisposable
         _ = await PostAsync(room, create: true, _ => publish).ConfigureAwait(false) ?? throw new InvalidOperationException($"Room '{room}' does not exist.");
         return await done.Task.ConfigureAwait(false);
     }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<HubSession, byte> _sessions = new();
+
+    /// <summary>A session ended (called by <see cref="HubSession.DisconnectedAsync"/>).</summary>
+    internal void Forget(HubSession session) => _sessions.TryRemove(session, out _);
+
+    /// <summary>
+    /// Closes every hub connection of <paramref name="userId"/> on this server with <paramref name="code"/>; returns how many.
+    /// </summary>
+    public int DisconnectUser(string userId, ushort code, string reason)
+    {
+        int closed = 0;
+        foreach (HubSession session in _sessions.Keys)
+        {
+            if (session.Identity.UserId == userId)
+            {
+                session.Connection.Close(code, reason);
+                closed++;
+            }
+        }
+
+        return closed;
+    }
+
+    /// <summary>True when <paramref name="room"/> has a history or is open here (it may be read without creating it).</summary>
+    public bool RoomExists(string room)
+    {
+        lock (_known)
+        {
+            if (_known.Contains(room))
+            {
+                return true;
+            }
+        }
+
+        return _rooms.ContainsKey(room);
+    }
+
+    /// <summary>The rooms known to this server (with a history, configured, or open), sorted.</summary>
+    public IReadOnlyList<string> ListRooms()
+    {
+        var all = new SortedSet<string>(_rooms.Keys, StringComparer.Ordinal);
+        lock (_known)
+        {
+            all.UnionWith(_known);
+        }
+
+        return [.. all];
+    }
+
+    /// <summary>The members of <paramref name="room"/> (every server's, one entry per user), or null when the room does not exist.</summary>
+    public async Task<IReadOnlyList<HubIdentity>?> GetMembersAsync(string room)
+    {
+        if (!RoomExists(room))
+        {
+            return null;
+        }
+
+        var done = new TaskCompletionSource<IReadOnlyList<HubIdentity>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        return await PostAsync(room, create: false, _ => new Room.Members(done)).ConfigureAwait(false) is null ? null : await done.Task.ConfigureAwait(false);
+    }
+
+    /// <summary>Up to <paramref name="limit"/> stored messages of <paramref name="room"/> after <paramref name="afterOffset"/>, ascending.</summary>
+    public ValueTask<IReadOnlyList<StoredMessage>> ReadAfterAsync(string room, long afterOffset, int limit) =>
+        Store.ReadAfterAsync(room, afterOffset, limit);
 
     /// <summary>The room that always exists (the seed chat's room).</summary>
     public const string DefaultRoom = "general";

@@ -86,6 +86,7 @@ public sealed class HubSession
     /// <summary>Leaves every room (presence: member_left where this was the user's last connection).</summary>
     public async ValueTask DisconnectedAsync()
     {
+        _hub.Forget(this);
         List<(string Room, Subscriber Subscriber)> rooms;
         lock (_rooms)
         {

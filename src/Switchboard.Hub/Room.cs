@@ -310,6 +310,12 @@ internal sealed class Room
         public TaskCompletionSource Done { get; } = done;
     }
 
+    /// <summary>Asks for the room's members (every node's, one entry per user).</summary>
+    internal sealed class Members(TaskCompletionSource<IReadOnlyList<HubIdentity>> done) : Work
+    {
+        public TaskCompletionSource<IReadOnlyList<HubIdentity>> Done { get; } = done;
+    }
+
     internal sealed class Trim(TaskCompletionSource done) : Work
     {
         public TaskCompletionSource Done { get; } = done;
@@ -765,6 +771,9 @@ internal sealed class Room
                 break;
             case Remote r:
                 Accept(r.Message);
+                break;
+            case Members m:
+                m.Done.TrySetResult([.. _members.Values.Select(x => x.Identity)]);
                 break;
             case RemotePresence p:
                 ApplyRemotePresence(p.Change);

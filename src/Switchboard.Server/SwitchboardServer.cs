@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -56,6 +57,14 @@ public static class SwitchboardServer
         // One heartbeat per server (not the process-wide default): every connection's deadlines, on the server's clock.
         var heartbeat = new WebSocketHeartbeat(options.Time, TimeSpan.FromSeconds(1));
         var router = new WebSocketUpgradeRouter { HandshakeTimeout = options.HandshakeTimeout, Heartbeat = heartbeat };
+        builder.Services.AddProblemDetails();
+        builder.Services.AddOpenApi(ServerApi.Document, o => o.ShouldInclude = d => d.GroupName == ServerApi.Document);
+        // Liveness (/healthz) checks nothing but that the server answers; readiness (/readyz) asks the store and the
+        // broker. The checks need the hub, which exists only once the app is built.
+        Hub.Hub? hubForChecks = null;
+        builder.Services.AddHealthChecks()
+            .AddAsyncCheck("store", ct => HealthChecks.StoreAsync(hubForChecks!, ct), tags: [HealthChecks.Ready])
+            .AddCheck("broker", () => HealthChecks.Broker(hubForChecks!), tags: [HealthChecks.Ready]);
         int maxConnections = options.MaxConnections ?? ConnectionLimiter.DefaultLimit();
         ConnectionLimiter? limiter = null; // needs the app's logger: created once the app is built, before it listens
         builder.WebHost.UseUrls(options.Urls);
@@ -143,7 +152,15 @@ public static class SwitchboardServer
         var retention = new Timer(_ => _ = ApplyRetentionAsync(hub, hubLogger), null, options.RetentionInterval, options.RetentionInterval);
         app.Lifetime.ApplicationStopping.Register(() => retention.Dispose());
         HubInstances.Add(app, hub);
-        app.MapGet("/healthz", () => HealthAsync(hub));
+        hubForChecks = hub;
+        ServerApi.Map(app, hub, options.Api);
+        if (options.Api.Keys.Count > 0)
+        {
+            app.MapOpenApi(); // /openapi/v1.json: the server API's operations
+        }
+
+        app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = HealthChecks.WriteAsync });
+        app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains(HealthChecks.Ready), ResponseWriter = HealthChecks.WriteAsync });
         app.MapGet("/api/info", () => Results.Json(new { protocol = HubProtocol.Version, authEnabled = options.Auth.Enabled }));
         string webRoot = Path.Combine(AppContext.BaseDirectory, "wwwroot");
         if (Directory.Exists(webRoot))
@@ -271,22 +288,6 @@ public static class SwitchboardServer
     /// /healthz: "ok" and a line per dependency, or 503 "unavailable" when one it needs cannot be reached (PostgreSQL,
     /// Redis): a load balancer then sends new clients elsewhere. SQLite and the in-process broker are part of the process.
     /// </summary>
-    private static async Task<IResult> HealthAsync(Hub.Hub hub)
-    {
-        (string Line, bool Ok) store = hub.Store switch
-        {
-            Stores.Postgres.PostgresMessageStore pg => await pg.PingAsync(TimeSpan.FromSeconds(2)) ? ("store: ok (postgres)", true) : ("store: down (postgres does not answer)", false),
-            _ => ("store: ok", true),
-        };
-        (string Line, bool Ok) broker = hub.Broker switch
-        {
-            Redis.RedisBroker redis => redis.IsConnected ? ("broker: ok (redis)", true) : ("broker: down (redis unreachable; messages from other servers come from the store meanwhile)", false),
-            _ => ("broker: ok (this server only)", true),
-        };
-        bool ok = store.Ok && broker.Ok;
-        return Results.Text($"{(ok ? "ok" : "unavailable")}\n{store.Line}\n{broker.Line}\n", "text/plain; charset=utf-8", statusCode: ok ? 200 : 503);
-    }
-
     private const string StartupCategory = "Switchboard.Server.Startup";
 
     /// <summary>What a newcomer needs to see once the server listens: every endpoint's full URL, the store, auth, compression.</summary>

@@ -121,6 +121,9 @@ public sealed class SwitchboardServerOptions
     /// <summary>Authentication and the Origin allow-list.</summary>
     public AuthOptions Auth { get; set; } = new();
 
+    /// <summary>The server API for backends under <c>/api</c> (off until a key is configured).</summary>
+    public ApiOptions Api { get; set; } = new();
+
     /// <summary>Hub settings (rooms, limits, retention).</summary>
     public Hub.HubOptions Hub { get; set; } = new();
 

@@ -57,6 +57,29 @@ public class CliTests
             Assert.Contains("not a ws:// or wss:// address", badUrl.Stderr);
         }
     }
+
+    [Fact]
+    public async Task Send_with_an_api_key_publishes_through_the_server_api_without_a_websocket()
+    {
+        var (server, port) = await ServerProcess.StartAsync(new Dictionary<string, string> { ["Switchboard__Api__Keys__0"] = "cli-key-0123456789" }, 0, "--store", "memory");
+        await using var _ = server;
+        string url = $"ws://127.0.0.1:{port}";
+        await using var listen = Cli("listen", url, "--room", "alerts", "--since", "0", "--count", "1");
+        await using (var send = Cli("send", url, "--room", "alerts", "--api-key", "cli-key-0123456789", "--id", "disk-full", "--name", "monitor", "disk full on db-1"))
+        {
+            using JsonDocument ack = JsonDocument.Parse(await send.ReadLineAsync("{"));
+            Assert.Equal(("alerts", 1L, "disk-full", false), (ack.RootElement.GetProperty("room").GetString(), ack.RootElement.GetProperty("offset").GetInt64(),
+                ack.RootElement.GetProperty("id").GetString(), ack.RootElement.GetProperty("duplicate").GetBoolean()));
+            Assert.Equal(0, await send.WaitForExitAsync());
+        }
+
+        using JsonDocument m = JsonDocument.Parse(await listen.ReadLineAsync("{"));
+        Assert.Equal(("disk full on db-1", "monitor", "api"), (m.RootElement.GetProperty("text").GetString(), m.RootElement.GetProperty("name").GetString(), m.RootElement.GetProperty("from").GetString()));
+
+        await using var wrongKey = Cli("send", url, "--room", "alerts", "--api-key", "not-the-key", "text");
+        Assert.Equal(1, await wrongKey.WaitForExitAsync());
+        Assert.Matches("^switchboard: http://127.0.0.1:\\d+/api/rooms/alerts/messages answered 401: .*X-Api-Key", wrongKey.Stderr.Trim());
+    }
 }
 
 /// <summary>`switchboard chat` driven through its standard input.</summary>

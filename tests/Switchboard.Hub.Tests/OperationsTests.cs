@@ -83,10 +83,16 @@ public class OperationsTests
     }
 
     [Fact]
-    public async Task Healthz_answers_ok()
+    public async Task Healthz_is_liveness_and_readyz_asks_the_store_and_the_broker()
     {
         HubTestServer server = await HubTestServer.Shared;
         using var http = new HttpClient();
-        Assert.StartsWith("ok\n", await http.GetStringAsync(new Uri(new Uri(server.Ws.ToString().Replace("ws://", "http://", StringComparison.Ordinal)), "/healthz")));
+        var root = new Uri(server.Ws.ToString().Replace("ws://", "http://", StringComparison.Ordinal));
+        HttpResponseMessage live = await http.GetAsync(new Uri(root, "/healthz"));
+        Assert.Equal(System.Net.HttpStatusCode.OK, live.StatusCode);
+        Assert.Equal("ok\n", await live.Content.ReadAsStringAsync());
+        HttpResponseMessage ready = await http.GetAsync(new Uri(root, "/readyz"));
+        Assert.Equal(System.Net.HttpStatusCode.OK, ready.StatusCode);
+        Assert.Equal("ok\nstore: ok\nbroker: ok (this server only)\n", await ready.Content.ReadAsStringAsync());
     }
 }

@@ -281,14 +281,15 @@ public class ScaleOutTests(ScaleOutBackends backends, Xunit.Abstractions.ITestOu
     }
 
     [Fact]
-    public async Task While_Redis_is_down_publishes_are_acked_members_elsewhere_keep_up_from_the_store_and_healthz_says_503()
+    public async Task While_Redis_is_down_publishes_are_acked_members_elsewhere_keep_up_from_the_store_and_readyz_says_503()
     {
         await using RedisServer redis = await RedisServer.StartAsync(); // its own: it is stopped here
         var nodes = await NodesAsync(2, redis);
         try
         {
             using var http = new HttpClient();
-            Uri Health(Uri ws) => new(ws.ToString().Replace("ws://", "http://", StringComparison.Ordinal) + "healthz");
+            Uri Health(Uri ws) => new(ws.ToString().Replace("ws://", "http://", StringComparison.Ordinal) + "readyz");
+            Uri Live(Uri ws) => new(ws.ToString().Replace("ws://", "http://", StringComparison.Ordinal) + "healthz");
             HttpResponseMessage healthy = await http.GetAsync(Health(nodes[0].Ws));
             Assert.Equal(System.Net.HttpStatusCode.OK, healthy.StatusCode);
             Assert.Equal("ok\nstore: ok (postgres)\nbroker: ok (redis)\n", await healthy.Content.ReadAsStringAsync());
@@ -301,8 +302,9 @@ public class ScaleOutTests(ScaleOutBackends backends, Xunit.Abstractions.ITestOu
             Assert.Equal("before", (await member.ExpectAsync("message")).GetProperty("text").GetString());
 
             await redis.StopAsync();
-            HttpResponseMessage down = await UntilAsync(() => http.GetAsync(Health(nodes[0].Ws)), r => r.StatusCode == System.Net.HttpStatusCode.ServiceUnavailable, "healthz 503");
+            HttpResponseMessage down = await UntilAsync(() => http.GetAsync(Health(nodes[0].Ws)), r => r.StatusCode == System.Net.HttpStatusCode.ServiceUnavailable, "readyz 503");
             Assert.Contains("broker: down", await down.Content.ReadAsStringAsync());
+            Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync(Live(nodes[0].Ws))).StatusCode); // alive all the same: no restart
 
             var clock = System.Diagnostics.Stopwatch.StartNew();
             Assert.Equal(2, await publisher.PublishAsync(room, "while Redis is down")); // committed and acked all the same
@@ -311,7 +313,7 @@ public class ScaleOutTests(ScaleOutBackends backends, Xunit.Abstractions.ITestOu
             Assert.Equal((2L, "while Redis is down"), (late.GetProperty("offset").GetInt64(), late.GetProperty("text").GetString()));
 
             await redis.StartAgainAsync();
-            await UntilAsync(() => http.GetAsync(Health(nodes[0].Ws)), r => r.StatusCode == System.Net.HttpStatusCode.OK, "healthz 200 again");
+            await UntilAsync(() => http.GetAsync(Health(nodes[0].Ws)), r => r.StatusCode == System.Net.HttpStatusCode.OK, "readyz 200 again");
             Assert.Equal(3, await publisher.PublishAsync(room, "after"));
             Assert.Equal(3, (await member.ExpectAsync("message")).GetProperty("offset").GetInt64());
         }
