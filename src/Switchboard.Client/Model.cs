@@ -39,6 +39,12 @@ public sealed record RemovedFromRoom(string Room, string Reason, string Message)
 /// <summary>Messages <paramref name="From"/>..<paramref name="To"/> were removed by retention and will never arrive.</summary>
 public sealed record MessagesLost(string Room, long From, long To) : HubEvent(Room);
 
+/// <summary>
+/// This connection fell behind the room's live stream; the server replays everything after <paramref name="Offset"/>
+/// from history, then goes live again. Nothing is lost (messages keep arriving in order); a UI may say "catching up".
+/// </summary>
+public sealed record CatchingUp(string Room, long Offset) : HubEvent(Room);
+
 /// <summary>The room's history was lost and restarted on the server; offsets start over.</summary>
 public sealed record HistoryReset(string Room, string Epoch) : HubEvent(Room);
 
@@ -132,6 +138,12 @@ public sealed class SwitchboardClientOptions
 
     /// <summary>Creates message ids for <see cref="SwitchboardClient.PublishAsync"/>. Default: a random GUID.</summary>
     public Func<string> NewMessageId { get; init; } = () => Guid.NewGuid().ToString("N");
+
+    /// <summary>
+    /// Where the client notes what it ignored: a server message of a type it does not know (from a newer server) or one
+    /// it cannot read. Neither fails the connection.
+    /// </summary>
+    public Microsoft.Extensions.Logging.ILogger? Logger { get; init; }
 }
 
 /// <summary>The server's answer to a join.</summary>

@@ -49,6 +49,8 @@ public sealed class SwitchboardClient : IAsyncDisposable
 
     private sealed record Pending(string Room, string Text, TaskCompletionSource<PublishResult> Done);
 
+    private Microsoft.Extensions.Logging.ILogger _logger => _options.Logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+
     private SwitchboardClient(Uri url, SwitchboardClientOptions options)
     {
         _url = url;
@@ -496,6 +498,20 @@ public sealed class SwitchboardClient : IAsyncDisposable
             case "gap":
                 _events.Writer.TryWrite(new MessagesLost(e.GetProperty("room").GetString()!, e.GetProperty("from").GetInt64(), e.GetProperty("to").GetInt64()));
                 return;
+            case "lagging":
+                _events.Writer.TryWrite(new CatchingUp(e.GetProperty("room").GetString()!, e.GetProperty("offset").GetInt64()));
+                return;
+            case "welcome" or "member_joined" or "member_left" or "left" or "pong" or "history" or "refreshed" or "error":
+                break;
+            default:
+                if (reference is null)
+                {
+                    // A newer server's message: nothing here depends on it.
+                    Log.UnknownType(_logger, type);
+                    return;
+                }
+
+                break;
         }
 
         if (reference is null)
@@ -554,8 +570,35 @@ public sealed class SwitchboardClient : IAsyncDisposable
                 return;
             }
 
-            using JsonDocument doc = JsonDocument.Parse(message.Data);
-            await client.OnServerMessageAsync(doc.RootElement).ConfigureAwait(false);
+            JsonDocument doc;
+            try
+            {
+                doc = JsonDocument.Parse(message.Data);
+            }
+            catch (JsonException ex)
+            {
+                Log.Unreadable(client._logger, "not JSON: " + ex.Message);
+                return;
+            }
+
+            using (doc)
+            {
+                try
+                {
+                    if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("type", out JsonElement t) || t.ValueKind != JsonValueKind.String)
+                    {
+                        Log.Unreadable(client._logger, "no \"type\"");
+                        return;
+                    }
+
+                    await client.OnServerMessageAsync(doc.RootElement).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is KeyNotFoundException or InvalidOperationException or FormatException)
+                {
+                    // A field missing or of another type than this client knows: ignore the message, keep the connection.
+                    Log.Unreadable(client._logger, ex.Message);
+                }
+            }
         }
 
         private static bool IsWelcome(WebSocketMessage message)
@@ -573,9 +616,16 @@ public sealed class SwitchboardClient : IAsyncDisposable
         }
     }
 
-    /// <summary>Closes the connection and stops reconnecting.</summary>
+    private int _disposed;
+
+    /// <summary>Closes the connection and stops reconnecting. Safe to call more than once.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         await _stop.CancelAsync().ConfigureAwait(false);
         WebSocketConnection? c = _connection;
         if (c is not null)
@@ -608,4 +658,14 @@ public sealed class RoomChannel
 
     /// <summary>Publishes text to the room (acknowledged; retried across reconnects).</summary>
     public Task<PublishResult> SendAsync(string text, CancellationToken cancellationToken = default) => _client.PublishAsync(Room, text, null, cancellationToken);
+}
+
+/// <summary>The client's log lines.</summary>
+internal static partial class Log
+{
+    [Microsoft.Extensions.Logging.LoggerMessage(1, Microsoft.Extensions.Logging.LogLevel.Information, "Ignored a server message of unknown type \"{Type}\" (a newer server?)")]
+    public static partial void UnknownType(Microsoft.Extensions.Logging.ILogger logger, string type);
+
+    [Microsoft.Extensions.Logging.LoggerMessage(2, Microsoft.Extensions.Logging.LogLevel.Warning, "Ignored a server message this client cannot read: {Why}")]
+    public static partial void Unreadable(Microsoft.Extensions.Logging.ILogger logger, string why);
 }
