@@ -260,6 +260,7 @@ public sealed class HubSession
 
     private async Task CatchUpAsync(Room room, Subscriber subscriber, long cursor)
     {
+        using System.Diagnostics.Activity? trace = HubTracing.StartCatchUp(room.Name, cursor, "store");
         try
         {
             while (!subscriber.Removed)
@@ -448,9 +449,12 @@ public sealed class HubSession
         }
 
         string? reference = cmd.Ref;
+        System.Diagnostics.Activity? trace = HubTracing.StartPublish(name, Identity.UserId);
         var publish = new Room.Publish(new NewMessage(id, Identity.UserId, Identity.Name, text, Options.Time.GetUtcNow()), (result, error) =>
         {
             _inFlight.Exit(textBytes);
+            trace?.SetStatus(error is null ? System.Diagnostics.ActivityStatusCode.Ok : System.Diagnostics.ActivityStatusCode.Error, error?.Message);
+            trace?.Stop(); // on the room's worker: the activity was started on the reader's thread, so it is stopped explicitly
             if (error is not null || result is not AppendResult r)
             {
                 Reply(HubProtocol.Error(HubErrorCodes.Internal, "The message could not be stored; retry with the same id.", reference));
@@ -468,11 +472,17 @@ public sealed class HubSession
                     w.WriteBoolean("duplicate", true);
                 }
             }));
-        });
+        }, trace?.Context ?? default);
+        if (trace is not null)
+        {
+            System.Diagnostics.Activity.Current = trace.Parent; // the publish goes on without this thread: do not leave it current here
+        }
+
         _inFlight.Enter(textBytes);
         if (await PostToRoomAsync(cmd, name, publish).ConfigureAwait(false) is null)
         {
             _inFlight.Exit(textBytes); // not queued (the reply said why): never answered by the room
+            trace?.Stop();
         }
 
         await _inFlight.WhenOpenAsync().ConfigureAwait(false); // a full window: read nothing more from this connection until acks go out

@@ -280,10 +280,13 @@ internal sealed class Room
 
     internal abstract class Work;
 
-    internal sealed class Publish(NewMessage message, Action<AppendResult?, Exception?> done) : Work
+    internal sealed class Publish(NewMessage message, Action<AppendResult?, Exception?> done, System.Diagnostics.ActivityContext trace = default) : Work
     {
         public NewMessage Message { get; } = message;
         public Action<AppendResult?, Exception?> Done { get; } = done;
+
+        /// <summary>The publish's trace, when one is recorded: the commit links to it and the fan-out is its child.</summary>
+        public System.Diagnostics.ActivityContext Trace { get; } = trace;
     }
 
     internal sealed class JoinStart(Subscriber subscriber, long? since, string? epoch, string? reference, TaskCompletionSource<long?> done) : Work
@@ -467,12 +470,16 @@ internal sealed class Room
         batch.Clear();
         IReadOnlyList<AppendResult> results;
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        System.Diagnostics.Activity? append = HubTracing.StartAppend(Name, items.Select(i => i.Trace), items.Length);
         try
         {
             results = await _store.AppendAsync(Name, [.. items.Select(i => i.Message)]).ConfigureAwait(false);
+            append?.Stop(); // the commit only: the fan-out and the acks that follow are the publishes' own
         }
         catch (Exception ex)
         {
+            append?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ex.Message);
+            append?.Stop();
             _logger.LogError(ex, "Room {Room}: storing {Count} messages failed", Name, items.Length);
             foreach (Publish p in items)
             {
@@ -531,7 +538,7 @@ internal sealed class Room
 
         if (message.Offset == _state.Head + 1)
         {
-            Deliver(message);
+            Deliver(message, publish?.Trace ?? default);
             publish?.Done(result, null);
             DeliverHeld();
             return;
@@ -615,8 +622,9 @@ internal sealed class Room
     }
 
     /// <summary>Delivers the next message in offset order to every live subscriber here.</summary>
-    private void Deliver(StoredMessage stored)
+    private void Deliver(StoredMessage stored, System.Diagnostics.ActivityContext trace = default)
     {
+        using System.Diagnostics.Activity? fanout = HubTracing.StartFanout(Name, stored.Offset, trace, _live.Count);
         _metrics.Delivered(_live.Count);
         _state = _state with { Head = stored.Offset };
         var message = new RoomMessage(Name, stored);
@@ -882,7 +890,13 @@ internal sealed class Room
 
         if (CacheCovers(cursor))
         {
-            if (SendCachedAfter(s, cursor))
+            bool sent;
+            using (cursor < _state.Head ? HubTracing.StartCatchUp(Name, cursor, "cache") : null)
+            {
+                sent = SendCachedAfter(s, cursor); // the replay from the room's cache of recent messages
+            }
+
+            if (sent)
             {
                 AddLive(s);
             }

@@ -192,10 +192,14 @@ public sealed class WebSocketUpgradeRouter
         UpgradeRequest? request = null;
         WebSocketHandler? handler = null;
         ServerHandshakeResult? handshake = null;
+        using System.Diagnostics.Activity? trace = head is not null && head.Headers.Get("Upgrade") is not null
+            ? WebSocketTracing.Source.StartActivity("handshake", System.Diagnostics.ActivityKind.Server)
+            : null;
         if (head is not null && head.Headers.Get("Upgrade") is not null)
         {
             int q = head.Target.IndexOf('?', StringComparison.Ordinal);
             string path = q < 0 ? head.Target : head.Target[..q];
+            trace?.SetTag("url.path", path);
             if (_routes.TryGetValue(path, out route))
             {
                 handshake = ServerHandshake.Validate(head.Method, head.Version, head.Headers, route.Handshake);
@@ -209,6 +213,7 @@ public sealed class WebSocketUpgradeRouter
 
         if (handler is null)
         {
+            trace?.SetTag("switchboard.handshake", "to_http"); // refused or not ours: the HTTP endpoint answers it
             input.AdvanceTo(buffer.Start, buffer.Start); // nothing consumed or examined: Kestrel reads the same bytes
             await next(connection).ConfigureAwait(false);
             return null;
@@ -231,6 +236,8 @@ public sealed class WebSocketUpgradeRouter
             await SocketSend.SendAllAsync(socket, response).ConfigureAwait(false);
         }
 
+        trace?.SetTag("switchboard.handshake", "101");
+        trace?.Stop(); // the connection runs on without it
         return Run(connection, options, subProtocol, compression, handler, socket);
     }
 
