@@ -57,6 +57,7 @@ public static class SwitchboardServer
         // One heartbeat per server (not the process-wide default): every connection's deadlines, on the server's clock.
         var heartbeat = new WebSocketHeartbeat(options.Time, TimeSpan.FromSeconds(1));
         var router = new WebSocketUpgradeRouter { HandshakeTimeout = options.HandshakeTimeout, Heartbeat = heartbeat };
+        Telemetry.AddIfConfigured(builder, options.Otlp);
         builder.Services.AddProblemDetails();
         builder.Services.AddOpenApi(ServerApi.Document, o => o.ShouldInclude = d => d.GroupName == ServerApi.Document);
         // Liveness (/healthz) checks nothing but that the server answers; readiness (/readyz) asks the store and the

@@ -121,6 +121,9 @@ public sealed class SwitchboardServerOptions
     /// <summary>Authentication and the Origin allow-list.</summary>
     public AuthOptions Auth { get; set; } = new();
 
+    /// <summary>Export of traces and metrics over OTLP (off until an endpoint is configured).</summary>
+    public OtlpOptions Otlp { get; set; } = new();
+
     /// <summary>The server API for backends under <c>/api</c> (off until a key is configured).</summary>
     public ApiOptions Api { get; set; } = new();
 
