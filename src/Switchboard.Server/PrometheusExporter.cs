@@ -11,14 +11,15 @@ namespace Switchboard.Server;
 /// time; histograms are aggregated into cumulative buckets as they are recorded.
 /// </summary>
 /// <remarks>
-/// OpenTelemetry's Prometheus exporter is not available from this project's package source, so this small
-/// listener does the same job for the instruments Switchboard defines (counters, gauges, histograms).
+/// Not OpenTelemetry's Prometheus exporter: OpenTelemetry subscribes to meters by name, so with two servers in one
+/// process each scrape would show both servers' counts. This listener takes only the meters of its server's
+/// <see cref="IMeterFactory"/>, with their tags as labels (docs/architecture.md). OTLP export goes through OpenTelemetry.
 /// </remarks>
 public sealed class PrometheusExporter : IDisposable
 {
     private static readonly double[] Bounds = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
     private readonly MeterListener _listener = new();
-    private readonly ConcurrentDictionary<Instrument, double> _values = new();
+    private readonly ConcurrentDictionary<(Instrument Instrument, string Labels), double> _values = new();
     private readonly ConcurrentDictionary<Instrument, HistogramState> _histograms = new();
     private readonly object _scrape = new();
 
@@ -46,13 +47,34 @@ public sealed class PrometheusExporter : IDisposable
                 }
             }
         };
-        _listener.SetMeasurementEventCallback<long>((i, v, _, _) => Record(i, v));
-        _listener.SetMeasurementEventCallback<int>((i, v, _, _) => Record(i, v));
-        _listener.SetMeasurementEventCallback<double>((i, v, _, _) => Record(i, v));
+        _listener.SetMeasurementEventCallback<long>((i, v, tags, _) => Record(i, v, tags));
+        _listener.SetMeasurementEventCallback<int>((i, v, tags, _) => Record(i, v, tags));
+        _listener.SetMeasurementEventCallback<double>((i, v, tags, _) => Record(i, v, tags));
         _listener.Start();
     }
 
-    private void Record(Instrument instrument, double value)
+    /// <summary>Prometheus labels for a measurement's tags, sorted by name: <c>{code="1000",endpoint="/hub"}</c>, or empty.</summary>
+    private static string Labels(ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    {
+        if (tags.IsEmpty)
+        {
+            return string.Empty;
+        }
+
+        var sorted = tags.ToArray();
+        Array.Sort(sorted, (a, b) => string.CompareOrdinal(a.Key, b.Key));
+        var sb = new StringBuilder("{");
+        foreach (var (key, value) in sorted)
+        {
+            string text = Convert.ToString(value, CultureInfo.InvariantCulture) ?? "";
+            sb.Append(sb.Length > 1 ? "," : "").Append(key).Append("=\"")
+              .Append(text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal)).Append('"');
+        }
+
+        return sb.Append('}').ToString();
+    }
+
+    private void Record(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
     {
         if (instrument is Histogram<double> or Histogram<long> or Histogram<int>)
         {
@@ -72,11 +94,11 @@ public sealed class PrometheusExporter : IDisposable
         }
         else if (instrument.IsObservable)
         {
-            _values[instrument] = value; // observable: the callback reports the current total
+            _values[(instrument, Labels(tags))] = value; // observable: the callback reports the current total
         }
         else
         {
-            _values.AddOrUpdate(instrument, value, (_, old) => old + value);
+            _values.AddOrUpdate((instrument, Labels(tags)), value, (_, old) => old + value);
         }
     }
 
@@ -87,11 +109,17 @@ public sealed class PrometheusExporter : IDisposable
         {
             _listener.RecordObservableInstruments();
             var sb = new StringBuilder();
-            foreach (var (instrument, value) in _values.OrderBy(kv => kv.Key.Name, StringComparer.Ordinal))
+            Instrument? previous = null;
+            foreach (var ((instrument, labels), value) in _values.OrderBy(kv => kv.Key.Instrument.Name, StringComparer.Ordinal).ThenBy(kv => kv.Key.Labels, StringComparer.Ordinal))
             {
-                string type = instrument.GetType().Name.StartsWith("ObservableGauge", StringComparison.Ordinal) || instrument.GetType().Name.StartsWith("UpDown", StringComparison.Ordinal) || instrument.GetType().Name.StartsWith("ObservableUpDown", StringComparison.Ordinal) ? "gauge" : "counter";
-                Header(sb, instrument, type);
-                sb.Append(instrument.Name).Append(' ').Append(Format(value)).Append('\n');
+                if (!ReferenceEquals(instrument, previous))
+                {
+                    string type = instrument.GetType().Name.StartsWith("ObservableGauge", StringComparison.Ordinal) || instrument.GetType().Name.StartsWith("UpDown", StringComparison.Ordinal) || instrument.GetType().Name.StartsWith("ObservableUpDown", StringComparison.Ordinal) ? "gauge" : "counter";
+                    Header(sb, instrument, type); // once per metric, then one line per label set
+                    previous = instrument;
+                }
+
+                sb.Append(instrument.Name).Append(labels).Append(' ').Append(Format(value)).Append('\n');
             }
 
             foreach (var (instrument, h) in _histograms.OrderBy(kv => kv.Key.Name, StringComparer.Ordinal))

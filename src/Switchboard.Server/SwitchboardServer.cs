@@ -99,10 +99,11 @@ public static class SwitchboardServer
         DeflateServerPolicy? compression = options.Compression
             ? new DeflateServerPolicy { ServerNoContextTakeover = !options.CompressionContextTakeover, ClientNoContextTakeover = !options.CompressionContextTakeover }
             : null;
-        WebSocketEndpointOptions Endpoint(long maxMessageSize) => new()
+        WebSocketEndpointOptions Endpoint(string name, long maxMessageSize) => new()
         {
             Connection = new WebSocketConnectionOptions
             {
+                EndpointName = name,
                 MaxMessageSize = maxMessageSize,
                 KeepAliveInterval = options.KeepAliveInterval == TimeSpan.Zero ? null : options.KeepAliveInterval,
                 KeepAliveTimeout = options.KeepAliveTimeout,
@@ -116,11 +117,10 @@ public static class SwitchboardServer
             Compression = compression,
         };
 
-        WebSocketEndpointOptions echoOptions = Endpoint(options.MaxMessageSize);
 
         // Hub commands are small (a publish carries at most MaxTextBytes of text): accepting 16 MiB on /hub and /ws
         // would only let each connection make the server buffer that much before refusing it.
-        WebSocketEndpointOptions hubOptions = Endpoint(Math.Min(options.MaxMessageSize, options.Hub.EffectiveMaxCommandBytes));
+        long hubMessageSize = Math.Min(options.MaxMessageSize, options.Hub.EffectiveMaxCommandBytes);
         ILogger hubCategory = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.Hub");
         Hub.IBroker broker = options.CreateBroker(hubCategory, meterFactory);
         var hub = new Hub.Hub(options.CreateStore(), options.Hub, hubCategory, broker, SwitchboardServerOptions.CreatePresence(broker, options.NodeTimeout, hubCategory), hubMetrics);
@@ -133,13 +133,13 @@ public static class SwitchboardServer
         };
         Func<Func<string, string?>, Grant?, WebSocketHandler> seedHandler = (_, grant) =>
             new SeedChatHandler(hub, hubLogger, grant, grant is null ? null : c => new TokenAccess(tokens!, grant, c));
-        MapGuarded(app, router, "/hub", options, tokens, hubOptions, hubHandler);
-        MapGuarded(app, router, "/ws", options, tokens, hubOptions, seedHandler);
+        MapGuarded(app, router, "/hub", options, tokens, Endpoint("/hub", hubMessageSize), hubHandler);
+        MapGuarded(app, router, "/ws", options, tokens, Endpoint("/ws", hubMessageSize), seedHandler);
         // Every WebSocket endpoint follows the same rules: with authentication on, /echo needs a token and an allowed Origin too.
-        MapGuarded(app, router, "/echo", options, tokens, echoOptions, static (_, _) => EchoHandler.Instance);
+        MapGuarded(app, router, "/echo", options, tokens, Endpoint("/echo", options.MaxMessageSize), static (_, _) => EchoHandler.Instance);
         // A WebSocket upgrade to "/" is an exact echo too (what the seed programs that dial ws://host:port expect); a
         // plain GET of "/" still serves the chat UI, so "/" is no endpoint: upgrades are taken before the static files.
-        RequestDelegate rootEcho = MapGuarded(app, router, "/", options, tokens, echoOptions, static (_, _) => EchoHandler.Instance, mapHttpEndpoint: false);
+        RequestDelegate rootEcho = MapGuarded(app, router, "/", options, tokens, Endpoint("/", options.MaxMessageSize), static (_, _) => EchoHandler.Instance, mapHttpEndpoint: false);
         app.Use(next => ctx => ctx.Request.Path == "/" && HeaderTokens.Contains(ctx.Request.Headers.Upgrade.ToString(), "websocket") ? rootEcho(ctx) : next(ctx));
 
         // SIGTERM / Ctrl-C: Kestrel stops accepting; every connection is closed with 1001; then the store is flushed.

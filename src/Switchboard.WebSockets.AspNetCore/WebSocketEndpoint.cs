@@ -160,6 +160,7 @@ public static class WebSocketEndpointRouteBuilderExtensions
         CompressionThreshold = o.CompressionThreshold,
         Heartbeat = o.Heartbeat,
         Metrics = o.Metrics,
+        EndpointName = o.EndpointName,
         Logger = logger,
     };
 

@@ -182,8 +182,8 @@ public sealed partial class WebSocketConnection
         await Transport.Input.CompleteAsync().ConfigureAwait(false);
         (Transport as IDisposable)?.Dispose();
 
-        Options.Metrics?.Closed();
         WebSocketCloseStatus status = Protocol.Complete();
+        Options.Metrics?.Closed(Options.EndpointName, status.Code);
         Log.Closed(_logger, Id, status.Code, status.Reason, status.WasClean);
         try
         {

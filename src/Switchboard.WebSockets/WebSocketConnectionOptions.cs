@@ -70,6 +70,9 @@ public sealed class WebSocketConnectionOptions
     /// <summary>The heartbeat driving keepalive and close timeouts. Default <see cref="WebSocketHeartbeat.Shared"/>.</summary>
     public WebSocketHeartbeat? Heartbeat { get; init; }
 
+    /// <summary>The endpoint these connections belong to (e.g. "/hub"), as the <c>endpoint</c> tag of their metrics.</summary>
+    public string? EndpointName { get; init; }
+
     /// <summary>Where these connections are counted (a host's own, from its <c>IMeterFactory</c>). Null: not counted.</summary>
     public WebSocketMetrics? Metrics { get; init; }
 

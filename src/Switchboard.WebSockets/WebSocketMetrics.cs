@@ -13,6 +13,7 @@ public sealed class WebSocketMetrics : IDisposable
     public const string MeterName = "Switchboard.WebSockets";
 
     private readonly bool _ownsMeter;
+    private readonly Counter<long> _closed;
     private long _opened, _active, _bytesIn, _bytesOut, _messagesIn, _messagesOut, _slowConsumers;
 
     /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/> (or a meter of its own when null).</summary>
@@ -27,6 +28,7 @@ public sealed class WebSocketMetrics : IDisposable
         Meter.CreateObservableCounter("switchboard_messages_received_total", () => Volatile.Read(ref _messagesIn), description: "WebSocket messages received");
         Meter.CreateObservableCounter("switchboard_messages_sent_total", () => Volatile.Read(ref _messagesOut), description: "WebSocket data frames sent");
         Meter.CreateObservableCounter("switchboard_slow_consumer_disconnects_total", () => Volatile.Read(ref _slowConsumers), description: "Connections closed because their outbound queue was full");
+        _closed = Meter.CreateCounter<long>("switchboard_connections_closed_total", description: "WebSocket connections ended, by endpoint and close code (1006: dropped without a close frame)");
         // Native zlib memory is the process's, whoever allocated it: this gauge is the one process-wide figure.
         Meter.CreateObservableGauge("switchboard_deflate_streams", () => Protocol.Extensions.DeflateStreams.Live, description: "Native zlib streams allocated for permessage-deflate in this process (pooled ones included)");
     }
@@ -46,7 +48,15 @@ public sealed class WebSocketMetrics : IDisposable
         Interlocked.Increment(ref _active);
     }
 
-    internal void Closed() => Interlocked.Decrement(ref _active);
+    internal void Closed(string? endpoint, ushort code)
+    {
+        Interlocked.Decrement(ref _active);
+        if (_closed.Enabled)
+        {
+            // Low cardinality by construction: endpoints are the host's paths, codes a small set.
+            _closed.Add(1, new KeyValuePair<string, object?>("endpoint", endpoint ?? "other"), new KeyValuePair<string, object?>("code", code));
+        }
+    }
 
     internal void Received(long bytes) => Interlocked.Add(ref _bytesIn, bytes);
 

@@ -164,6 +164,9 @@ public sealed class HubClient : WebSocketHandler, IAsyncDisposable
         return ack.GetProperty("offset").GetInt64();
     }
 
+    /// <summary>Closes with <paramref name="code"/> and waits until the connection has ended.</summary>
+    public Task<WebSocketCloseStatus> CloseAsync(ushort code, string reason) => _connection!.CloseAsync(code, reason);
+
     public ValueTask DisposeAsync()
     {
         _connection?.Abort();

@@ -27,6 +27,39 @@ public class OperationsTests
     }
 
     [Fact]
+    public async Task Closed_connections_are_counted_by_endpoint_and_close_code()
+    {
+        HubTestServer server = await HubTestServer.StartAsync(o => o.Store = "memory");
+        try
+        {
+            await using (var hub = await HubClient.ConnectAsync(server.Ws, "closing"))
+            {
+                await hub.CloseAsync(4000, "bye"); // the server echoes the code
+            }
+
+            await using (var ws = await HubClient.ConnectAsync(server.Ws, "", path: "/ws"))
+            {
+                await ws.CloseAsync(1000, "done");
+            }
+
+            Dictionary<string, double> after = await ScrapeAsync(server);
+            for (int i = 0; i < 100 && !(after.ContainsKey("switchboard_connections_closed_total{code=\"1000\",endpoint=\"/ws\"}") && after.ContainsKey("switchboard_connections_closed_total{code=\"4000\",endpoint=\"/hub\"}")); i++)
+            {
+                after = await ScrapeAsync(server); // the server counts a close once its side has finished; the client may be first
+            }
+
+            Assert.Equal(1, after["switchboard_connections_closed_total{code=\"4000\",endpoint=\"/hub\"}"]);
+            Assert.Equal(1, after["switchboard_connections_closed_total{code=\"1000\",endpoint=\"/ws\"}"]);
+            Assert.Equal(2, after.Where(kv => kv.Key.StartsWith("switchboard_connections_closed_total{", StringComparison.Ordinal)).Sum(kv => kv.Value));
+        }
+        finally
+        {
+            await server.App.StopAsync();
+            await server.App.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task Two_servers_in_one_process_count_apart()
     {
         HubTestServer a = await HubTestServer.StartAsync(o => o.Store = "memory");
