@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Switchboard.Server;
@@ -12,6 +13,22 @@ internal static class HealthChecks
 {
     /// <summary>The tag of the checks <c>/readyz</c> runs.</summary>
     public const string Ready = "ready";
+
+    /// <summary>Registers the store and broker checks (tagged <see cref="Ready"/>), which ask the host's hub.</summary>
+    public static void Add(Microsoft.Extensions.DependencyInjection.IServiceCollection services) =>
+        Microsoft.Extensions.DependencyInjection.HealthCheckServiceCollectionExtensions.AddHealthChecks(services)
+            .AddCheck<StoreCheck>("store", tags: [Ready])
+            .AddCheck<BrokerCheck>("broker", tags: [Ready]);
+
+    private sealed class StoreCheck(SwitchboardRuntime runtime) : IHealthCheck
+    {
+        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) => StoreAsync(runtime.Hub, cancellationToken);
+    }
+
+    private sealed class BrokerCheck(SwitchboardRuntime runtime) : IHealthCheck
+    {
+        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) => Task.FromResult(Broker(runtime.Hub));
+    }
 
     public static async Task<HealthCheckResult> StoreAsync(Hub.Hub hub, CancellationToken cancellationToken) => hub.Store switch
     {

@@ -54,18 +54,11 @@ public static class SwitchboardServer
             logging(builder.Logging);
         }
 
-        // One heartbeat per server (not the process-wide default): every connection's deadlines, on the server's clock.
-        var heartbeat = new WebSocketHeartbeat(options.Time, TimeSpan.FromSeconds(1));
-        var router = new WebSocketUpgradeRouter { HandshakeTimeout = options.HandshakeTimeout, Heartbeat = heartbeat };
+        var router = new WebSocketUpgradeRouter { HandshakeTimeout = options.HandshakeTimeout };
+        SwitchboardServiceCollectionExtensions.AddSwitchboardCore(builder.Services, _ => options);
         Telemetry.AddIfConfigured(builder, options.Otlp);
         builder.Services.AddProblemDetails();
         builder.Services.AddOpenApi(ServerApi.Document, o => o.ShouldInclude = d => d.GroupName == ServerApi.Document);
-        // Liveness (/healthz) checks nothing but that the server answers; readiness (/readyz) asks the store and the
-        // broker. The checks need the hub, which exists only once the app is built.
-        Hub.Hub? hubForChecks = null;
-        builder.Services.AddHealthChecks()
-            .AddAsyncCheck("store", ct => HealthChecks.StoreAsync(hubForChecks!, ct), tags: [HealthChecks.Ready])
-            .AddCheck("broker", () => HealthChecks.Broker(hubForChecks!), tags: [HealthChecks.Ready]);
         int maxConnections = options.MaxConnections ?? ConnectionLimiter.DefaultLimit();
         ConnectionLimiter? limiter = null; // needs the app's logger: created once the app is built, before it listens
         builder.WebHost.UseUrls(options.Urls);
@@ -88,72 +81,22 @@ public static class SwitchboardServer
         });
 
         WebApplication app = builder.Build();
-        // Every instrument comes from this app's meter factory and exists from start-up: a scrape before the first
-        // connection lists them all, at zero, and two servers in one process count apart.
-        IMeterFactory meterFactory = app.Services.GetRequiredService<IMeterFactory>();
-        var serverMetrics = new ServerMetrics(meterFactory);
-        var webSocketMetrics = new WebSocketMetrics(meterFactory);
-        var hubMetrics = new HubMetrics(meterFactory);
-        limiter = new ConnectionLimiter(maxConnections, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.Server.Connections"), options.Time, serverMetrics);
-        var registry = new WebSocketConnectionRegistry();
-        DeflateServerPolicy? compression = options.Compression
-            ? new DeflateServerPolicy { ServerNoContextTakeover = !options.CompressionContextTakeover, ClientNoContextTakeover = !options.CompressionContextTakeover }
-            : null;
-        WebSocketEndpointOptions Endpoint(string name, long maxMessageSize) => new()
-        {
-            Connection = new WebSocketConnectionOptions
-            {
-                EndpointName = name,
-                MaxMessageSize = maxMessageSize,
-                KeepAliveInterval = options.KeepAliveInterval == TimeSpan.Zero ? null : options.KeepAliveInterval,
-                KeepAliveTimeout = options.KeepAliveTimeout,
-                CloseTimeout = options.CloseTimeout,
-                CompressionLevel = options.CompressionLevel,
-                CompressionThreshold = options.CompressionThreshold,
-                Heartbeat = heartbeat,
-                Metrics = webSocketMetrics,
-            },
-            Registry = registry,
-            Compression = compression,
-        };
-
-
-        // Hub commands are small (a publish carries at most MaxTextBytes of text): accepting 16 MiB on /hub and /ws
-        // would only let each connection make the server buffer that much before refusing it.
-        long hubMessageSize = Math.Min(options.MaxMessageSize, options.Hub.EffectiveMaxCommandBytes);
-        ILogger hubCategory = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.Hub");
-        Hub.IBroker broker = options.CreateBroker(hubCategory, meterFactory);
-        var hub = new Hub.Hub(options.CreateStore(), options.Hub, hubCategory, broker, SwitchboardServerOptions.CreatePresence(broker, options.NodeTimeout, hubCategory), hubMetrics);
+        // The runtime (hub, store, broker, instruments) is created here, so a store or broker that cannot be reached is
+        // reported by Build, in one line, before anything listens.
+        SwitchboardRuntime runtime = app.Services.GetRequiredService<SwitchboardRuntime>();
+        Hub.Hub hub = runtime.Hub;
+        router.Heartbeat = runtime.Heartbeat;
+        limiter = new ConnectionLimiter(maxConnections, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.Server.Connections"), options.Time,
+            new ServerMetrics(runtime.MeterFactory));
         ILogger hubLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.Server");
-        TokenService? tokens = options.Auth.Enabled ? new TokenService(options.Auth) : null;
-        Func<Func<string, string?>, Grant?, WebSocketHandler> hubHandler = (query, grant) =>
-        {
-            HubIdentity identity = grant?.Identity ?? Identity.FromQuery(query("name"), query("user"));
-            return new HubHandler(hub, identity, hubLogger, grant is null ? null : c => new TokenAccess(tokens!, grant, c));
-        };
-        Func<Func<string, string?>, Grant?, WebSocketHandler> seedHandler = (_, grant) =>
-            new SeedChatHandler(hub, hubLogger, grant, grant is null ? null : c => new TokenAccess(tokens!, grant, c));
-        MapGuarded(app, router, "/hub", options, tokens, Endpoint("/hub", hubMessageSize), hubHandler);
-        MapGuarded(app, router, "/ws", options, tokens, Endpoint("/ws", hubMessageSize), seedHandler);
+        runtime.MapGuarded(app, router, "/hub", runtime.Endpoint("/hub", runtime.HubMessageSize), runtime.HubHandler);
+        runtime.MapGuarded(app, router, "/ws", runtime.Endpoint("/ws", runtime.HubMessageSize), runtime.SeedChatHandler);
         // Every WebSocket endpoint follows the same rules: with authentication on, /echo needs a token and an allowed Origin too.
-        MapGuarded(app, router, "/echo", options, tokens, Endpoint("/echo", options.MaxMessageSize), static (_, _) => EchoHandler.Instance);
+        runtime.MapGuarded(app, router, "/echo", runtime.Endpoint("/echo", options.MaxMessageSize), SwitchboardRuntime.EchoHandlerFor);
         // A WebSocket upgrade to "/" is an exact echo too (what the seed programs that dial ws://host:port expect); a
         // plain GET of "/" still serves the chat UI, so "/" is no endpoint: upgrades are taken before the static files.
-        RequestDelegate rootEcho = MapGuarded(app, router, "/", options, tokens, Endpoint("/", options.MaxMessageSize), static (_, _) => EchoHandler.Instance, mapHttpEndpoint: false);
+        RequestDelegate rootEcho = runtime.MapGuarded(app, router, "/", runtime.Endpoint("/", options.MaxMessageSize), SwitchboardRuntime.EchoHandlerFor, mapHttpEndpoint: false).Http;
         app.Use(next => ctx => ctx.Request.Path == "/" && HeaderTokens.Contains(ctx.Request.Headers.Upgrade.ToString(), "websocket") ? rootEcho(ctx) : next(ctx));
-
-        // SIGTERM / Ctrl-C: Kestrel stops accepting; every connection is closed with 1001; then the store is flushed.
-        app.Lifetime.ApplicationStopping.Register(() =>
-        {
-            hubLogger.LogInformation("Shutting down: closing {Count} connections with 1001", registry.Count);
-            registry.CloseAllAsync(WebSocketCloseCode.GoingAway, "Server shutting down", options.CloseTimeout).GetAwaiter().GetResult();
-        });
-        app.Lifetime.ApplicationStopped.Register(() => hub.DisposeAsync().AsTask().GetAwaiter().GetResult());
-        hub.InitializeAsync().GetAwaiter().GetResult();
-        var retention = new Timer(_ => _ = ApplyRetentionAsync(hub, hubLogger), null, options.RetentionInterval, options.RetentionInterval);
-        app.Lifetime.ApplicationStopping.Register(() => retention.Dispose());
-        HubInstances.Add(app, hub);
-        hubForChecks = hub;
         ServerApi.Map(app, hub, options.Api);
         if (options.Api.Keys.Count > 0)
         {
@@ -180,7 +123,7 @@ public static class SwitchboardServer
                 },
             });
         }
-        var exporter = new PrometheusExporter(meterFactory);
+        var exporter = new PrometheusExporter(runtime.MeterFactory);
         app.MapGet("/metrics", (HttpContext ctx) => MetricsAccess(ctx, options) is { } refusal
             ? refusal
             : Results.Text(exporter.Scrape(), "text/plain; version=0.0.4; charset=utf-8"));
@@ -192,71 +135,7 @@ public static class SwitchboardServer
         }
 
         app.Lifetime.ApplicationStopped.Register(exporter.Dispose);
-        app.Lifetime.ApplicationStopped.Register(heartbeat.Dispose);
         return app;
-    }
-
-    /// <summary>
-    /// Maps a WebSocket endpoint behind the Origin allow-list and, when authentication is on, a token check —
-    /// both decided on the HTTP handshake, before any upgrade (403 / 401 with the reason).
-    /// </summary>
-    private static RequestDelegate MapGuarded(WebApplication app, WebSocketUpgradeRouter router, string path, SwitchboardServerOptions options, TokenService? tokens,
-        WebSocketEndpointOptions endpoint, Func<Func<string, string?>, Grant?, WebSocketHandler> handler, bool mapHttpEndpoint = true)
-    {
-        ServerHandshakeOptions handshake = endpoint.ToHandshakeOptions();
-        // The connection-level fast path: takes the upgrade only when everything checks out; otherwise declines, and the
-        // HTTP endpoint below answers (403, 401, ...) with the same rules.
-        router.Map(path, async request =>
-        {
-            string? origin = request.Headers.Get("Origin");
-            if (origin is not null && !OriginAllowed(origin, request.Headers.Get("Host") ?? string.Empty, request.Headers.Get("X-Forwarded-Proto"), options.Auth))
-            {
-                return null;
-            }
-
-            Grant? grant = null;
-            if (tokens is not null)
-            {
-                (grant, _) = await tokens.ValidateAsync(TokenService.From(request.Headers.Get("Authorization"), request.Query("access_token")));
-                if (grant is null)
-                {
-                    return null;
-                }
-            }
-
-            return handler(request.Query, grant);
-        }, endpoint);
-
-        async Task Http(HttpContext ctx)
-        {
-            string? origin = ctx.Request.Headers.Origin;
-            if (origin is not null && !OriginAllowed(origin, ctx.Request.Host.Value ?? string.Empty, ctx.Request.Headers["X-Forwarded-Proto"].ToString(), options.Auth))
-            {
-                await Refuse(ctx, 403, $"Origin '{origin}' is not allowed to connect.");
-                return;
-            }
-
-            Grant? grant = null;
-            if (tokens is not null)
-            {
-                (grant, string? error) = await tokens.ValidateAsync(TokenService.FromRequest(ctx.Request));
-                if (grant is null)
-                {
-                    ctx.Response.Headers.WWWAuthenticate = $"Bearer error=\"invalid_token\", error_description=\"{error}\"";
-                    await Refuse(ctx, 401, error!);
-                    return;
-                }
-            }
-
-            await WebSocketEndpointRouteBuilderExtensions.HandleAsync(ctx, c => handler(name => c.Request.Query[name].ToString() is { Length: > 0 } v ? v : null, grant), handshake, endpoint.Connection, endpoint.Registry);
-        }
-
-        if (mapHttpEndpoint)
-        {
-            app.Map(path, (RequestDelegate)Http);
-        }
-
-        return Http;
     }
 
     /// <summary>
@@ -285,10 +164,6 @@ public static class SwitchboardServer
                string.Equals(o.Host, own.Host, StringComparison.OrdinalIgnoreCase) && o.Port == own.Port;
     }
 
-    /// <summary>
-    /// /healthz: "ok" and a line per dependency, or 503 "unavailable" when one it needs cannot be reached (PostgreSQL,
-    /// Redis): a load balancer then sends new clients elsewhere. SQLite and the in-process broker are part of the process.
-    /// </summary>
     private const string StartupCategory = "Switchboard.Server.Startup";
 
     /// <summary>What a newcomer needs to see once the server listens: every endpoint's full URL, the store, auth, compression.</summary>
@@ -360,29 +235,8 @@ public static class SwitchboardServer
         return false;
     }
 
-    private static async Task ApplyRetentionAsync(Hub.Hub hub, ILogger logger)
-    {
-        try
-        {
-            await hub.ApplyRetentionAsync();
-        }
-        catch (Exception ex)
-        {
-            logger.LogWarning(ex, "Applying retention failed; will retry");
-        }
-    }
-
-    private static Task Refuse(HttpContext ctx, int status, string message)
-    {
-        ctx.Response.StatusCode = status;
-        ctx.Response.ContentType = "text/plain; charset=utf-8";
-        return ctx.Response.WriteAsync(message + "\n");
-    }
-
-    /// <summary>The hub an app built by <see cref="Build"/> runs.</summary>
-    public static Hub.Hub GetHub(WebApplication app) => HubInstances.TryGetValue(app, out Hub.Hub? hub) ? hub : throw new InvalidOperationException("Not a Switchboard app.");
-
-    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<WebApplication, Hub.Hub> HubInstances = [];
+    /// <summary>The hub an app built by <see cref="Build"/> (or one that called <c>AddSwitchboard</c>) runs.</summary>
+    public static Hub.Hub GetHub(WebApplication app) => app.Services.GetService<Hub.Hub>() ?? throw new InvalidOperationException("Not a Switchboard app.");
 
     /// <summary>The addresses the server actually listens on (resolves port 0).</summary>
     public static IReadOnlyList<string> GetAddresses(WebApplication app) =>

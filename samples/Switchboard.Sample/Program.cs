@@ -1,0 +1,4 @@
+using Switchboard.Sample;
+
+// dotnet run --project samples/Switchboard.Sample -- --urls http://127.0.0.1:5080
+ShopApp.Build(args).Run();
