@@ -27,10 +27,10 @@ internal sealed class HubConnectionAdapter(WebSocketConnection connection) : IHu
 }
 
 /// <summary>/hub: the hub protocol (JSON text messages, docs/protocol.md).</summary>
-internal sealed class HubHandler(Hub.Hub hub, HubIdentity identity, ILogger logger, Func<WebSocketConnection, TokenAccess>? access = null) : WebSocketHandler
+internal sealed class HubHandler(Hub.Hub hub, HubIdentity identity, ILogger logger, Func<WebSocketConnection, IHubAccess>? access = null) : WebSocketHandler
 {
     private HubSession? _session;
-    private TokenAccess? _access;
+    private IHubAccess? _access;
 
     public override ValueTask OnOpenAsync(WebSocketConnection connection)
     {
@@ -53,7 +53,7 @@ internal sealed class HubHandler(Hub.Hub hub, HubIdentity identity, ILogger logg
 
     public override async ValueTask OnCloseAsync(WebSocketConnection connection, WebSocketCloseStatus status)
     {
-        _access?.Dispose();
+        (_access as IDisposable)?.Dispose();
         if (_session is not null)
         {
             try
@@ -73,9 +73,9 @@ internal sealed class HubHandler(Hub.Hub hub, HubIdentity identity, ILogger logg
 /// server local time) and sends it to every /ws client, the sender included. These are the messages of the
 /// hub's "general" room: stored like any other, and seen by hub clients there (and vice versa).
 /// </summary>
-internal sealed class SeedChatHandler(Hub.Hub hub, ILogger logger, Grant? grant = null, Func<WebSocketConnection, TokenAccess>? access = null) : WebSocketHandler, IRoomListener
+internal sealed class SeedChatHandler(Hub.Hub hub, ILogger logger, Grant? grant = null, Func<WebSocketConnection, IHubAccess>? access = null) : WebSocketHandler, IRoomListener
 {
-    private TokenAccess? _access;
+    private IHubAccess? _access;
 
     private IAsyncDisposable? _subscription;
     private HubConnectionAdapter? _adapter;
@@ -191,7 +191,7 @@ internal sealed class SeedChatHandler(Hub.Hub hub, ILogger logger, Grant? grant 
 
     public override async ValueTask OnCloseAsync(WebSocketConnection connection, WebSocketCloseStatus status)
     {
-        _access?.Dispose();
+        (_access as IDisposable)?.Dispose();
         if (_subscription is not null)
         {
             await _subscription.DisposeAsync();

@@ -83,12 +83,16 @@ internal sealed class SwitchboardRuntime
     public WebSocketHandler HubHandler(Func<string, string?> query, Grant? grant)
     {
         HubIdentity identity = grant?.Identity ?? Identity.FromQuery(query("name"), query("user"));
-        return new HubHandler(Hub, identity, _logger, grant is null ? null : c => new TokenAccess(Tokens!, grant, c));
+        return new HubHandler(Hub, identity, _logger, grant is null ? null : c => Access(grant, c));
     }
+
+    /// <summary>The rights a grant gives: a built-in token's (refreshable), or those of a principal the host app authenticated.</summary>
+    private IHubAccess Access(Grant grant, WebSocketConnection connection) =>
+        Tokens is not null ? new TokenAccess(Tokens, grant, connection) : new PrincipalAccess(grant, connection);
 
     /// <summary>A <c>/ws</c> connection: the classic chat contract.</summary>
     public WebSocketHandler SeedChatHandler(Func<string, string?> query, Grant? grant) =>
-        new SeedChatHandler(Hub, _logger, grant, grant is null ? null : c => new TokenAccess(Tokens!, grant, c));
+        new SeedChatHandler(Hub, _logger, grant, grant is null ? null : c => Access(grant, c));
 
     /// <summary>An echo connection.</summary>
     public static WebSocketHandler EchoHandlerFor(Func<string, string?> query, Grant? grant) => EchoHandler.Instance;
@@ -143,6 +147,16 @@ internal sealed class SwitchboardRuntime
                 {
                     ctx.Response.Headers.WWWAuthenticate = $"Bearer error=\"invalid_token\", error_description=\"{error}\"";
                     await Refuse(ctx, 401, error!);
+                    return;
+                }
+            }
+            else if (ctx.User.Identity?.IsAuthenticated == true)
+            {
+                // The host app authenticated this request with its own scheme (and its policies allowed it here).
+                (grant, string? error) = AppIdentity.From(ctx.User, options.Time);
+                if (grant is null)
+                {
+                    await Refuse(ctx, 403, error!);
                     return;
                 }
             }
