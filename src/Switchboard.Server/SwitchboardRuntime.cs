@@ -133,7 +133,8 @@ internal sealed class SwitchboardRuntime
         async Task Http(HttpContext ctx)
         {
             string? origin = ctx.Request.Headers.Origin;
-            if (origin is not null && !SwitchboardServer.OriginAllowed(origin, ctx.Request.Host.Value ?? string.Empty, ctx.Request.Headers["X-Forwarded-Proto"].ToString(), options.Auth))
+            bool appAuthenticated = tokens is null && ctx.User.Identity?.IsAuthenticated == true;
+            if (origin is not null && !SwitchboardServer.OriginAllowed(origin, ctx.Request.Host.Value ?? string.Empty, ctx.Request.Headers["X-Forwarded-Proto"].ToString(), options.Auth, appAuthenticated))
             {
                 await Refuse(ctx, 403, $"Origin '{origin}' is not allowed to connect.");
                 return;
@@ -150,7 +151,7 @@ internal sealed class SwitchboardRuntime
                     return;
                 }
             }
-            else if (ctx.User.Identity?.IsAuthenticated == true)
+            else if (appAuthenticated)
             {
                 // The host app authenticated this request with its own scheme (and its policies allowed it here).
                 (grant, string? error) = AppIdentity.From(ctx.User, options.Time);

@@ -144,14 +144,22 @@ public static class SwitchboardServer
     /// <c>X-Forwarded-Proto</c> (a browser cannot set that header on a WebSocket request, and the Origin check only
     /// defends against browsers: any other client can send whatever Origin it likes).
     /// </summary>
-    internal static bool OriginAllowed(string origin, string host, string? forwardedProto, AuthOptions auth)
+    /// <param name="origin">The request's Origin header.</param>
+    /// <param name="host">The request's Host header.</param>
+    /// <param name="forwardedProto">X-Forwarded-Proto, when a proxy sent one.</param>
+    /// <param name="auth">The authentication settings (allow-list, built-in tokens on or off).</param>
+    /// <param name="credentials">
+    /// The request carries credentials the browser sends by itself (the host app's cookie or other scheme): then, as
+    /// with the built-in tokens, only the allowed origins may use them — cross-site WebSocket hijacking.
+    /// </param>
+    internal static bool OriginAllowed(string origin, string host, string? forwardedProto, AuthOptions auth, bool credentials = false)
     {
         if (auth.AllowedOrigins.Count > 0)
         {
             return auth.AllowedOrigins.Any(o => string.Equals(o.TrimEnd('/'), origin, StringComparison.OrdinalIgnoreCase));
         }
 
-        if (!auth.Enabled)
+        if (!auth.Enabled && !credentials)
         {
             return true;
         }
