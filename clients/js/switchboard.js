@@ -33,7 +33,7 @@ export class SwitchboardClient {
     this.#open();
   }
 
-  /** Subscribes to 'message', 'presence' (member_joined / member_left), 'joined', 'gap', 'reset', 'removed' (the server took this client out of a room: room, reason, message), 'error', 'state'. Returns an unsubscribe function. */
+  /** Subscribes to 'message', 'presence' (member_joined / member_left), 'joined', 'gap', 'lagging' (catching up from history), 'reset', 'removed' (the server took this client out of a room: room, reason, message), 'error', 'state', 'disconnect'. Returns an unsubscribe function. */
   on(event, handler) {
     if (!this.#listeners.has(event)) this.#listeners.set(event, new Set());
     this.#listeners.get(event).add(handler);
@@ -172,6 +172,9 @@ export class SwitchboardClient {
         break;
       case 'gap':
         this.#emit('gap', m);
+        return;
+      case 'lagging': // fell behind the live stream: the server replays from history, nothing is lost
+        this.#emit('lagging', m);
         return;
       case 'error':
         if (m.ref && m.ref.startsWith('p:')) {
