@@ -26,13 +26,7 @@ public class BrowserModuleTests
         string page = $"<!DOCTYPE html><html><body><script type=\"module\">\n{snippet.Replace("127.0.0.1:8000", hostPort, StringComparison.Ordinal)}\nconsole.log('snippet done');\n</script></body></html>";
 
         using IPlaywright playwright = await Playwright.CreateAsync();
-        await using IBrowser browser = await playwright.Chromium.LaunchAsync(new()
-        {
-            ExecutablePath = "/usr/bin/chromium",
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-features=LocalNetworkAccessChecks"],
-        });
+        await using IBrowser browser = await Chromium.LaunchAsync(playwright, otherOrigins: true);
         IPage p = await browser.NewPageAsync();
         var console = new System.Collections.Concurrent.ConcurrentQueue<string>();
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

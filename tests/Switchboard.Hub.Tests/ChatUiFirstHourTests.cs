@@ -6,12 +6,7 @@ namespace Switchboard.Hub.Tests;
 /// <summary>The chat UI's first-hour details, in Chromium: reconnect now, stale members, unread across reloads, leaving, own messages, dates.</summary>
 public class ChatUiFirstHourTests
 {
-    private static Task<IBrowser> LaunchAsync(IPlaywright playwright) => playwright.Chromium.LaunchAsync(new()
-    {
-        ExecutablePath = "/usr/bin/chromium",
-        Headless = true,
-        Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    private static Task<IBrowser> LaunchAsync(IPlaywright playwright) => Chromium.LaunchAsync(playwright);
 
     private static async Task<(IBrowserContext Context, IPage Page)> OpenAsync(IBrowser browser, HubTestServer server, string name, string room)
     {

@@ -9,12 +9,7 @@ public class ChatUiTests
 {
     private static readonly string Shots = Repo.Path("artifacts", "screenshots");
 
-    private static Task<IBrowser> LaunchAsync(IPlaywright playwright) => playwright.Chromium.LaunchAsync(new()
-    {
-        ExecutablePath = "/usr/bin/chromium",
-        Headless = true,
-        Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    private static Task<IBrowser> LaunchAsync(IPlaywright playwright) => Chromium.LaunchAsync(playwright);
 
     private static async Task<IPage> OpenAsync(IBrowser browser, string baseUrl, string name, string room)
     {

@@ -53,12 +53,7 @@ public class CookieAuthenticationTests
         string root = SwitchboardServer.GetAddresses(app)[0];
 
         using IPlaywright playwright = await Playwright.CreateAsync();
-        await using IBrowser browser = await playwright.Chromium.LaunchAsync(new()
-        {
-            ExecutablePath = "/usr/bin/chromium",
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        });
+        await using IBrowser browser = await Chromium.LaunchAsync(playwright);
         IBrowserContext context = await browser.NewContextAsync();
         IPage page = await context.NewPageAsync();
         var welcomed = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);

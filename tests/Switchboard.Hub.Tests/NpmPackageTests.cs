@@ -77,13 +77,7 @@ public class NpmPackageTests
                 <script type="module" src="/dist/main.js"></script></head><body></body></html>
                 """;
             using IPlaywright playwright = await Playwright.CreateAsync();
-            await using IBrowser browser = await playwright.Chromium.LaunchAsync(new()
-            {
-                ExecutablePath = "/usr/bin/chromium",
-                Headless = true,
-                Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--disable-features=LocalNetworkAccessChecks"],
-            });
+            await using IBrowser browser = await Chromium.LaunchAsync(playwright, otherOrigins: true);
             IPage p = await browser.NewPageAsync();
             var console = new ConcurrentQueue<string>();
             var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -248,12 +248,7 @@ public class ScaleOutTests(ScaleOutBackends backends, Xunit.Abstractions.ITestOu
 
             // The browser UI, loaded through nginx; two pages (one per node, by round robin) chat.
             using IPlaywright playwright = await Playwright.CreateAsync();
-            await using IBrowser browser = await playwright.Chromium.LaunchAsync(new()
-            {
-                ExecutablePath = "/usr/bin/chromium",
-                Headless = true,
-                Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-            });
+            await using IBrowser browser = await Chromium.LaunchAsync(playwright);
             async Task<IPage> OpenAsync(string name)
             {
                 IBrowserContext context = await browser.NewContextAsync();
