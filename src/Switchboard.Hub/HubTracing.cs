@@ -24,17 +24,17 @@ public static class HubTracing
         return a;
     }
 
-    internal static Activity? StartAppend(string room, IEnumerable<ActivityContext> publishes, int count)
+    internal static Activity? StartAppend(string room, Room.Publish[] batch)
     {
         if (!Source.HasListeners())
         {
-            return null;
+            return null; // the links are built only for a listener: nothing is allocated per batch otherwise
         }
 
         Activity? a = Source.StartActivity("store.append", ActivityKind.Internal, parentContext: default,
-            links: [.. publishes.Where(c => c != default).Select(c => new ActivityLink(c))]);
+            links: [.. batch.Where(p => p.Trace != default).Select(p => new ActivityLink(p.Trace))]);
         a?.SetTag("switchboard.room", room);
-        a?.SetTag("switchboard.batch_size", count);
+        a?.SetTag("switchboard.batch_size", batch.Length);
         return a;
     }
 

@@ -470,7 +470,7 @@ internal sealed class Room
         batch.Clear();
         IReadOnlyList<AppendResult> results;
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
-        System.Diagnostics.Activity? append = HubTracing.StartAppend(Name, items.Select(i => i.Trace), items.Length);
+        System.Diagnostics.Activity? append = HubTracing.StartAppend(Name, items);
         try
         {
             results = await _store.AppendAsync(Name, [.. items.Select(i => i.Message)]).ConfigureAwait(false);

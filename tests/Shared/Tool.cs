@@ -37,7 +37,7 @@ public static class Tool
         using Process p = Process.Start(psi)!;
         Task<string> output = p.StandardOutput.ReadToEndAsync();
         Task<string> err = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(5));
         await p.WaitForExitAsync(cts.Token);
         return (p.ExitCode, await output, await err);
     }

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Switchboard.Client.Tests;
 
 /// <summary>`dotnet pack` produces the switchboard .NET tool and the libraries; the tool installs and runs.</summary>
@@ -7,18 +5,8 @@ public class PackagingTests
 {
     private static async Task<(int Code, string Output)> RunAsync(string file, params string[] args)
     {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Repo.Root };
-        foreach (string a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using Process p = Process.Start(psi)!;
-        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        await p.WaitForExitAsync(cts.Token);
-        return (p.ExitCode, await stdout + await stderr);
+        var (code, output, error) = await Tool.TryRunAsync(Repo.Root, file, args);
+        return (code, output + error);
     }
 
     [Fact]
