@@ -1,5 +1,18 @@
 // Type declarations for switchboard.js, the browser client of the Switchboard hub protocol (docs/protocol.md).
-// The shapes are those of the server's messages; fields the server adds in a later version are ignored by the client.
+// The server's messages are defined once, in Switchboard.Hub.Messages (C# records); a test checks every interface
+// below that has a `type` against that definition: the same fields, types and optional ones.
+// Fields the server adds in a later version are ignored by the client.
+
+/** The first message on every connection. */
+export interface Welcome {
+  type: 'welcome';
+  connectionId: string;
+  user: string;
+  name: string;
+  /** ISO 8601, UTC. */
+  serverTime: string;
+  protocol: number;
+}
 
 /** A member of a room. */
 export interface Member {
@@ -46,22 +59,36 @@ export interface Ack {
   duplicate?: boolean;
 }
 
+/** A stored message in a history reply (the room is the reply's). */
+export interface HistoryItem {
+  offset: number;
+  id: string;
+  from: string;
+  name: string;
+  text: string;
+  /** ISO 8601, UTC, set by the server. */
+  time: string;
+}
+
 /** The reply to history. */
 export interface History {
   type: 'history';
   ref?: string;
   room: string;
   epoch: string;
-  messages: HubMessage[];
+  messages: HistoryItem[];
   /** Older messages exist: ask again with before = the first offset. */
   more: boolean;
 }
 
-/** The reply to leave. */
+/** The reply to leave; also sent without ref when the server takes the client out of a room (reason, message). */
 export interface Left {
   type: 'left';
   ref?: string;
   room: string;
+  /** An error code, when the client did not ask (e.g. a refreshed token no longer allows the room). */
+  reason?: string;
+  message?: string;
 }
 
 export interface PresenceChange {
@@ -87,12 +114,27 @@ export interface Lagging {
   offset: number;
 }
 
-/** The server took this client out of a room (e.g. a refreshed token no longer allows it). */
-export interface Removed {
-  type: 'left';
+/** The server took this client out of a room (e.g. a refreshed token no longer allows it): a left without ref. */
+export type Removed = Left;
+
+/** The room's history was deleted: offsets start over after offset, in the new epoch. */
+export interface Reset {
+  type: 'reset';
   room: string;
-  reason?: string;
-  message?: string;
+  epoch: string;
+  offset: number;
+}
+
+/** The reply to ping. */
+export interface Pong {
+  type: 'pong';
+  ref?: string;
+}
+
+/** The reply to refresh. */
+export interface Refreshed {
+  type: 'refreshed';
+  ref?: string;
 }
 
 /** An error the server reported; code is one of docs/protocol.md's error codes. */

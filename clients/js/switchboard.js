@@ -170,6 +170,12 @@ export class SwitchboardClient {
       case 'left':
         if (!m.ref) { this.#rooms.delete(m.room); this.#emit('removed', m); return; } // the server took us out (reason, message)
         break;
+      case 'reset': { // the room's history was deleted: offsets start over in a new epoch
+        const r = this.#rooms.get(m.room);
+        if (r) { r.epoch = m.epoch; r.offset = m.offset; }
+        this.#emit('reset', { room: m.room, epoch: m.epoch });
+        return;
+      }
       case 'gap':
         this.#emit('gap', m);
         return;

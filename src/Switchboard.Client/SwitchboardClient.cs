@@ -1,5 +1,6 @@
+using System.Buffers;
 using System.Text.Json;
-using System.Text.Json.Nodes;
+using Switchboard.Hub.Messages;
 using System.Threading.Channels;
 using Switchboard.Protocol;
 using Switchboard.WebSockets;
@@ -27,7 +28,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
     private readonly object _lock = new();
     private readonly Dictionary<string, RoomCursor> _rooms = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Pending> _publishes = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, TaskCompletionSource<JsonElement>> _requests = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, TaskCompletionSource<ServerReply>> _requests = new(StringComparer.Ordinal);
     private readonly Channel<HubMessage> _messages;
     private readonly Channel<HubEvent> _events = Channel.CreateUnbounded<HubEvent>();
     private readonly Channel<ConnectionState> _states = Channel.CreateUnbounded<ConnectionState>();
@@ -118,9 +119,8 @@ public sealed class SwitchboardClient : IAsyncDisposable
             }
         }
 
-        JsonElement joined = await RequestAsync(JoinCommand(room), cancellationToken).ConfigureAwait(false);
-        return new JoinedRoom(room, joined.GetProperty("epoch").GetString()!, joined.GetProperty("offset").GetInt64(),
-            [.. joined.GetProperty("members").EnumerateArray().Select(m => (m.GetProperty("user").GetString()!, m.GetProperty("name").GetString()!))]);
+        JoinedMessage joined = await RequestAsync<JoinedMessage>(JoinCommand(room), cancellationToken).ConfigureAwait(false);
+        return new JoinedRoom(room, joined.Epoch, joined.Offset, [.. joined.Members.Select(m => (m.User, m.Name))]);
     }
 
     /// <summary>A room as a stream of its messages and a sink for new ones (like a WebSocket channel).</summary>
@@ -152,7 +152,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
         }
 
         cursor?.Stream?.Writer.TryComplete();
-        await RequestAsync(new JsonObject { ["type"] = "leave", ["room"] = room }, cancellationToken).ConfigureAwait(false);
+        await RequestAsync<LeftMessage>(new LeaveCommand(room), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -175,14 +175,8 @@ public sealed class SwitchboardClient : IAsyncDisposable
     /// <summary>Messages before <paramref name="before"/> (newest when null), ascending, and whether older ones exist.</summary>
     public async Task<(IReadOnlyList<HubMessage> Messages, bool More)> HistoryAsync(string room, long? before = null, int limit = 50, CancellationToken cancellationToken = default)
     {
-        var cmd = new JsonObject { ["type"] = "history", ["room"] = room, ["limit"] = limit };
-        if (before is long b)
-        {
-            cmd["before"] = b;
-        }
-
-        JsonElement reply = await RequestAsync(cmd, cancellationToken).ConfigureAwait(false);
-        return ([.. reply.GetProperty("messages").EnumerateArray().Select(m => ParseMessage(room, m))], reply.GetProperty("more").GetBoolean());
+        HistoryMessage reply = await RequestAsync<HistoryMessage>(new HistoryCommand(room, before, limit), cancellationToken).ConfigureAwait(false);
+        return ([.. reply.Messages.Select(m => new HubMessage(room, m.Offset, m.Id, m.From, m.Name, m.Text, m.Time))], reply.More);
     }
 
     // ------------------------------------------------------------------ connection management
@@ -230,7 +224,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
     /// <summary>After (re)connecting: rejoin every room from its last delivered offset, re-send unacknowledged publishes.</summary>
     private void Resubscribe(WebSocketConnection connection)
     {
-        List<(string Room, JsonObject Join)> joins;
+        List<(string Room, JoinCommand Join)> joins;
         List<(string Id, Pending P)> publishes;
         lock (_lock)
         {
@@ -240,8 +234,8 @@ public sealed class SwitchboardClient : IAsyncDisposable
 
         foreach (var (_, join) in joins)
         {
-            join["ref"] = NewRef(); // the reply is not awaited here: a failure shows up as an error event
-            connection.SendText(join.ToJsonString());
+            // The reply is not awaited here: a failure shows up as an error event.
+            connection.Send(MessageType.Text, HubJson.Write(join with { Ref = NewRef() }));
         }
 
         foreach (var (id, p) in publishes)
@@ -250,22 +244,12 @@ public sealed class SwitchboardClient : IAsyncDisposable
         }
     }
 
-    private JsonObject JoinCommand(string room)
+    private JoinCommand JoinCommand(string room)
     {
-        var cmd = new JsonObject { ["type"] = "join", ["room"] = room };
         lock (_lock)
         {
-            if (_rooms.TryGetValue(room, out RoomCursor? c) && c.Offset >= 0)
-            {
-                cmd["since"] = c.Offset;
-                if (c.Epoch is not null)
-                {
-                    cmd["epoch"] = c.Epoch;
-                }
-            }
+            return _rooms.TryGetValue(room, out RoomCursor? c) && c.Offset >= 0 ? new JoinCommand(room, c.Offset, c.Epoch) : new JoinCommand(room);
         }
-
-        return cmd;
     }
 
     private async Task SuperviseAsync()
@@ -352,14 +336,21 @@ public sealed class SwitchboardClient : IAsyncDisposable
     private void SendPublish(string id, string room, string text)
     {
         WebSocketConnection? c = _connection;
-        c?.SendText(new JsonObject { ["type"] = "publish", ["room"] = room, ["text"] = text, ["id"] = id, ["ref"] = PublishRefPrefix + id }.ToJsonString());
+        c?.Send(MessageType.Text, HubJson.Write(new PublishCommand(room, text, id) { Ref = PublishRefPrefix + id }));
     }
 
-    private async Task<JsonElement> RequestAsync(JsonObject command, CancellationToken cancellationToken)
+    private async Task<TReply> RequestAsync<TReply>(ClientCommand command, CancellationToken cancellationToken)
+        where TReply : ServerReply
     {
         string reference = NewRef();
-        command["ref"] = reference;
-        var done = new TaskCompletionSource<JsonElement>(TaskCreationOptions.RunContinuationsAsynchronously);
+        byte[] utf8 = command switch
+        {
+            JoinCommand join => HubJson.Write(join with { Ref = reference }),
+            LeaveCommand leave => HubJson.Write(leave with { Ref = reference }),
+            HistoryCommand history => HubJson.Write(history with { Ref = reference }),
+            _ => throw new ArgumentException($"Not a request: {command.Type}", nameof(command)),
+        };
+        var done = new TaskCompletionSource<ServerReply>(TaskCreationOptions.RunContinuationsAsynchronously);
         WebSocketConnection connection;
         lock (_lock)
         {
@@ -367,7 +358,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
             _requests[reference] = done;
         }
 
-        if (connection.SendText(command.ToJsonString()) != SendResult.Enqueued)
+        if (connection.Send(MessageType.Text, utf8) != SendResult.Enqueued)
         {
             lock (_lock)
             {
@@ -377,12 +368,13 @@ public sealed class SwitchboardClient : IAsyncDisposable
             throw new IOException("Not connected (reconnecting).");
         }
 
-        return await done.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        ServerReply reply = await done.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return reply as TReply ?? throw new InvalidOperationException($"The server answered '{command.Type}' with '{reply.Type}'.");
     }
 
     private void FailRequests(Exception error)
     {
-        List<TaskCompletionSource<JsonElement>> failed;
+        List<TaskCompletionSource<ServerReply>> failed;
         lock (_lock)
         {
             failed = [.. _requests.Values];
@@ -397,25 +389,19 @@ public sealed class SwitchboardClient : IAsyncDisposable
 
     // ------------------------------------------------------------------ receiving
 
-    private static HubMessage ParseMessage(string room, JsonElement m) => new(room,
-        m.GetProperty("offset").GetInt64(), m.GetProperty("id").GetString()!, m.GetProperty("from").GetString()!,
-        m.GetProperty("name").GetString()!, m.GetProperty("text").GetString()!,
-        DateTimeOffset.Parse(m.GetProperty("time").GetString()!, System.Globalization.CultureInfo.InvariantCulture));
-
-    private async ValueTask OnServerMessageAsync(JsonElement e)
+    private async ValueTask OnServerMessageAsync(string type, ReadOnlySequence<byte> utf8)
     {
-        string type = e.GetProperty("type").GetString()!;
-        string? reference = e.TryGetProperty("ref", out JsonElement r) ? r.GetString() : null;
+        ServerReply? reply;
         switch (type)
         {
-            case "message":
+            case HubMessageTypes.Message:
             {
-                string room = e.GetProperty("room").GetString()!;
-                HubMessage m = ParseMessage(room, e);
+                MessageEvent e = HubJson.Read<MessageEvent>(utf8);
+                var m = new HubMessage(e.Room, e.Offset, e.Id, e.From, e.Name, e.Text, e.Time);
                 Channel<HubMessage>? stream;
                 lock (_lock)
                 {
-                    if (!_rooms.TryGetValue(room, out RoomCursor? cursor) || m.Offset <= cursor.Offset)
+                    if (!_rooms.TryGetValue(e.Room, out RoomCursor? cursor) || m.Offset <= cursor.Offset)
                     {
                         return; // not joined (any more), or already delivered before a reconnect
                     }
@@ -436,90 +422,126 @@ public sealed class SwitchboardClient : IAsyncDisposable
                 return;
             }
 
-            case "joined":
+            case HubMessageTypes.Joined:
             {
-                string room = e.GetProperty("room").GetString()!;
-                string epoch = e.GetProperty("epoch").GetString()!;
-                bool reset = e.TryGetProperty("epochChanged", out JsonElement ec) && ec.GetBoolean();
+                JoinedMessage e = HubJson.Read<JoinedMessage>(utf8);
                 lock (_lock)
                 {
-                    if (_rooms.TryGetValue(room, out RoomCursor? cursor))
+                    if (_rooms.TryGetValue(e.Room, out RoomCursor? cursor))
                     {
-                        cursor.Epoch = epoch;
-                        if (reset || cursor.Offset < 0)
+                        cursor.Epoch = e.Epoch;
+                        if (e.EpochChanged || cursor.Offset < 0)
                         {
-                            cursor.Offset = e.GetProperty("from").GetInt64();
+                            cursor.Offset = e.From;
                         }
                     }
                 }
 
-                if (reset)
+                if (e.EpochChanged)
                 {
-                    _events.Writer.TryWrite(new HistoryReset(room, epoch));
+                    _events.Writer.TryWrite(new HistoryReset(e.Room, e.Epoch));
                 }
 
+                reply = e;
                 break;
             }
 
-            case "ack":
+            case HubMessageTypes.Reset:
             {
-                string id = e.GetProperty("id").GetString()!;
+                // The room's history was deleted: what follows is numbered from the new epoch's start.
+                ResetMessage e = HubJson.Read<ResetMessage>(utf8);
+                lock (_lock)
+                {
+                    if (_rooms.TryGetValue(e.Room, out RoomCursor? cursor))
+                    {
+                        cursor.Epoch = e.Epoch;
+                        cursor.Offset = e.Offset;
+                    }
+                }
+
+                _events.Writer.TryWrite(new HistoryReset(e.Room, e.Epoch));
+                return;
+            }
+
+            case HubMessageTypes.Ack:
+            {
+                AckMessage e = HubJson.Read<AckMessage>(utf8);
                 Pending? p;
                 lock (_lock)
                 {
-                    _publishes.Remove(id, out p);
+                    _publishes.Remove(e.Id, out p);
                 }
 
-                p?.Done.TrySetResult(new PublishResult(e.GetProperty("room").GetString()!, id, e.GetProperty("offset").GetInt64(),
-                    e.TryGetProperty("duplicate", out JsonElement d) && d.GetBoolean()));
+                p?.Done.TrySetResult(new PublishResult(e.Room, e.Id, e.Offset, e.Duplicate));
                 return;
             }
 
-            case "member_joined":
-                _events.Writer.TryWrite(new MemberJoined(e.GetProperty("room").GetString()!, e.GetProperty("user").GetString()!, e.GetProperty("name").GetString()!));
-                return;
-            case "member_left":
-                _events.Writer.TryWrite(new MemberLeft(e.GetProperty("room").GetString()!, e.GetProperty("user").GetString()!, e.GetProperty("name").GetString()!));
-                return;
-            case "left" when reference is null:
+            case HubMessageTypes.MemberJoined or HubMessageTypes.MemberLeft:
             {
-                // Not asked for: the server took this connection out of the room (e.g. a refreshed token no longer allows it).
-                string room = e.GetProperty("room").GetString()!;
-                lock (_lock)
-                {
-                    _rooms.Remove(room);
-                }
-
-                _events.Writer.TryWrite(new RemovedFromRoom(room, e.TryGetProperty("reason", out JsonElement why) ? why.GetString() ?? "" : "",
-                    e.TryGetProperty("message", out JsonElement text) ? text.GetString() ?? "" : ""));
+                PresenceMessage e = HubJson.Read<PresenceMessage>(utf8);
+                _events.Writer.TryWrite(type == HubMessageTypes.MemberJoined ? new MemberJoined(e.Room, e.User, e.Name) : new MemberLeft(e.Room, e.User, e.Name));
                 return;
             }
 
-            case "gap":
-                _events.Writer.TryWrite(new MessagesLost(e.GetProperty("room").GetString()!, e.GetProperty("from").GetInt64(), e.GetProperty("to").GetInt64()));
-                return;
-            case "lagging":
-                _events.Writer.TryWrite(new CatchingUp(e.GetProperty("room").GetString()!, e.GetProperty("offset").GetInt64()));
-                return;
-            case "welcome" or "member_joined" or "member_left" or "left" or "pong" or "history" or "refreshed" or "error":
-                break;
-            default:
-                if (reference is null)
+            case HubMessageTypes.Left:
+            {
+                LeftMessage e = HubJson.Read<LeftMessage>(utf8);
+                if (e.Ref is null)
                 {
-                    // A newer server's message: nothing here depends on it.
-                    Log.UnknownType(_logger, type);
+                    // Not asked for: the server took this connection out of the room (e.g. a refreshed token no longer allows it).
+                    lock (_lock)
+                    {
+                        _rooms.Remove(e.Room);
+                    }
+
+                    _events.Writer.TryWrite(new RemovedFromRoom(e.Room, e.Reason ?? "", e.Message ?? ""));
                     return;
                 }
 
+                reply = e;
                 break;
+            }
+
+            case HubMessageTypes.Gap:
+            {
+                GapMessage e = HubJson.Read<GapMessage>(utf8);
+                _events.Writer.TryWrite(new MessagesLost(e.Room, e.From, e.To));
+                return;
+            }
+
+            case HubMessageTypes.Lagging:
+            {
+                LaggingMessage e = HubJson.Read<LaggingMessage>(utf8);
+                _events.Writer.TryWrite(new CatchingUp(e.Room, e.Offset));
+                return;
+            }
+
+            case HubMessageTypes.Welcome:
+                return;
+            case HubMessageTypes.History:
+                reply = HubJson.Read<HistoryMessage>(utf8);
+                break;
+            case HubMessageTypes.Pong:
+                reply = HubJson.Read<PongMessage>(utf8);
+                break;
+            case HubMessageTypes.Refreshed:
+                reply = HubJson.Read<RefreshedMessage>(utf8);
+                break;
+            case HubMessageTypes.Error:
+                reply = HubJson.Read<ErrorMessage>(utf8);
+                break;
+            default:
+                // A newer server's message: nothing here depends on it.
+                Log.UnknownType(_logger, type);
+                return;
         }
 
-        if (reference is null)
+        if (reply.Ref is not string reference)
         {
             return;
         }
 
-        if (type == "error" && reference.StartsWith(PublishRefPrefix, StringComparison.Ordinal))
+        if (reply is ErrorMessage refused && reference.StartsWith(PublishRefPrefix, StringComparison.Ordinal))
         {
             // A refused publish (invalid text, forbidden, storage failure): the caller decides whether to retry.
             Pending? failed;
@@ -528,23 +550,23 @@ public sealed class SwitchboardClient : IAsyncDisposable
                 _publishes.Remove(reference[PublishRefPrefix.Length..], out failed);
             }
 
-            failed?.Done.TrySetException(new HubErrorException(e.GetProperty("code").GetString()!, e.GetProperty("message").GetString()!));
+            failed?.Done.TrySetException(new HubErrorException(refused.Code, refused.Message));
             return;
         }
 
-        TaskCompletionSource<JsonElement>? request;
+        TaskCompletionSource<ServerReply>? request;
         lock (_lock)
         {
             _requests.Remove(reference, out request);
         }
 
-        if (type == "error")
+        if (reply is ErrorMessage error)
         {
-            request?.TrySetException(new HubErrorException(e.GetProperty("code").GetString()!, e.GetProperty("message").GetString()!));
+            request?.TrySetException(new HubErrorException(error.Code, error.Message));
         }
         else
         {
-            request?.TrySetResult(e.Clone());
+            request?.TrySetResult(reply);
         }
     }
 
@@ -570,50 +592,25 @@ public sealed class SwitchboardClient : IAsyncDisposable
                 return;
             }
 
-            JsonDocument doc;
-            try
+            if (!HubJson.TryReadType(message.Data, out string? type))
             {
-                doc = JsonDocument.Parse(message.Data);
-            }
-            catch (JsonException ex)
-            {
-                Log.Unreadable(client._logger, "not JSON: " + ex.Message);
+                Log.Unreadable(client._logger, "not a JSON object with a string \"type\"");
                 return;
             }
 
-            using (doc)
-            {
-                try
-                {
-                    if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("type", out JsonElement t) || t.ValueKind != JsonValueKind.String)
-                    {
-                        Log.Unreadable(client._logger, "no \"type\"");
-                        return;
-                    }
-
-                    await client.OnServerMessageAsync(doc.RootElement).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is KeyNotFoundException or InvalidOperationException or FormatException)
-                {
-                    // A field missing or of another type than this client knows: ignore the message, keep the connection.
-                    Log.Unreadable(client._logger, ex.Message);
-                }
-            }
-        }
-
-        private static bool IsWelcome(WebSocketMessage message)
-        {
             try
             {
-                using JsonDocument doc = JsonDocument.Parse(message.Data);
-                return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("type", out JsonElement t) &&
-                       t.ValueKind == JsonValueKind.String && t.GetString() == "welcome";
+                await client.OnServerMessageAsync(type, message.Data).ConfigureAwait(false);
             }
-            catch (JsonException)
+            catch (JsonException ex)
             {
-                return false;
+                // A field missing or of another type than this client knows: ignore the message, keep the connection.
+                Log.Unreadable(client._logger, $"'{type}': {ex.Message}");
             }
         }
+
+        private static bool IsWelcome(WebSocketMessage message) =>
+            HubJson.TryReadType(message.Data, out string? type) && type == HubMessageTypes.Welcome;
     }
 
     private int _disposed;

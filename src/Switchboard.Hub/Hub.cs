@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
+using Switchboard.Hub.Messages;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Switchboard.Hub;
@@ -97,14 +98,7 @@ public sealed class Hub : IAsyncDisposable
     {
         var session = new HubSession(this, connection, identity, access);
         _sessions.TryAdd(session, 0);
-        connection.Send(HubProtocol.Build("welcome", w =>
-        {
-            w.WriteString("connectionId", connection.Id);
-            w.WriteString("user", identity.UserId);
-            w.WriteString("name", identity.Name);
-            w.WriteString("serverTime", Options.Time.GetUtcNow().UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture));
-            w.WriteNumber("protocol", HubProtocol.Version);
-        }));
+        connection.Send(HubProtocol.Build(new WelcomeMessage(connection.Id, identity.UserId, identity.Name, Options.Time.GetUtcNow(), HubProtocol.Version)));
         return session;
     }
 

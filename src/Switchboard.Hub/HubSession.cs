@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text;
 using Microsoft.Extensions.Logging;
+using Switchboard.Hub.Messages;
 
 namespace Switchboard.Hub;
 
@@ -43,33 +44,34 @@ public sealed class HubSession
     /// <summary>Handles one text message (a command).</summary>
     public async ValueTask HandleAsync(ReadOnlySequence<byte> utf8)
     {
-        HubCommand? cmd = HubCommand.Parse(utf8, out string? error, out string? reference);
-        if (cmd is null)
+        if (!CommandEnvelope.TryParse(utf8, out CommandEnvelope cmd, out string? code, out string? error, out string? reference))
         {
-            Reply(HubProtocol.Error(error!.StartsWith("Invalid JSON", StringComparison.Ordinal) ? HubErrorCodes.BadJson : HubErrorCodes.BadCommand, error, reference));
+            Reply(HubProtocol.Error(code!, error!, reference));
             return;
         }
 
         switch (cmd.Type)
         {
-            case "join":
-                await JoinAsync(cmd).ConfigureAwait(false);
+            case HubMessageTypes.Join when Read<JoinCommand>(cmd) is { } join:
+                await JoinAsync(join).ConfigureAwait(false);
                 break;
-            case "leave":
-                await LeaveAsync(cmd).ConfigureAwait(false);
+            case HubMessageTypes.Leave when Read<LeaveCommand>(cmd) is { } leave:
+                await LeaveAsync(leave).ConfigureAwait(false);
                 break;
-            case "publish":
-                await PublishAsync(cmd).ConfigureAwait(false);
+            case HubMessageTypes.Publish when Read<PublishCommand>(cmd) is { } publish:
+                await PublishAsync(publish).ConfigureAwait(false);
                 break;
-            case "history":
-                await HistoryAsync(cmd).ConfigureAwait(false);
+            case HubMessageTypes.History when Read<HistoryCommand>(cmd) is { } history:
+                await HistoryAsync(history).ConfigureAwait(false);
                 break;
-            case "refresh":
-                await RefreshAsync(cmd).ConfigureAwait(false);
+            case HubMessageTypes.Refresh when Read<RefreshCommand>(cmd) is { } refresh:
+                await RefreshAsync(refresh).ConfigureAwait(false);
                 break;
-            case "ping":
-                Reply(HubProtocol.Build("pong", w => HubProtocol.WriteRef(w, cmd.Ref)));
+            case HubMessageTypes.Ping:
+                Reply(HubProtocol.Build(new PongMessage { Ref = cmd.Ref }));
                 break;
+            case HubMessageTypes.Join or HubMessageTypes.Leave or HubMessageTypes.Publish or HubMessageTypes.History or HubMessageTypes.Refresh:
+                break; // unreadable: Read replied with the error
             default:
                 Reply(HubProtocol.Error(HubErrorCodes.BadCommand, $"Unknown command type '{Truncate(cmd.Type)}'.", cmd.Ref));
                 break;
@@ -102,6 +104,19 @@ public sealed class HubSession
 
     private void Reply(OutboundMessage message) => Connection.Send(message);
 
+    /// <summary>The command as its type, or null after replying which field could not be read.</summary>
+    private T? Read<T>(CommandEnvelope cmd)
+        where T : ClientCommand
+    {
+        if (cmd.TryRead(out T? command, out string? code, out string? error))
+        {
+            return command;
+        }
+
+        Reply(HubProtocol.Error(code!, error!, cmd.Ref));
+        return null;
+    }
+
     /// <summary>Takes the subscriber out of the room (a room it is in does not close, but if it did there is nothing left to leave).</summary>
     private async Task LeaveRoomAsync(string name, Subscriber subscriber)
     {
@@ -115,10 +130,10 @@ public sealed class HubSession
 
     private static string Truncate(string s) => s.Length <= 64 ? s : s[..64] + "…";
 
-    private bool TryGetRoom(HubCommand cmd, out string room)
+    private bool TryGetRoom(ClientCommand cmd, string? given, out string room)
     {
-        room = cmd.GetString("room") ?? string.Empty;
-        if (!cmd.Has("room"))
+        room = given ?? string.Empty;
+        if (given is null)
         {
             Reply(HubProtocol.Error(HubErrorCodes.BadCommand, $"'{cmd.Type}' needs a \"room\".", cmd.Ref));
             return false;
@@ -134,12 +149,12 @@ public sealed class HubSession
         return true;
     }
 
-    private Task<Room?> OpenRoomAsync(HubCommand cmd, string name, bool create) => RoomOrErrorAsync(cmd, name, () => _hub.GetRoomAsync(name, create));
+    private Task<Room?> OpenRoomAsync(ClientCommand cmd, string name, bool create) => RoomOrErrorAsync(cmd, name, () => _hub.GetRoomAsync(name, create));
 
     /// <summary>Queues the work for the room (creating it if allowed; a fresh one if it closed meanwhile), or replies why not.</summary>
-    private Task<Room?> PostToRoomAsync(HubCommand cmd, string name, Room.Work work) => RoomOrErrorAsync(cmd, name, () => _hub.PostAsync(name, create: true, _ => work, _newRooms));
+    private Task<Room?> PostToRoomAsync(ClientCommand cmd, string name, Room.Work work) => RoomOrErrorAsync(cmd, name, () => _hub.PostAsync(name, create: true, _ => work, _newRooms));
 
-    private async Task<Room?> RoomOrErrorAsync(HubCommand cmd, string name, Func<Task<Room?>> get)
+    private async Task<Room?> RoomOrErrorAsync(ClientCommand cmd, string name, Func<Task<Room?>> get)
     {
         try
         {
@@ -153,13 +168,7 @@ public sealed class HubSession
         }
         catch (RoomCreationRefusedException refused)
         {
-            Reply(HubProtocol.Build("error", w =>
-            {
-                w.WriteString("code", HubErrorCodes.TooManyNewRooms);
-                w.WriteString("message", $"{refused.Message}; '{name}' was not created. Use existing rooms, or retry later.");
-                w.WriteNumber("retryAfterMs", (long)Math.Ceiling(refused.RetryAfter.TotalMilliseconds));
-                HubProtocol.WriteRef(w, cmd.Ref);
-            }));
+            Reply(HubProtocol.Error(HubErrorCodes.TooManyNewRooms, $"{refused.Message}; '{name}' was not created. Use existing rooms, or retry later.", refused.RetryAfter, cmd.Ref));
             return null;
         }
         catch (Exception)
@@ -169,14 +178,15 @@ public sealed class HubSession
         }
     }
 
-    private async ValueTask JoinAsync(HubCommand cmd)
+    private async ValueTask JoinAsync(JoinCommand cmd)
     {
-        if (!TryGetRoom(cmd, out string name))
+        if (!TryGetRoom(cmd, cmd.Room, out string name))
         {
             return;
         }
 
-        if (!cmd.TryGetLong("since", out long? since))
+        long? since = cmd.Since;
+        if (since < 0)
         {
             Reply(HubProtocol.Error(HubErrorCodes.InvalidArgument, "\"since\" must be a non-negative integer offset.", cmd.Ref));
             return;
@@ -187,7 +197,7 @@ public sealed class HubSession
             return;
         }
 
-        string? epoch = cmd.GetString("epoch");
+        string? epoch = cmd.Epoch;
         var subscriber = new Subscriber(Connection, Identity, RecoverAsync);
         lock (_rooms)
         {
@@ -248,11 +258,7 @@ public sealed class HubSession
             return;
         }
 
-        if (subscriber.SendIfMember(HubProtocol.Build("lagging", w =>
-        {
-            w.WriteString("room", room.Name);
-            w.WriteNumber("offset", lastOffset);
-        })))
+        if (subscriber.SendIfMember(HubProtocol.Build(new LaggingMessage(room.Name, lastOffset))))
         {
             await CatchUpAsync(room, subscriber, lastOffset).ConfigureAwait(false);
         }
@@ -316,7 +322,7 @@ public sealed class HubSession
         }
     }
 
-    private async ValueTask RefreshAsync(HubCommand cmd)
+    private async ValueTask RefreshAsync(RefreshCommand cmd)
     {
         if (_access is null)
         {
@@ -324,7 +330,7 @@ public sealed class HubSession
             return;
         }
 
-        string? token = cmd.GetString("token");
+        string? token = cmd.Token;
         if (string.IsNullOrEmpty(token))
         {
             Reply(HubProtocol.Error(HubErrorCodes.BadCommand, "'refresh' needs a \"token\".", cmd.Ref));
@@ -338,7 +344,7 @@ public sealed class HubSession
             return;
         }
 
-        Reply(HubProtocol.Build("refreshed", w => HubProtocol.WriteRef(w, cmd.Ref)));
+        Reply(HubProtocol.Build(new RefreshedMessage { Ref = cmd.Ref }));
         await LeaveRevokedRoomsAsync().ConfigureAwait(false);
     }
 
@@ -368,16 +374,11 @@ public sealed class HubSession
         foreach (var (name, subscriber) in revoked)
         {
             await LeaveRoomAsync(name, subscriber).ConfigureAwait(false);
-            Reply(HubProtocol.Build("left", w =>
-            {
-                w.WriteString("room", name);
-                w.WriteString("reason", HubErrorCodes.Forbidden);
-                w.WriteString("message", $"The refreshed token may not join '{name}'.");
-            }));
+            Reply(HubProtocol.Build(new LeftMessage(name, HubErrorCodes.Forbidden, $"The refreshed token may not join '{name}'.")));
         }
     }
 
-    private bool Forbidden(HubCommand cmd, string room, bool publish)
+    private bool Forbidden(ClientCommand cmd, string room, bool publish)
     {
         if (_access is null || (publish ? _access.CanPublish(room) : _access.CanJoin(room)))
         {
@@ -388,9 +389,9 @@ public sealed class HubSession
         return true;
     }
 
-    private async ValueTask LeaveAsync(HubCommand cmd)
+    private async ValueTask LeaveAsync(LeaveCommand cmd)
     {
-        if (!TryGetRoom(cmd, out string name))
+        if (!TryGetRoom(cmd, cmd.Room, out string name))
         {
             return;
         }
@@ -408,16 +409,12 @@ public sealed class HubSession
         }
 
         await LeaveRoomAsync(name, subscriber).ConfigureAwait(false);
-        Reply(HubProtocol.Build("left", w =>
-        {
-            HubProtocol.WriteRef(w, cmd.Ref);
-            w.WriteString("room", name);
-        }));
+        Reply(HubProtocol.Build(new LeftMessage(name) { Ref = cmd.Ref }));
     }
 
-    private async ValueTask PublishAsync(HubCommand cmd)
+    private async ValueTask PublishAsync(PublishCommand cmd)
     {
-        if (!TryGetRoom(cmd, out string name))
+        if (!TryGetRoom(cmd, cmd.Room, out string name))
         {
             return;
         }
@@ -427,7 +424,7 @@ public sealed class HubSession
             return;
         }
 
-        string? text = cmd.GetString("text");
+        string? text = cmd.Text;
         int textBytes = text is null ? 0 : Encoding.UTF8.GetByteCount(text);
         if (text is null || text.Length == 0 || textBytes > Options.MaxTextBytes)
         {
@@ -435,7 +432,7 @@ public sealed class HubSession
             return;
         }
 
-        string? id = cmd.GetString("id");
+        string? id = cmd.Id;
         if (string.IsNullOrEmpty(id) || id.Length > Options.MaxIdLength)
         {
             Reply(HubProtocol.Error(HubErrorCodes.InvalidId, $"\"id\" must be a non-empty string of at most {Options.MaxIdLength} characters (a client-chosen id; retries reuse it).", cmd.Ref));
@@ -461,17 +458,7 @@ public sealed class HubSession
                 return;
             }
 
-            Reply(HubProtocol.Build("ack", w =>
-            {
-                HubProtocol.WriteRef(w, reference);
-                w.WriteString("id", r.Message.Id);
-                w.WriteString("room", name);
-                w.WriteNumber("offset", r.Message.Offset);
-                if (r.Duplicate)
-                {
-                    w.WriteBoolean("duplicate", true);
-                }
-            }));
+            Reply(HubProtocol.Build(new AckMessage(r.Message.Id, name, r.Message.Offset, r.Duplicate) { Ref = reference }));
         }, trace?.Context ?? default);
         if (trace is not null)
         {
@@ -528,9 +515,9 @@ public sealed class HubSession
         return newestFirst;
     }
 
-    private async ValueTask HistoryAsync(HubCommand cmd)
+    private async ValueTask HistoryAsync(HistoryCommand cmd)
     {
-        if (!TryGetRoom(cmd, out string name))
+        if (!TryGetRoom(cmd, cmd.Room, out string name))
         {
             return;
         }
@@ -540,7 +527,8 @@ public sealed class HubSession
             return;
         }
 
-        if (!cmd.TryGetLong("before", out long? before) || !cmd.TryGetLong("limit", out long? limit) || limit is 0)
+        long? before = cmd.Before, limit = cmd.Limit;
+        if (before < 0 || limit <= 0)
         {
             Reply(HubProtocol.Error(HubErrorCodes.InvalidArgument, "\"before\" must be a non-negative offset and \"limit\" a positive integer.", cmd.Ref));
             return;
@@ -573,22 +561,7 @@ public sealed class HubSession
         }
 
         RoomState state = room.State;
-        Reply(HubProtocol.Build("history", w =>
-        {
-            HubProtocol.WriteRef(w, cmd.Ref);
-            w.WriteString("room", name);
-            w.WriteString("epoch", state.Epoch);
-            w.WriteStartArray("messages");
-            foreach (StoredMessage m in page)
-            {
-                w.WriteStartObject();
-                HubProtocol.WriteMessageFields(w, m);
-                w.WriteEndObject();
-            }
-
-            w.WriteEndArray();
-            long oldest = page.Count > 0 ? page[0].Offset : Math.Min(beforeOffset, state.Head + 1);
-            w.WriteBoolean("more", oldest > state.First);
-        }));
+        long oldest = page.Count > 0 ? page[0].Offset : Math.Min(beforeOffset, state.Head + 1);
+        Reply(HubProtocol.Build(new HistoryMessage(name, state.Epoch, [.. page.Select(HubProtocol.HistoryItem)], oldest > state.First) { Ref = cmd.Ref }));
     }
 }

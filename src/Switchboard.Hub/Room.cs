@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
+using Switchboard.Hub.Messages;
 
 namespace Switchboard.Hub;
 
@@ -858,30 +859,8 @@ internal sealed class Room
 
         if (s.IsMember)
         {
-            HubIdentity[] members = [.. _members.Values.Select(m => m.Identity)];
-            s.Connection!.Send(HubProtocol.Build("joined", w =>
-            {
-                HubProtocol.WriteRef(w, j.Ref);
-                w.WriteString("room", Name);
-                w.WriteString("epoch", _state.Epoch);
-                w.WriteNumber("offset", _state.Head);
-                w.WriteNumber("from", cursor);
-                if (epochChanged)
-                {
-                    w.WriteBoolean("epochChanged", true);
-                }
-
-                w.WriteStartArray("members");
-                foreach (HubIdentity m in members)
-                {
-                    w.WriteStartObject();
-                    w.WriteString("user", m.UserId);
-                    w.WriteString("name", m.Name);
-                    w.WriteEndObject();
-                }
-
-                w.WriteEndArray();
-            }));
+            RoomMember[] members = [.. _members.Values.Select(m => new RoomMember(m.Identity.UserId, m.Identity.Name))];
+            s.Connection!.Send(HubProtocol.Build(new JoinedMessage(Name, _state.Epoch, _state.Head, cursor, members, epochChanged) { Ref = j.Ref }));
             if (gapTo > 0)
             {
                 s.Connection!.Send(Gap(Name, gapFrom, gapTo));
@@ -914,13 +893,7 @@ internal sealed class Room
     }
 
     /// <summary>The <c>gap</c> notice: messages from..to are gone (retention) and will never be delivered.</summary>
-    public static OutboundMessage Gap(string room, long from, long to) => HubProtocol.Build("gap", w =>
-    {
-        w.WriteString("room", room);
-        w.WriteNumber("from", from);
-        w.WriteNumber("to", to);
-        w.WriteString("reason", "retention");
-    });
+    public static OutboundMessage Gap(string room, long from, long to) => HubProtocol.Build(new GapMessage(room, from, to, "retention"));
 
     /// <summary>This node's key for a session's connection (unique across nodes).</summary>
     private string Key(Subscriber member) => _presence.NodeId + ":" + member.Connection!.Id;
@@ -983,7 +956,7 @@ internal sealed class Room
             {
                 member = new Member(identity);
                 _members[identity.UserId] = member;
-                Announce(Presence("member_joined", identity));
+                Announce(Presence(HubMessageTypes.MemberJoined, identity));
             }
 
             member.Connections.Add(key);
@@ -991,7 +964,7 @@ internal sealed class Room
         else if (_members.TryGetValue(identity.UserId, out Member? member) && member.Connections.Remove(key) && member.Connections.Count == 0)
         {
             _members.Remove(identity.UserId);
-            Announce(Presence("member_left", member.Identity));
+            Announce(Presence(HubMessageTypes.MemberLeft, member.Identity));
         }
     }
 
@@ -1061,10 +1034,5 @@ internal sealed class Room
         }
     }
 
-    private OutboundMessage Presence(string type, HubIdentity id) => HubProtocol.Build(type, w =>
-    {
-        w.WriteString("room", Name);
-        w.WriteString("user", id.UserId);
-        w.WriteString("name", id.Name);
-    });
+    private OutboundMessage Presence(string type, HubIdentity id) => HubProtocol.Build(new PresenceMessage(type, Name, id.UserId, id.Name));
 }

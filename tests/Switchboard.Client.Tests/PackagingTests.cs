@@ -22,7 +22,7 @@ public class PackagingTests
         Assert.DoesNotContain("warning", packOutput, StringComparison.OrdinalIgnoreCase); // e.g. the benchmark baseline app is not a package
         string[] packages = [.. Directory.GetFiles(feed, "*.nupkg").Select(Path.GetFileName)!];
         Assert.Equal(
-            ["Switchboard.Client.0.1.0.nupkg", "Switchboard.Protocol.0.1.0.nupkg", "Switchboard.Tool.0.1.0.nupkg", "Switchboard.WebSockets.0.1.0.nupkg", "Switchboard.WebSockets.AspNetCore.0.1.0.nupkg"],
+            ["Switchboard.Client.0.1.0.nupkg", "Switchboard.Hub.Messages.0.1.0.nupkg", "Switchboard.Protocol.0.1.0.nupkg", "Switchboard.Tool.0.1.0.nupkg", "Switchboard.WebSockets.0.1.0.nupkg", "Switchboard.WebSockets.AspNetCore.0.1.0.nupkg"],
             packages.Order());
 
         using (var zip = System.IO.Compression.ZipFile.OpenRead(Path.Combine(feed, "Switchboard.Client.0.1.0.nupkg")))

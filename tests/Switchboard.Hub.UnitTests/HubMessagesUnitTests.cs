@@ -1,0 +1,73 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using Switchboard.Hub.Messages;
+
+namespace Switchboard.Hub.UnitTests;
+
+/// <summary>The protocol's messages on the wire, as docs/protocol.md shows them.</summary>
+public sealed class HubMessagesUnitTests
+{
+    private static string Json<T>(T message) => Encoding.UTF8.GetString(HubJson.Write(message));
+
+    private static ReadOnlySequence<byte> Utf8(string json) => new(Encoding.UTF8.GetBytes(json));
+
+    [Fact]
+    public void Server_messages_start_with_their_type_and_leave_out_what_is_absent()
+    {
+        Assert.Equal("""{"type":"ack","ref":"r1","id":"m1","room":"general","offset":7}""", Json(new AckMessage("m1", "general", 7) { Ref = "r1" }));
+        Assert.Equal("""{"type":"ack","id":"m1","room":"general","offset":7,"duplicate":true}""", Json(new AckMessage("m1", "general", 7, Duplicate: true)));
+        Assert.Equal("""{"type":"error","code":"busy","message":"later"}""", Json(new ErrorMessage("busy", "later")));
+        Assert.Equal("""{"type":"member_left","room":"r","user":"u","name":"U"}""", Json(new PresenceMessage(HubMessageTypes.MemberLeft, "r", "u", "U")));
+    }
+
+    [Fact]
+    public void Times_are_utc_with_milliseconds_and_read_back()
+    {
+        var time = new DateTimeOffset(2026, 1, 2, 4, 4, 5, 678, TimeSpan.FromHours(1));
+        string json = Json(new MessageEvent("r", 1, "i", "u", "U", "hi", time));
+        Assert.Contains("\"time\":\"2026-01-02T03:04:05.678Z\"", json, StringComparison.Ordinal);
+        Assert.Equal(time, HubJson.Read<MessageEvent>(Utf8(json)).Time);
+    }
+
+    [Fact]
+    public void A_server_message_with_a_required_field_missing_or_mistyped_is_not_read()
+    {
+        Assert.Throws<JsonException>(() => HubJson.Read<AckMessage>(Utf8("""{"type":"ack","id":"m1","offset":7}""")));
+        Assert.Throws<JsonException>(() => HubJson.Read<AckMessage>(Utf8("""{"type":"ack","id":"m1","room":"r","offset":"7"}""")));
+        Assert.Throws<JsonException>(() => HubJson.Read<AckMessage>(Utf8("""{"type":"ack","id":null,"room":"r","offset":7}""")));
+        Assert.Equal(7, HubJson.Read<AckMessage>(Utf8("""{"type":"ack","id":"m1","room":"r","offset":7,"later":{"a":1}}""")).Offset);
+    }
+
+    [Fact]
+    public void Commands_read_with_fields_missing_and_a_numeric_or_odd_ref()
+    {
+        JoinCommand join = HubJson.Read<JoinCommand>(Utf8("""{"type":"join","ref":42}"""));
+        Assert.Null(join.Room);
+        Assert.Equal("42", join.Ref);
+        Assert.Null(HubJson.Read<PingCommand>(Utf8("""{"type":"ping","ref":{"x":[1]}}""")).Ref);
+        Assert.Equal("""{"type":"publish","ref":"p:1","room":"r","text":"hé \"q\"","id":"1"}""",
+            Json(new PublishCommand("r", "hé \"q\"", "1") { Ref = "p:1" }).Replace("\\u00E9", "é", StringComparison.Ordinal).Replace("\\u0022", "\\\"", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("""{"type":"pong"}""", "pong")]
+    [InlineData("""{"ref":"x","a":[{"type":"no"}],"type":"lagging"}""", "lagging")]
+    [InlineData("""{"type":5}""", null)]
+    [InlineData("""[{"type":"ack"}]""", null)]
+    [InlineData("""not json""", null)]
+    public void The_type_is_read_without_the_rest(string json, string? type)
+    {
+        Assert.Equal(type is not null, HubJson.TryReadType(Utf8(json), out string? read));
+        Assert.Equal(type, read);
+    }
+
+    [Fact]
+    public void Every_message_type_has_a_definition_that_serializes()
+    {
+        foreach (Type t in HubMessageTypes.ServerMessages.Values.Concat(HubMessageTypes.ClientCommands.Values))
+        {
+            Assert.NotNull(HubJson.Options.GetTypeInfo(t));
+        }
+    }
+}
