@@ -83,6 +83,11 @@ public sealed class Hub : IAsyncDisposable
     /// <summary>Loads the names of the rooms that already have a history (so they exist even when rooms are not auto-created).</summary>
     public async Task InitializeAsync(CancellationToken cancellationToken = default)
     {
+        if (Broker.IsDistributed && _control is null)
+        {
+            _control = await Broker.SubscribeControlAsync(OnControl, cancellationToken).ConfigureAwait(false);
+        }
+
         IReadOnlyList<string> rooms = await Store.ListRoomsAsync(cancellationToken).ConfigureAwait(false);
         lock (_known)
         {
@@ -145,6 +150,68 @@ public sealed class Hub : IAsyncDisposable
         return closed;
     }
 
+    /// <summary>
+    /// Deletes <paramref name="room"/>'s history and starts it over in a new epoch: its members here get <c>reset</c>
+    /// and continue from offset 0; with a distributed broker the other nodes are told to do the same (and find it on
+    /// their next head check if that notice is lost). Null when the room does not exist.
+    /// </summary>
+    public async Task<RoomState?> ResetRoomAsync(string room)
+    {
+        if (!RoomExists(room))
+        {
+            return null;
+        }
+
+        var done = new TaskCompletionSource<RoomState>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (await PostAsync(room, create: false, _ => new Room.Reset(done)).ConfigureAwait(false) is null)
+        {
+            return null;
+        }
+
+        RoomState state = await done.Task.ConfigureAwait(false);
+        if (Broker.IsDistributed)
+        {
+            await Broker.PublishControlAsync(new BrokerControl(BrokerControl.ResetRoom, room)).ConfigureAwait(false);
+        }
+
+        return state;
+    }
+
+    /// <summary>
+    /// Closes <paramref name="userId"/>'s hub connections with <see cref="HubCloseCodes.Disconnected"/> here, and asks
+    /// the other nodes (with a distributed broker) to close theirs; returns how many were closed here.
+    /// </summary>
+    public async Task<int> DisconnectUserEverywhereAsync(string userId)
+    {
+        int here = DisconnectUser(userId, HubCloseCodes.Disconnected, HubCloseCodes.DisconnectedReason);
+        if (Broker.IsDistributed)
+        {
+            await Broker.PublishControlAsync(new BrokerControl(BrokerControl.DisconnectUser, userId)).ConfigureAwait(false);
+        }
+
+        return here;
+    }
+
+    private IAsyncDisposable? _control;
+
+    /// <summary>Does what another node asked every node to do (this node's own requests come back too: both are idempotent).</summary>
+    private void OnControl(BrokerControl control)
+    {
+        switch (control.Kind)
+        {
+            case BrokerControl.ResetRoom:
+                if (_rooms.TryGetValue(control.Subject, out Lazy<Task<Room>>? lazy) && lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully)
+                {
+                    lazy.Value.Result.TryPost(new Room.Reset(null)); // rooms not open here read the new state when they open
+                }
+
+                break;
+            case BrokerControl.DisconnectUser:
+                DisconnectUser(control.Subject, HubCloseCodes.Disconnected, HubCloseCodes.DisconnectedReason);
+                break;
+        }
+    }
+
     /// <summary>True when <paramref name="room"/> has a history or is open here (it may be read without creating it).</summary>
     public bool RoomExists(string room)
     {
@@ -199,17 +266,17 @@ public sealed class Hub : IAsyncDisposable
         var subscriber = new Subscriber(listener);
         while (true)
         {
-            var started = new TaskCompletionSource<long?>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var started = new TaskCompletionSource<(long Cursor, string Epoch)?>(TaskCreationOptions.RunContinuationsAsynchronously);
             Room opened = (await PostAsync(room, create: true, r => new Room.JoinStart(subscriber, r.State.Head, null, null, started)).ConfigureAwait(false)) ??
                 throw new InvalidOperationException($"Room '{room}' does not exist.");
-            long? cursor = await started.Task.ConfigureAwait(false);
+            long? cursor = (await started.Task.ConfigureAwait(false))?.Cursor;
             bool posted = true;
             while (cursor is long c && posted)
             {
                 // Rare: the room moved past the cache between the snapshot and the join; go live from the store's head.
                 // (Not yet live, a listener does not keep the room open: if it closed meanwhile, start over.)
                 var live = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-                posted = opened.TryPost(new Room.GoLive(subscriber, opened.State.Head, live));
+                posted = opened.TryPost(new Room.GoLive(subscriber, opened.State.Head, null, live));
                 cursor = posted && await live.Task.ConfigureAwait(false) ? null : c;
             }
 
@@ -379,6 +446,11 @@ public sealed class Hub : IAsyncDisposable
         {
             _logger.LogWarning("{Count} background tasks still running after 10 s at shutdown", Background.Count);
         }
+        if (_control is not null)
+        {
+            await _control.DisposeAsync().ConfigureAwait(false);
+        }
+
         await Presence.DisposeAsync().ConfigureAwait(false); // it may share the broker's connection
         await Broker.DisposeAsync().ConfigureAwait(false);
         await Store.DisposeAsync().ConfigureAwait(false);

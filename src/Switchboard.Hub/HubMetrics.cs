@@ -14,7 +14,7 @@ public sealed class HubMetrics : IDisposable
 
     private readonly bool _ownsMeter;
     private readonly Histogram<double> _storeLatency;
-    private long _rooms, _stored, _duplicates, _deliveries, _lagging, _inFlight, _backpressure, _roomsRefused, _readPauses, _holes, _holeFills, _tails;
+    private long _rooms, _stored, _duplicates, _deliveries, _lagging, _inFlight, _backpressure, _roomsRefused, _readPauses, _holes, _holeFills, _tails, _resets;
 
     /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/> (or a meter of its own when null).</summary>
     public HubMetrics(IMeterFactory? meterFactory = null)
@@ -31,6 +31,7 @@ public sealed class HubMetrics : IDisposable
         Meter.CreateObservableCounter("switchboard_broker_holes_total", () => Volatile.Read(ref _holes), description: "Messages that arrived past a hole in a room's offsets (another node's message not here yet)");
         Meter.CreateObservableCounter("switchboard_broker_holes_filled_total", () => Volatile.Read(ref _holeFills), description: "Messages read from the store to fill holes the broker left");
         Meter.CreateObservableCounter("switchboard_broker_tail_recoveries_total", () => Volatile.Read(ref _tails), description: "Head checks that found committed messages the broker never brought");
+        Meter.CreateObservableCounter("switchboard_history_resets_total", () => Volatile.Read(ref _resets), description: "Room histories deleted and started over in a new epoch, as applied by this server's open rooms");
         Meter.CreateObservableCounter("switchboard_read_pauses_total", () => Volatile.Read(ref _readPauses), description: "Times the server stopped reading a connection's commands until its replies had gone out");
         Meter.CreateObservableCounter("switchboard_room_creations_refused_total", () => Volatile.Read(ref _roomsRefused), description: "New rooms refused because a connection or the server created too many");
         Meter.CreateObservableCounter("switchboard_slow_consumer_recoveries_total", () => Volatile.Read(ref _lagging), description: "Members taken off a live stream because they fell behind, then replayed from history");
@@ -77,6 +78,8 @@ public sealed class HubMetrics : IDisposable
     internal void HoleFilled(int messages) => Interlocked.Add(ref _holeFills, messages);
 
     internal void TailRecovered() => Interlocked.Increment(ref _tails);
+
+    internal void HistoryReset() => Interlocked.Increment(ref _resets);
 
     internal void ReadPaused() => Interlocked.Increment(ref _readPauses);
 

@@ -216,7 +216,7 @@ public sealed class HubSession
             _rooms.Add(name, subscriber);
         }
 
-        var started = new TaskCompletionSource<long?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = new TaskCompletionSource<(long Cursor, string Epoch)?>(TaskCreationOptions.RunContinuationsAsynchronously);
         Room? room = await PostToRoomAsync(cmd, name, new Room.JoinStart(subscriber, since, epoch, cmd.Ref, started)).ConfigureAwait(false);
         if (room is null)
         {
@@ -236,12 +236,11 @@ public sealed class HubSession
     /// then asks the room worker to switch it to live at exactly the offset reached: no gap, no duplicate, and
     /// bounded memory however far behind the client is.
     /// </summary>
-    private async Task CatchUpWhenNeededAsync(Room room, Subscriber subscriber, Task<long?> started)
+    private async Task CatchUpWhenNeededAsync(Room room, Subscriber subscriber, Task<(long Cursor, string Epoch)?> started)
     {
-        long? start = await started.ConfigureAwait(false);
-        if (start is long cursor)
+        if (await started.ConfigureAwait(false) is var (cursor, epoch))
         {
-            await CatchUpAsync(room, subscriber, cursor).ConfigureAwait(false);
+            await CatchUpAsync(room, subscriber, cursor, epoch).ConfigureAwait(false);
         }
     }
 
@@ -250,7 +249,7 @@ public sealed class HubSession
     /// drained, tell it (<c>lagging</c>) and replay everything after <paramref name="lastOffset"/> from history, then
     /// go live again — the member loses nothing and the room never waits for it.
     /// </summary>
-    internal async Task RecoverAsync(Room room, Subscriber subscriber, long lastOffset)
+    internal async Task RecoverAsync(Room room, Subscriber subscriber, long lastOffset, string epoch)
     {
         await Connection.WhenDrainedAsync().ConfigureAwait(false);
         if (subscriber.Removed)
@@ -260,11 +259,12 @@ public sealed class HubSession
 
         if (subscriber.SendIfMember(HubProtocol.Build(new LaggingMessage(room.Name, lastOffset))))
         {
-            await CatchUpAsync(room, subscriber, lastOffset).ConfigureAwait(false);
+            await CatchUpAsync(room, subscriber, lastOffset, epoch).ConfigureAwait(false);
         }
     }
 
-    private async Task CatchUpAsync(Room room, Subscriber subscriber, long cursor)
+    /// <summary>Streams history after <paramref name="cursor"/> (an offset of <paramref name="epoch"/>) page by page, then goes live.</summary>
+    private async Task CatchUpAsync(Room room, Subscriber subscriber, long cursor, string epoch)
     {
         using System.Diagnostics.Activity? trace = HubTracing.StartCatchUp(room.Name, cursor, "store");
         try
@@ -277,7 +277,29 @@ public sealed class HubSession
                     continue;
                 }
 
+                if (room.State.Epoch != epoch)
+                {
+                    // The history was deleted meanwhile: the member starts over from the new epoch's beginning.
+                    epoch = room.State.Epoch;
+                    cursor = 0;
+                    if (!subscriber.SendIfMember(HubProtocol.Build(new ResetMessage(room.Name, epoch, 0))))
+                    {
+                        return;
+                    }
+                }
+
                 IReadOnlyList<StoredMessage> page = await _hub.Store.ReadAfterAsync(room.Name, cursor, Options.CatchUpPageSize).ConfigureAwait(false);
+                if (room.PendingReset is Task resetting)
+                {
+                    await resetting.ConfigureAwait(false); // the page may be of either epoch: read again once the room knows
+                    continue;
+                }
+
+                if (room.State.Epoch != epoch)
+                {
+                    continue;
+                }
+
                 // Each send checks that the member is still in the room: nothing may follow its "left".
                 if (page.Count > 0 && page[0].Offset > cursor + 1)
                 {
@@ -309,7 +331,7 @@ public sealed class HubSession
                 if (page.Count < Options.CatchUpPageSize)
                 {
                     var live = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-                    if (!room.TryPost(new Room.GoLive(subscriber, cursor, live)) || await live.Task.ConfigureAwait(false))
+                    if (!room.TryPost(new Room.GoLive(subscriber, cursor, epoch, live)) || await live.Task.ConfigureAwait(false))
                     {
                         return; // live now; or the room closed, which it does only after this member left
                     }

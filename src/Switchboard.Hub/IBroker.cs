@@ -14,6 +14,9 @@ namespace Switchboard.Hub;
 /// depend on the broker.</item>
 /// <item>A subscription's handler runs on the broker's thread and must not block; it receives every message published to
 /// the room after <see cref="SubscribeAsync"/> returned, while the broker is reachable.</item>
+/// <item>Control messages (<see cref="PublishControlAsync"/>) go to every node subscribed with
+/// <see cref="SubscribeControlAsync"/>, this node included, with the same best-effort delivery: what they ask for must
+/// also happen without them, only later (a node reloads a room's state from the store on its periodic head check).</item>
 /// <item><see cref="IsDistributed"/> is false for a broker that only ever serves this one hub: the hub then skips the broker
 /// entirely (its own fan-out already reached every member).</item>
 /// </list>
@@ -28,4 +31,10 @@ public interface IBroker : IAsyncDisposable
 
     /// <summary>Starts receiving the messages published to <paramref name="room"/>; dispose the result to stop.</summary>
     ValueTask<IAsyncDisposable> SubscribeAsync(string room, Action<StoredMessage> handler, CancellationToken cancellationToken = default);
+
+    /// <summary>Hands a control message to every node subscribed to control messages. Never throws for a broker that is down.</summary>
+    ValueTask PublishControlAsync(BrokerControl control);
+
+    /// <summary>Starts receiving control messages (from every node, this one included); dispose the result to stop.</summary>
+    ValueTask<IAsyncDisposable> SubscribeControlAsync(Action<BrokerControl> handler, CancellationToken cancellationToken = default);
 }

@@ -41,7 +41,8 @@ public sealed record RetentionPolicy(long? MaxCount, TimeSpan? MaxAge)
 /// <item>Appends are idempotent per (room, user id, message id): a repeat returns the original message with
 /// <see cref="AppendResult.Duplicate"/> set and stores nothing.</item>
 /// <item>Reads are stable: a page read twice returns the same messages; retention only removes a prefix
-/// (the oldest messages), so <see cref="RoomState.First"/> only grows.</item>
+/// (the oldest messages), so <see cref="RoomState.First"/> only grows — within an epoch: <see cref="ResetAsync"/> deletes
+/// everything and starts a new epoch, the only way offsets restart.</item>
 /// <item>Implementations are safe for concurrent use; appends to one room must be issued by one caller at a time
 /// (the hub's room worker) to keep offsets in the order the hub fans out.</item>
 /// </list>
@@ -62,6 +63,13 @@ public interface IMessageStore : IAsyncDisposable
 
     /// <summary>Applies retention to a room; returns its state afterwards.</summary>
     ValueTask<RoomState> TrimAsync(string room, RetentionPolicy policy, DateTimeOffset now, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Deletes a room's history — its messages and the ids appends were deduplicated by — and starts it over in a new
+    /// epoch (Head 0, First 1: the next append gets offset 1); creates the room when it does not exist. Atomic: an append
+    /// issued meanwhile (by another node) lands wholly before (and is deleted) or wholly after (in the new epoch).
+    /// </summary>
+    ValueTask<RoomState> ResetAsync(string room, CancellationToken cancellationToken = default);
 
     /// <summary>Names of all rooms with a history.</summary>
     ValueTask<IReadOnlyList<string>> ListRoomsAsync(CancellationToken cancellationToken = default);

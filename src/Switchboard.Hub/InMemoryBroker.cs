@@ -60,10 +60,54 @@ public sealed class InMemoryBroker(bool distributed = false) : IBroker
         }
     }
 
+    private ImmutableControlHandlers _control = new([]);
+
+    private sealed record ImmutableControlHandlers(Action<BrokerControl>[] Handlers);
+
+    /// <inheritdoc />
+    public ValueTask PublishControlAsync(BrokerControl control)
+    {
+        foreach (Action<BrokerControl> handler in Volatile.Read(ref _control).Handlers)
+        {
+            handler(control);
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IAsyncDisposable> SubscribeControlAsync(Action<BrokerControl> handler, CancellationToken cancellationToken = default)
+    {
+        Change(h => [.. h, handler]);
+        return ValueTask.FromResult<IAsyncDisposable>(new ControlSubscription(this, handler));
+    }
+
+    private void Change(Func<Action<BrokerControl>[], Action<BrokerControl>[]> change)
+    {
+        while (true)
+        {
+            ImmutableControlHandlers current = Volatile.Read(ref _control);
+            if (Interlocked.CompareExchange(ref _control, new ImmutableControlHandlers(change(current.Handlers)), current) == current)
+            {
+                return;
+            }
+        }
+    }
+
+    private sealed class ControlSubscription(InMemoryBroker broker, Action<BrokerControl> handler) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync()
+        {
+            broker.Change(h => [.. h.Where(x => x != handler)]);
+            return ValueTask.CompletedTask;
+        }
+    }
+
     /// <inheritdoc />
     public ValueTask DisposeAsync()
     {
         _rooms.Clear();
+        _control = new([]);
         return ValueTask.CompletedTask;
     }
 }

@@ -18,11 +18,13 @@ public sealed class InMemoryMessageStore : IMessageStore
         public RoomState State => new(Epoch, Head, First);
     }
 
+    private static string NewEpoch() => Guid.NewGuid().ToString("N")[..12];
+
     private RoomData Get(string room)
     {
         if (!_rooms.TryGetValue(room, out RoomData? data))
         {
-            data = new RoomData(Guid.NewGuid().ToString("N")[..12]);
+            data = new RoomData(NewEpoch());
             _rooms[room] = data;
         }
 
@@ -35,6 +37,17 @@ public sealed class InMemoryMessageStore : IMessageStore
         lock (_rooms)
         {
             return ValueTask.FromResult(Get(room).State);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<RoomState> ResetAsync(string room, CancellationToken cancellationToken = default)
+    {
+        lock (_rooms)
+        {
+            var fresh = new RoomData(NewEpoch());
+            _rooms[room] = fresh;
+            return ValueTask.FromResult(fresh.State);
         }
     }
 

@@ -59,14 +59,14 @@ public interface IRoomListener
 internal sealed class Subscriber
 {
     /// <summary>A member: <paramref name="recover"/> replays what it missed after falling behind (its session does that).</summary>
-    public Subscriber(IHubConnection connection, HubIdentity identity, Func<Room, Subscriber, long, Task> recover)
+    public Subscriber(IHubConnection connection, HubIdentity identity, Func<Room, Subscriber, long, string, Task> recover)
     {
         Connection = connection;
         Identity = identity;
         _recover = recover;
     }
 
-    private readonly Func<Room, Subscriber, long, Task>? _recover;
+    private readonly Func<Room, Subscriber, long, string, Task>? _recover;
 
     public Subscriber(IRoomListener listener) => Listener = listener;
 
@@ -79,8 +79,8 @@ internal sealed class Subscriber
     /// <summary>True for a member (a hub session), false for a listener.</summary>
     public bool IsMember => Identity is not null;
 
-    /// <summary>Replays from <paramref name="lastOffset"/> once the connection has drained, then goes live again.</summary>
-    public Task RecoverAsync(Room room, long lastOffset) => _recover!(room, this, lastOffset);
+    /// <summary>Replays from <paramref name="lastOffset"/> (of <paramref name="epoch"/>) once the connection has drained, then goes live again.</summary>
+    public Task RecoverAsync(Room room, long lastOffset, string epoch) => _recover!(room, this, lastOffset, epoch);
 
     public IRoomListener? Listener { get; }
 
@@ -290,21 +290,23 @@ internal sealed class Room
         public System.Diagnostics.ActivityContext Trace { get; } = trace;
     }
 
-    internal sealed class JoinStart(Subscriber subscriber, long? since, string? epoch, string? reference, TaskCompletionSource<long?> done) : Work
+    internal sealed class JoinStart(Subscriber subscriber, long? since, string? epoch, string? reference, TaskCompletionSource<(long Cursor, string Epoch)?> done) : Work
     {
         public Subscriber Subscriber { get; } = subscriber;
         public long? Since { get; } = since;
         public string? Epoch { get; } = epoch;
         public string? Ref { get; } = reference;
 
-        /// <summary>Null when live at once, else the cursor to catch up from.</summary>
-        public TaskCompletionSource<long?> Done { get; } = done;
+        /// <summary>Null when live at once, else the cursor to catch up from (and the epoch it counts in).</summary>
+        public TaskCompletionSource<(long Cursor, string Epoch)?> Done { get; } = done;
     }
 
-    internal sealed class GoLive(Subscriber subscriber, long cursor, TaskCompletionSource<bool> done) : Work
+    /// <summary>Switch a subscriber to live at <paramref name="cursor"/>; false when the cache does not reach back to it, or the cursor is of another epoch (null: any).</summary>
+    internal sealed class GoLive(Subscriber subscriber, long cursor, string? epoch, TaskCompletionSource<bool> done) : Work
     {
         public Subscriber Subscriber { get; } = subscriber;
         public long Cursor { get; } = cursor;
+        public string? Epoch { get; } = epoch;
         public TaskCompletionSource<bool> Done { get; } = done;
     }
 
@@ -339,6 +341,15 @@ internal sealed class Room
 
     /// <summary>Read the store for the messages missing before the held ones (a hole the broker did not fill in time).</summary>
     internal sealed class FillHoles : Work;
+
+    /// <summary>
+    /// Delete the room's history in the store and start a new epoch (<paramref name="done"/> set), or (null) only reload
+    /// the state another node's reset left in the store.
+    /// </summary>
+    internal sealed class Reset(TaskCompletionSource<RoomState>? done) : Work
+    {
+        public TaskCompletionSource<RoomState>? Done { get; } = done;
+    }
 
     /// <summary>Compare the store's head with what was delivered here: broker traffic lost at the end of a burst leaves no hole to notice.</summary>
     internal sealed class CheckHead : Work
@@ -739,7 +750,7 @@ internal sealed class Room
         {
             RemoveLive(s);
             _metrics.Lagging();
-            _background.Track(s.RecoverAsync(this, s.LastOffset));
+            _background.Track(s.RecoverAsync(this, s.LastOffset, _state.Epoch));
         }
     }
 
@@ -754,6 +765,10 @@ internal sealed class Room
                 if (g.Subscriber.Removed)
                 {
                     g.Done.TrySetResult(true); // left while catching up: nothing to do
+                }
+                else if (g.Epoch is not null && g.Epoch != _state.Epoch)
+                {
+                    g.Done.TrySetResult(false); // the history was deleted while it caught up: it starts over from the new epoch
                 }
                 else if (CacheCovers(g.Cursor))
                 {
@@ -794,10 +809,17 @@ internal sealed class Room
                 }
 
                 break;
+            case Reset r:
+                await ResetAsync(r).ConfigureAwait(false);
+                break;
             case CheckHead:
                 // Messages first (the store is the truth), then what depends on the broker being reachable.
                 RoomState stored = await _store.OpenRoomAsync(Name).ConfigureAwait(false);
-                if (stored.Head > _state.Head)
+                if (stored.Epoch != _state.Epoch)
+                {
+                    await ApplyResetAsync(stored).ConfigureAwait(false); // another node deleted the history, and its notice was lost
+                }
+                else if (stored.Head > _state.Head)
                 {
                     _metrics.TailRecovered();
                     await CatchUpFromStoreAsync(stored.Head).ConfigureAwait(false);
@@ -823,6 +845,77 @@ internal sealed class Room
                 }
 
                 break;
+        }
+    }
+
+    private TaskCompletionSource? _resetting;
+
+    /// <summary>
+    /// Set while a reset is under way here (from before the store deletes until the members were told): a catch-up
+    /// that read a page meanwhile cannot know which epoch it came from, so it waits for this and reads again.
+    /// </summary>
+    internal Task? PendingReset => Volatile.Read(ref _resetting)?.Task;
+
+    private async Task ResetAsync(Reset r)
+    {
+        var resetting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _resetting, resetting);
+        try
+        {
+            RoomState state = r.Done is null ? await _store.OpenRoomAsync(Name).ConfigureAwait(false) : await _store.ResetAsync(Name).ConfigureAwait(false);
+            if (state.Epoch != _state.Epoch)
+            {
+                await ApplyResetAsync(state).ConfigureAwait(false);
+            }
+
+            r.Done?.TrySetResult(state);
+        }
+        catch (Exception ex)
+        {
+            r.Done?.TrySetException(ex);
+        }
+        finally
+        {
+            Volatile.Write(ref _resetting, null);
+            resetting.TrySetResult();
+        }
+    }
+
+    /// <summary>
+    /// The history started over in <paramref name="stored"/>'s epoch: forget the old one (cache, held messages), tell
+    /// every live member (<c>reset</c>; catching-up members learn it in their loop), then deliver what the new history
+    /// already holds.
+    /// </summary>
+    private async Task ApplyResetAsync(RoomState stored)
+    {
+        _state = new RoomState(stored.Epoch, 0, 1);
+        _recent.Clear();
+        _recentBytes = 0;
+        Volatile.Write(ref _cachedCount, 0);
+        foreach (Held held in _held.Values)
+        {
+            foreach (var (publish, result) in held.Acks ?? [])
+            {
+                publish.Done(result, null); // committed before the deletion: acknowledged as stored, then deleted with the rest
+            }
+        }
+
+        _held.Clear();
+        _holeTimer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _metrics.HistoryReset();
+        OutboundMessage notice = HubProtocol.Build(new ResetMessage(Name, stored.Epoch, 0));
+        foreach (Subscriber s in _live)
+        {
+            s.LastOffset = 0;
+            if (s.IsMember)
+            {
+                s.Connection!.Send(notice);
+            }
+        }
+
+        if (stored.Head > 0)
+        {
+            await CatchUpFromStoreAsync(stored.Head).ConfigureAwait(false);
         }
     }
 
@@ -888,7 +981,7 @@ internal sealed class Room
         }
         else
         {
-            j.Done.TrySetResult(cursor);
+            j.Done.TrySetResult((cursor, _state.Epoch));
         }
     }
 

@@ -166,6 +166,45 @@ public sealed class RedisBroker : IBroker
         }
     }
 
+    private const string ControlChannelName = "switchboard:control";
+
+    /// <inheritdoc />
+    public async ValueTask PublishControlAsync(BrokerControl control)
+    {
+        if (!_redis.IsConnected)
+        {
+            Interlocked.Increment(ref _dropped);
+            return;
+        }
+
+        try
+        {
+            // Not sharded: a control message is for every node, whichever shard it is connected to.
+            await _subscriber.PublishAsync(RedisChannel.Literal(ControlChannelName), control.Kind + "\n" + control.Subject, CommandFlags.FireAndForget).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
+        {
+            Interlocked.Increment(ref _dropped);
+            _logger.LogDebug(ex, "Publishing a control message to Redis failed");
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IAsyncDisposable> SubscribeControlAsync(Action<BrokerControl> handler, CancellationToken cancellationToken = default)
+    {
+        ChannelMessageQueue queue = await _subscriber.SubscribeAsync(RedisChannel.Literal(ControlChannelName)).ConfigureAwait(false);
+        queue.OnMessage(m =>
+        {
+            string text = m.Message.ToString();
+            int split = text.IndexOf('\n', StringComparison.Ordinal);
+            if (split > 0)
+            {
+                handler(new BrokerControl(text[..split], text[(split + 1)..]));
+            }
+        });
+        return new Subscription(queue);
+    }
+
     /// <summary>The wire form: a small JSON object (offset, id, user, name, text, time in Unix milliseconds).</summary>
     internal static byte[] Encode(StoredMessage m)
     {

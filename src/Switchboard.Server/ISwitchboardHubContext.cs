@@ -28,8 +28,14 @@ public interface ISwitchboardHubContext
     /// <summary>The rooms this server knows.</summary>
     IReadOnlyList<string> ListRooms();
 
-    /// <summary>Closes the user's hub connections on this server with 4003; returns how many.</summary>
-    int DisconnectUser(string userId);
+    /// <summary>
+    /// Deletes the room's history: offsets start over in a new epoch, and members on every server get <c>reset</c>.
+    /// Returns the new epoch, or null when the room does not exist.
+    /// </summary>
+    Task<string?> DeleteHistoryAsync(string room);
+
+    /// <summary>Closes the user's hub connections with 4003 on every server; returns how many were closed on this one.</summary>
+    Task<int> DisconnectUserAsync(string userId);
 }
 
 internal sealed class SwitchboardHubContext(SwitchboardRuntime runtime) : ISwitchboardHubContext
@@ -50,5 +56,7 @@ internal sealed class SwitchboardHubContext(SwitchboardRuntime runtime) : ISwitc
 
     public IReadOnlyList<string> ListRooms() => runtime.Hub.ListRooms();
 
-    public int DisconnectUser(string userId) => runtime.Hub.DisconnectUser(userId, ServerApi.DisconnectedCloseCode, "Disconnected by the server");
+    public async Task<string?> DeleteHistoryAsync(string room) => (await runtime.Hub.ResetRoomAsync(room).ConfigureAwait(false))?.Epoch;
+
+    public Task<int> DisconnectUserAsync(string userId) => runtime.Hub.DisconnectUserEverywhereAsync(userId);
 }

@@ -41,8 +41,11 @@ public sealed record ApiMessagePage(string Room, IReadOnlyList<ApiStoredMessage>
 /// <summary>A member of a room.</summary>
 public sealed record ApiMember(string User, string Name);
 
-/// <summary>How many connections were closed.</summary>
+/// <summary>How many connections were closed on the server that got the request (the others close theirs too).</summary>
 public sealed record ApiDisconnected(string User, int Connections);
+
+/// <summary>A room whose history was deleted: offsets start over in <paramref name="Epoch"/>.</summary>
+public sealed record ApiHistoryDeleted(string Room, string Epoch);
 
 /// <summary>
 /// HTTP endpoints for backends under <c>/api</c>: publish (acked once committed, idempotent by id), read history by
@@ -58,7 +61,7 @@ internal static class ServerApi
     public const string ApiUser = "api";
 
     /// <summary>The close code for a user disconnected through the API (application range, docs/protocol.md).</summary>
-    public const ushort DisconnectedCloseCode = 4003;
+    public const ushort DisconnectedCloseCode = HubCloseCodes.Disconnected;
 
     private const int MaxPage = 1000;
 
@@ -142,9 +145,16 @@ internal static class ServerApi
         api.MapGet("/rooms", () => TypedResults.Ok(hub.ListRooms()))
             .WithName("ListRooms").WithSummary("Lists the rooms.").Produces<IReadOnlyList<string>>().ProducesProblem(401);
 
-        api.MapPost("/users/{user}/disconnect", (string user) =>
-            TypedResults.Ok(new ApiDisconnected(user, hub.DisconnectUser(user, DisconnectedCloseCode, "Disconnected by the server"))))
-            .WithName("DisconnectUser").WithSummary("Closes the user's hub connections on this server with 4003.")
+        api.MapDelete("/rooms/{room}/messages", async (string room) =>
+            await hub.ResetRoomAsync(room).ConfigureAwait(false) is RoomState state
+                ? TypedResults.Ok(new ApiHistoryDeleted(room, state.Epoch))
+                : NoRoom(room))
+            .WithName("DeleteMessages").WithSummary("Deletes the room's history: offsets start over in a new epoch; members on every server get \"reset\".")
+            .Produces<ApiHistoryDeleted>().ProducesProblem(401).ProducesProblem(404);
+
+        api.MapPost("/users/{user}/disconnect", async (string user) =>
+            TypedResults.Ok(new ApiDisconnected(user, await hub.DisconnectUserEverywhereAsync(user).ConfigureAwait(false))))
+            .WithName("DisconnectUser").WithSummary("Closes the user's hub connections with 4003, on every server; \"connections\" counts this server's.")
             .Produces<ApiDisconnected>().ProducesProblem(401);
     }
 

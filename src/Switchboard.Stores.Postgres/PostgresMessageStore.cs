@@ -179,6 +179,26 @@ public sealed class PostgresMessageStore : IMessageStore
     }
 
     /// <inheritdoc />
+    public async ValueTask<RoomState> ResetAsync(string room, CancellationToken cancellationToken = default)
+    {
+        await using NpgsqlConnection c = await _data.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using NpgsqlTransaction tx = await c.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        _ = await OpenRoomAsync(c, tx, room, forUpdate: true, cancellationToken).ConfigureAwait(false); // appends by other nodes wait for the commit
+        var state = new RoomState(Guid.NewGuid().ToString("N")[..12], 0, 1);
+        await using NpgsqlBatch batch = new(c, tx)
+        {
+            BatchCommands =
+            {
+                new NpgsqlBatchCommand("DELETE FROM switchboard_messages WHERE room = $1") { Parameters = { new() { Value = room } } },
+                new NpgsqlBatchCommand("UPDATE switchboard_rooms SET epoch = $2, head = 0, first = 1 WHERE name = $1") { Parameters = { new() { Value = room }, new() { Value = state.Epoch } } },
+            },
+        };
+        await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return state;
+    }
+
+    /// <inheritdoc />
     public async ValueTask<RoomState> TrimAsync(string room, RetentionPolicy policy, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         await using NpgsqlConnection c = await _data.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);

@@ -111,6 +111,11 @@ public sealed class SqliteMessageStore : IMessageStore
         public override void Execute(SqliteMessageStore store) => SetResult(store.Trim(room, policy, now));
     }
 
+    private sealed class ResetRequest(string room) : Request<RoomState>
+    {
+        public override void Execute(SqliteMessageStore store) => SetResult(store.Reset(room));
+    }
+
     private async Task<T> SubmitAsync<T>(Request<T> request)
     {
         if (!_requests.Writer.TryWrite(request))
@@ -286,6 +291,22 @@ public sealed class SqliteMessageStore : IMessageStore
         return results;
     }
 
+    private RoomState Reset(string room)
+    {
+        var state = new RoomState(Guid.NewGuid().ToString("N")[..12], 0, 1);
+        using SqliteCommand reset = _writer.CreateCommand();
+        reset.CommandText = """
+            DELETE FROM messages WHERE room = $room;
+            INSERT INTO rooms (name, epoch, head, first) VALUES ($room, $epoch, 0, 1)
+                ON CONFLICT (name) DO UPDATE SET epoch = excluded.epoch, head = 0, first = 1;
+            """;
+        reset.Parameters.AddWithValue("$room", room);
+        reset.Parameters.AddWithValue("$epoch", state.Epoch);
+        reset.ExecuteNonQuery();
+        _rooms[room] = state;
+        return state;
+    }
+
     private RoomState Trim(string room, RetentionPolicy policy, DateTimeOffset now)
     {
         RoomState state = OpenRoom(room);
@@ -329,6 +350,10 @@ public sealed class SqliteMessageStore : IMessageStore
     /// <inheritdoc />
     public async ValueTask<IReadOnlyList<AppendResult>> AppendAsync(string room, IReadOnlyList<NewMessage> messages, CancellationToken cancellationToken = default) =>
         await SubmitAsync(new AppendRequest(room, messages)).ConfigureAwait(false);
+
+    /// <inheritdoc />
+    public async ValueTask<RoomState> ResetAsync(string room, CancellationToken cancellationToken = default) =>
+        await SubmitAsync(new ResetRequest(room)).ConfigureAwait(false);
 
     /// <inheritdoc />
     public async ValueTask<RoomState> TrimAsync(string room, RetentionPolicy policy, DateTimeOffset now, CancellationToken cancellationToken = default) =>

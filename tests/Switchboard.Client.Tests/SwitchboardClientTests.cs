@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;
 using Switchboard.Server;
@@ -45,6 +46,34 @@ public class SwitchboardClientTests
         HubErrorException error = await Assert.ThrowsAsync<HubErrorException>(() => alice.PublishAsync(room, ""));
         Assert.Equal("invalid_text", error.Code);
         Assert.Equal("invalid_room", (await Assert.ThrowsAsync<HubErrorException>(() => alice.JoinAsync("bad room"))).Code);
+    }
+
+    [Fact]
+    public async Task A_deleted_history_is_reported_and_the_new_epoch_is_followed_from_its_first_offset()
+    {
+        await using WebApplication app = SwitchboardServer.Build(new SwitchboardServerOptions { Urls = "http://127.0.0.1:0", Store = "memory" }, l => l.SetMinimumLevel(LogLevel.Warning));
+        await app.StartAsync();
+        var server = new Uri(SwitchboardServer.GetAddresses(app)[0].Replace("http://", "ws://", StringComparison.Ordinal));
+        ISwitchboardHubContext hub = app.Services.GetRequiredService<ISwitchboardHubContext>();
+        string room = NewRoom();
+        await using var client = await SwitchboardClient.ConnectAsync(server, new() { Name = "Dee" });
+        await client.JoinAsync(room);
+        await using IAsyncEnumerator<HubMessage> messages = client.Messages().GetAsyncEnumerator();
+        await using IAsyncEnumerator<HubEvent> events = client.Events().GetAsyncEnumerator();
+        for (int i = 1; i <= 3; i++)
+        {
+            await client.PublishAsync(room, "old " + i);
+            Assert.Equal(i, (await NextAsync(messages)).Offset);
+        }
+
+        string epoch = (await hub.DeleteHistoryAsync(room))!;
+        Assert.True(await events.MoveNextAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(new HistoryReset(room, epoch), events.Current);
+        await hub.PublishAsync(room, "first of the new history", "n1");
+        HubMessage first = await NextAsync(messages); // offset 1 again: a client that kept its old cursor (3) would drop it
+        Assert.Equal((1L, "first of the new history"), (first.Offset, first.Text));
+        Assert.Equal(2, (await client.PublishAsync(room, "second")).Offset);
+        Assert.Equal(2, (await NextAsync(messages)).Offset);
     }
 
     [Theory]

@@ -47,6 +47,54 @@ public class BrowserModuleTests
     }
 
     [Fact]
+    public async Task A_deleted_history_is_followed_in_its_new_epoch_from_offset_1()
+    {
+        HubTestServer server = await HubTestServer.StartAsync(o => o.Store = "memory");
+        await using var _ = server.App;
+        Switchboard.Server.ISwitchboardHubContext hub = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions
+            .GetRequiredService<Switchboard.Server.ISwitchboardHubContext>(server.App.Services);
+        string room = HubTestServer.NewRoom();
+        string origin = $"http://127.0.0.1:{server.Ws.Port}";
+        string page = $$"""
+            <!DOCTYPE html><html><body><script type="module">
+            import { connect } from '{{origin}}/switchboard.js';
+            const client = connect('ws://127.0.0.1:{{server.Ws.Port}}/hub', { name: 'Dee' });
+            client.on('message', m => console.log(`message ${m.offset} ${m.text}`));
+            client.on('reset', r => console.log(`reset ${r.room} ${r.epoch}`));
+            await client.join('{{room}}');
+            await client.publish('{{room}}', 'old 1');
+            await client.publish('{{room}}', 'old 2');
+            console.log('ready');
+            </script></body></html>
+            """;
+
+        using IPlaywright playwright = await Playwright.CreateAsync();
+        await using IBrowser browser = await Chromium.LaunchAsync(playwright, otherOrigins: true);
+        IPage p = await browser.NewPageAsync();
+        var console = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        p.Console += (_, m) => console.Enqueue(m.Text);
+        p.PageError += (_, e) => console.Enqueue("page error: " + e);
+        await p.RouteAsync("http://another-site.test/", r => r.FulfillAsync(new() { Body = page, ContentType = "text/html" }));
+        await p.GotoAsync("http://another-site.test/");
+        await WaitForAsync(() => console.Contains("ready") && console.Contains("message 2 old 2"), console);
+
+        string epoch = (await hub.DeleteHistoryAsync(room))!;
+        await hub.PublishAsync(room, "new 1", "n1");
+        await WaitForAsync(() => console.Contains("message 1 new 1"), console); // the module's cursor (2) would have dropped it
+        Assert.Contains($"reset {room} {epoch}", console);
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition, IEnumerable<string> console)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the page logged: " + string.Join(" | ", console));
+            await Task.Delay(20);
+        }
+    }
+
+    [Fact]
     public async Task Static_client_files_carry_cors_headers()
     {
         HubTestServer server = await HubTestServer.Shared;

@@ -40,9 +40,9 @@ internal sealed class RecordingConnection(string id) : IHubConnection
 
     public Task WhenDrainedAsync() => Task.CompletedTask;
 
-    public void Close(ushort code, string reason)
-    {
-    }
+    public ushort? ClosedWith { get; private set; }
+
+    public void Close(ushort code, string reason) => ClosedWith ??= code;
 
     public long[] Offsets(string room) => [.. Received.Where(e => e.GetProperty("type").GetString() == "message" && e.GetProperty("room").GetString() == room)
         .Select(e => e.GetProperty("offset").GetInt64())];
@@ -87,6 +87,14 @@ internal sealed class UnreliableBroker(IBroker inner, int dropEvery) : IBroker
 
     public ValueTask<IAsyncDisposable> SubscribeAsync(string room, Action<StoredMessage> handler, CancellationToken cancellationToken = default) =>
         inner.SubscribeAsync(room, handler, cancellationToken);
+
+    /// <summary>Loses every control message (a node that never hears of a reset must find it on its head check).</summary>
+    public bool LoseControl { get; init; }
+
+    public ValueTask PublishControlAsync(BrokerControl control) => LoseControl ? ValueTask.CompletedTask : inner.PublishControlAsync(control);
+
+    public ValueTask<IAsyncDisposable> SubscribeControlAsync(Action<BrokerControl> handler, CancellationToken cancellationToken = default) =>
+        inner.SubscribeControlAsync(handler, cancellationToken);
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }
@@ -188,6 +196,69 @@ public class MultiNodeTests
         await b.Connect(second, new HubIdentity("cy", "Cy")).HandleAsync(Command(new { type = "join", room = "resume", since = 10, epoch }));
         await WaitForAsync(() => second.Offsets("resume").Length >= 15, "the fifteen missed");
         Assert.Equal(Enumerable.Range(11, 15).Select(i => (long)i), second.Offsets("resume"));
+    }
+
+    private static string[] Types(RecordingConnection c, string room) =>
+        [.. c.Received.Where(e => e.TryGetProperty("room", out JsonElement r) && r.GetString() == room).Select(e => e.GetProperty("type").GetString()!)];
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // the notice is lost: the other node finds the new epoch on its head check
+    public async Task Deleting_a_history_through_one_node_resets_the_members_of_every_node(bool controlLost)
+    {
+        var store = new InMemoryMessageStore();
+        var shared = new InMemoryBroker(distributed: true);
+        await using var a = new Hub(store, Options(), broker: new UnreliableBroker(shared, int.MaxValue) { LoseControl = controlLost });
+        await using var b = new Hub(store, Options(), broker: shared);
+        await a.InitializeAsync();
+        await b.InitializeAsync();
+        const string room = "reset";
+        var onA = new RecordingConnection("a1");
+        var onB = new RecordingConnection("b1");
+        await a.Connect(onA, new HubIdentity("ann", "Ann")).HandleAsync(Command(new { type = "join", room }));
+        await b.Connect(onB, new HubIdentity("bob", "Bob")).HandleAsync(Command(new { type = "join", room }));
+        await WaitForAsync(() => Types(onA, room).Contains("joined") && Types(onB, room).Contains("joined"), "joined");
+        for (int i = 0; i < 5; i++)
+        {
+            await a.PublishAsync(room, new HubIdentity("w", "W"), "old " + i);
+        }
+
+        await WaitForAsync(() => onB.Offsets(room).Length == 5, "five on node B");
+        RoomState state = (await a.ResetRoomAsync(room))!.Value;
+        Assert.Equal((0L, 1L), (state.Head, state.First));
+        Assert.Equal(1, (await a.PublishAsync(room, new HubIdentity("w", "W"), "new")).Message.Offset);
+
+        foreach (RecordingConnection member in new[] { onA, onB })
+        {
+            await WaitForAsync(() => member.Offsets(room).Length == 6, "the new message after the reset");
+            Assert.Equal([1L, 2, 3, 4, 5, 1], member.Offsets(room));
+            JsonElement reset = member.Received.Single(e => e.GetProperty("type").GetString() == "reset");
+            Assert.Equal((state.Epoch, 0L), (reset.GetProperty("epoch").GetString(), reset.GetProperty("offset").GetInt64()));
+            Assert.Equal(["joined", "message", "message", "message", "message", "message", "reset", "message"], Types(member, room));
+        }
+    }
+
+    [Fact]
+    public async Task Disconnecting_a_user_closes_their_connections_on_every_node()
+    {
+        var store = new InMemoryMessageStore();
+        var shared = new InMemoryBroker(distributed: true);
+        await using var a = new Hub(store, Options(), broker: shared);
+        await using var b = new Hub(store, Options(), broker: shared);
+        await a.InitializeAsync();
+        await b.InitializeAsync();
+        var tabOnA = new RecordingConnection("a1");
+        var tabOnB = new RecordingConnection("b1");
+        var other = new RecordingConnection("b2");
+        a.Connect(tabOnA, new HubIdentity("eve", "Eve"));
+        b.Connect(tabOnB, new HubIdentity("eve", "Eve"));
+        b.Connect(other, new HubIdentity("ann", "Ann"));
+
+        Assert.Equal(1, await a.DisconnectUserEverywhereAsync("eve")); // this node's
+        await WaitForAsync(() => tabOnB.ClosedWith is not null, "the other node's connection closed");
+        Assert.Equal(HubCloseCodes.Disconnected, tabOnA.ClosedWith);
+        Assert.Equal(HubCloseCodes.Disconnected, tabOnB.ClosedWith);
+        Assert.Null(other.ClosedWith);
     }
 
     private static int Count(RecordingConnection c, string type, string user) =>

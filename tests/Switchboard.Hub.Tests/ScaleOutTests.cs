@@ -36,15 +36,21 @@ public sealed class ScaleOutCollection : ICollectionFixture<ScaleOutBackends>
 [Collection(ScaleOutCollection.Name)]
 public class ScaleOutTests(ScaleOutBackends backends, Xunit.Abstractions.ITestOutputHelper output)
 {
-    private async Task<(PeerProcess Process, Uri Ws)[]> NodesAsync(int count, RedisServer? redis = null)
+    private async Task<(PeerProcess Process, Uri Ws)[]> NodesAsync(int count, RedisServer? redis = null, string? apiKey = null)
     {
         redis ??= backends.Redis;
         string database = await backends.Postgres.CreateDatabaseAsync();
         var nodes = new List<(PeerProcess, Uri)>();
         for (int i = 0; i < count; i++)
         {
+            var environment = new Dictionary<string, string> { ["Switchboard__Hub__PublishRateLimit"] = "0", ["Switchboard__NodeTimeout"] = "00:00:03" };
+            if (apiKey is not null)
+            {
+                environment["Switchboard__Api__Keys__0"] = apiKey;
+            }
+
             var (process, port) = await ServerProcess.StartAsync(
-                new Dictionary<string, string> { ["Switchboard__Hub__PublishRateLimit"] = "0", ["Switchboard__NodeTimeout"] = "00:00:03" },
+                environment,
                 0, "--store", "postgres", "--postgres", database, "--broker", "redis", "--redis", redis.Configuration);
             nodes.Add((process, new Uri($"ws://127.0.0.1:{port}")));
         }
@@ -115,6 +121,50 @@ public class ScaleOutTests(ScaleOutBackends backends, Xunit.Abstractions.ITestOu
             }
         }
     }
+
+    [Fact]
+    public async Task The_server_api_on_one_node_deletes_a_history_and_disconnects_a_user_on_every_node()
+    {
+        const string key = "scale-out-key-0123456789";
+        var nodes = await NodesAsync(2, apiKey: key);
+        try
+        {
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{nodes[0].Ws.Port}") };
+            http.DefaultRequestHeaders.Add("X-Api-Key", key);
+            const string room = "announcements";
+            await using HubClient member = await HubClient.ConnectAsync(nodes[1].Ws, "member");
+            await member.ReplyAsync(member.Send(new { type = "join", room }));
+            for (int i = 1; i <= 2; i++)
+            {
+                HttpResponseMessage posted = await http.PostAsync($"/api/rooms/{room}/messages", JsonContent(new { text = "old " + i, id = "old-" + i }));
+                Assert.Equal(System.Net.HttpStatusCode.OK, posted.StatusCode);
+                Assert.Equal(i, (await member.ExpectAsync("message")).GetProperty("offset").GetInt64());
+            }
+
+            HttpResponseMessage deleted = await http.DeleteAsync($"/api/rooms/{room}/messages");
+            Assert.Equal(System.Net.HttpStatusCode.OK, deleted.StatusCode);
+            string epoch = JsonDocument.Parse(await deleted.Content.ReadAsStringAsync()).RootElement.GetProperty("epoch").GetString()!;
+            JsonElement reset = await member.ExpectAsync("reset"); // on the other node, through Redis
+            Assert.Equal((epoch, 0L), (reset.GetProperty("epoch").GetString(), reset.GetProperty("offset").GetInt64()));
+            await http.PostAsync($"/api/rooms/{room}/messages", JsonContent(new { text = "new 1", id = "new-1" }));
+            JsonElement next = await member.ExpectAsync("message");
+            Assert.Equal(("new 1", 1L), (next.GetProperty("text").GetString(), next.GetProperty("offset").GetInt64()));
+
+            await using HubClient zed = await HubClient.ConnectAsync(nodes[1].Ws, "Zed", user: "zed");
+            HttpResponseMessage disconnected = await http.PostAsync("/api/users/zed/disconnect", null);
+            Assert.Equal("{\"user\":\"zed\",\"connections\":0}", await disconnected.Content.ReadAsStringAsync()); // none on the node asked
+            Assert.Equal(4003, (await zed.Closed.Task.WaitAsync(TimeSpan.FromSeconds(30))).Code); // closed by the other node
+        }
+        finally
+        {
+            foreach (var (process, _) in nodes)
+            {
+                await process.DisposeAsync();
+            }
+        }
+    }
+
+    private static StringContent JsonContent(object body) => new(JsonSerializer.Serialize(body), System.Text.Encoding.UTF8, "application/json");
 
     [Fact]
     public async Task A_client_resumes_on_another_node_with_exactly_what_it_missed()

@@ -152,6 +152,49 @@ public class ServerApiTests
     }
 
     [Fact]
+    public async Task Deleting_a_history_starts_a_new_epoch_that_members_continue_in()
+    {
+        HubTestServer server = await s_server.Value;
+        string room = HubTestServer.NewRoom();
+        using HttpClient http = Client();
+        for (int i = 1; i <= 3; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await http.PostAsJsonAsync(Http(server, $"/api/rooms/{room}/messages"), new { text = "old" + i, id = "old" + i })).StatusCode);
+        }
+
+        await using var member = await HubClient.ConnectAsync(server.Ws, "member");
+        JsonElement joined = await member.ReplyAsync(member.Send(new { type = "join", room }));
+        string oldEpoch = joined.GetProperty("epoch").GetString()!;
+        for (long offset = 1; offset <= 3; offset++)
+        {
+            Assert.Equal(offset, (await member.ExpectAsync("message")).GetProperty("offset").GetInt64()); // the history on join
+        }
+
+        HttpResponseMessage deleted = await http.DeleteAsync(Http(server, $"/api/rooms/{room}/messages"));
+        Assert.Equal(HttpStatusCode.OK, deleted.StatusCode);
+        using JsonDocument body = JsonDocument.Parse(await deleted.Content.ReadAsStringAsync());
+        string epoch = body.RootElement.GetProperty("epoch").GetString()!;
+        Assert.NotEqual(oldEpoch, epoch);
+        JsonElement reset = await member.ExpectAsync("reset");
+        Assert.Equal((room, epoch, 0L), (reset.GetProperty("room").GetString(), reset.GetProperty("epoch").GetString(), reset.GetProperty("offset").GetInt64()));
+
+        using JsonDocument empty = JsonDocument.Parse(await http.GetStringAsync(Http(server, $"/api/rooms/{room}/messages")));
+        Assert.Equal(0, empty.RootElement.GetProperty("messages").GetArrayLength());
+        HttpResponseMessage again = await http.PostAsJsonAsync(Http(server, $"/api/rooms/{room}/messages"), new { text = "new", id = "old1" }); // its old id is gone too
+        Assert.Equal("{\"offset\":1,\"duplicate\":false}", await again.Content.ReadAsStringAsync());
+        JsonElement next = await member.ExpectAsync("message");
+        Assert.Equal(("new", 1L), (next.GetProperty("text").GetString(), next.GetProperty("offset").GetInt64()));
+
+        // A client that was away resumes with its old epoch and offset: told the epoch changed, it gets the new history.
+        await using var returning = await HubClient.ConnectAsync(server.Ws, "returning");
+        JsonElement rejoined = await returning.ReplyAsync(returning.Send(new { type = "join", room, since = 3, epoch = oldEpoch }));
+        Assert.True(rejoined.GetProperty("epochChanged").GetBoolean());
+        Assert.Equal("new", (await returning.ExpectAsync("message")).GetProperty("text").GetString());
+
+        await ProblemAsync(await http.DeleteAsync(Http(server, "/api/rooms/never-was-a-room/messages")), HttpStatusCode.NotFound);
+    }
+
+    [Fact]
     public async Task The_openapi_document_lists_exactly_the_api_operations()
     {
         HubTestServer server = await s_server.Value;
@@ -161,6 +204,7 @@ public class ServerApiTests
             .SelectMany(p => p.Value.EnumerateObject().Select(m => $"{m.Name.ToUpperInvariant()} {p.Name}")).Order(StringComparer.Ordinal)];
         Assert.Equal(
         [
+            "DELETE /api/rooms/{room}/messages",
             "GET /api/rooms",
             "GET /api/rooms/{room}/messages",
             "GET /api/rooms/{room}/presence",

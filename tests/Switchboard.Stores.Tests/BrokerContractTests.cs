@@ -35,10 +35,10 @@ public abstract class BrokerContractTests : IAsyncLifetime
     private static StoredMessage Message(long offset, string text = "hello") =>
         new(offset, "id-" + offset, "user-1", "User One", text, DateTimeOffset.FromUnixTimeMilliseconds(1_764_000_000_123));
 
-    protected static async Task<StoredMessage> NextAsync(BlockingCollection<StoredMessage> inbox)
+    protected static async Task<T> NextAsync<T>(BlockingCollection<T> inbox)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        StoredMessage? m;
+        T? m;
         while (!inbox.TryTake(out m, 50))
         {
             Assert.True(DateTime.UtcNow < deadline, "nothing arrived");
@@ -86,6 +86,27 @@ public abstract class BrokerContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_control_message_reaches_every_node_whole_and_unsubscribing_stops_it()
+    {
+        IBroker a = await NewNodeAsync(), b = await NewNodeAsync();
+        var atA = new BlockingCollection<BrokerControl>();
+        var atB = new BlockingCollection<BrokerControl>();
+        IAsyncDisposable sa = await a.SubscribeControlAsync(atA.Add);
+        await using IAsyncDisposable sb = await b.SubscribeControlAsync(atB.Add);
+        string subject = "user κόσμε\nwith a newline " + Guid.NewGuid().ToString("N");
+        var sent = new BrokerControl(BrokerControl.DisconnectUser, subject);
+        await b.PublishControlAsync(sent);
+        Assert.Equal(sent, await NextAsync(atA));
+        Assert.Equal(sent, await NextAsync(atB)); // the publishing node too
+
+        await sa.DisposeAsync();
+        var marker = new BrokerControl(BrokerControl.ResetRoom, "marker-" + Guid.NewGuid().ToString("N"));
+        await a.PublishControlAsync(marker);
+        Assert.Equal(marker, await NextAsync(atB)); // published after: had A still been subscribed, it would have it by now
+        Assert.Empty(atA);
+    }
+
+    [Fact]
     public async Task Publishing_to_a_room_nobody_subscribed_to_is_fine()
     {
         IBroker a = await NewNodeAsync();
@@ -108,6 +129,11 @@ public sealed class InMemoryBrokerContractTests : BrokerContractTests
 
         public ValueTask<IAsyncDisposable> SubscribeAsync(string room, Action<StoredMessage> handler, CancellationToken cancellationToken = default) =>
             inner.SubscribeAsync(room, handler, cancellationToken);
+
+        public ValueTask PublishControlAsync(BrokerControl control) => inner.PublishControlAsync(control);
+
+        public ValueTask<IAsyncDisposable> SubscribeControlAsync(Action<BrokerControl> handler, CancellationToken cancellationToken = default) =>
+            inner.SubscribeControlAsync(handler, cancellationToken);
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }

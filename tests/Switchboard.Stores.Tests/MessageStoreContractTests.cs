@@ -118,6 +118,32 @@ public abstract class MessageStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Reset_deletes_the_history_and_its_ids_and_starts_a_new_epoch_from_offset_1()
+    {
+        await Store.AppendAsync("r", [Msg("1"), Msg("2"), Msg("3")]);
+        await Store.AppendAsync("other", [Msg("1")]);
+        await Store.TrimAsync("r", new RetentionPolicy(2, null), T0);
+        RoomState before = await Store.OpenRoomAsync("r");
+
+        RoomState after = await Store.ResetAsync("r");
+        Assert.NotEqual(before.Epoch, after.Epoch);
+        Assert.Equal((0L, 1L), (after.Head, after.First));
+        Assert.Equal(after, await Store.OpenRoomAsync("r"));
+        Assert.Empty(await Store.ReadAfterAsync("r", 0, 10));
+        Assert.Empty(await Store.ReadBeforeAsync("r", long.MaxValue, 10));
+
+        IReadOnlyList<AppendResult> again = await Store.AppendAsync("r", [Msg("2"), Msg("4")]);
+        Assert.Equal(new[] { (1L, false), (2L, false) }, again.Select(a => (a.Message.Offset, a.Duplicate))); // the old ids are gone too
+        Assert.Equal(new[] { "t2", "t4" }, (await Store.ReadAfterAsync("r", 0, 10)).Select(m => m.Text));
+        Assert.Equal(after with { Head = 2 }, await Store.OpenRoomAsync("r"));
+        Assert.Single(await Store.ReadAfterAsync("other", 0, 10)); // other rooms keep theirs
+        Assert.Contains("r", await Store.ListRoomsAsync());
+
+        RoomState created = await Store.ResetAsync("never-used");
+        Assert.Equal((0L, 1L), (created.Head, created.First));
+    }
+
+    [Fact]
     public async Task Rooms_are_listed()
     {
         await Store.OpenRoomAsync("alpha");
@@ -163,6 +189,12 @@ public abstract class MessageStoreContractTests : IAsyncLifetime
         Assert.Equal(new[] { "2" }, (await Store.ReadAfterAsync("r", 0, 10)).Select(m => m.Id));
         Assert.True((await Store.AppendAsync("r", [Msg("2")]))[0].Duplicate);
         Assert.Equal(3, (await Store.AppendAsync("r", [Msg("3")]))[0].Message.Offset);
+
+        RoomState reset = await Store.ResetAsync("r");
+        await Store.DisposeAsync();
+        Store = (await ReopenAsync())!;
+        Assert.Equal(reset, await Store.OpenRoomAsync("r")); // a reset is durable
+        Assert.Empty(await Store.ReadAfterAsync("r", 0, 10));
     }
 }
 
