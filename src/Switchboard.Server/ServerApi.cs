@@ -65,7 +65,7 @@ internal static class ServerApi
 
     private const int MaxPage = 1000;
 
-    public static void Map(WebApplication app, Hub.Hub hub, ApiOptions options)
+    public static void Map(WebApplication app, SwitchboardRuntime runtime, ApiOptions options)
     {
         if (options.Keys.Count == 0)
         {
@@ -79,18 +79,18 @@ internal static class ServerApi
 
         api.MapPost("/rooms/{room}/messages", async (string room, ApiMessage body) =>
         {
-            if (Invalid(hub, body.Text, body.Id) is { } problem)
+            if (Invalid(runtime.Hub, body.Text, body.Id) is { } problem)
             {
                 return problem;
             }
 
-            return await PublishAsync(hub, room, body.Text!, body.Id!, body.Name, r => TypedResults.Ok(new ApiPublished(r.Message.Offset, r.Duplicate))).ConfigureAwait(false);
+            return await PublishAsync(runtime.Hub, room, body.Text!, body.Id!, body.Name, r => TypedResults.Ok(new ApiPublished(r.Message.Offset, r.Duplicate))).ConfigureAwait(false);
         }).WithName("PublishToRoom").WithSummary("Publishes a message to a room; answers once it is committed.")
             .Produces<ApiPublished>().ProducesProblem(400).ProducesProblem(401).ProducesProblem(404).ProducesProblem(429);
 
         api.MapPost("/publish", async (ApiMultiPublish body) =>
         {
-            if (Invalid(hub, body.Text, body.Id) is { } problem)
+            if (Invalid(runtime.Hub, body.Text, body.Id) is { } problem)
             {
                 return problem;
             }
@@ -103,7 +103,7 @@ internal static class ServerApi
             var published = new List<ApiRoomPublished>(rooms.Count);
             foreach (string room in rooms)
             {
-                IResult one = await PublishAsync(hub, room, body.Text!, body.Id!, body.Name, r => TypedResults.Ok(new ApiPublished(r.Message.Offset, r.Duplicate))).ConfigureAwait(false);
+                IResult one = await PublishAsync(runtime.Hub, room, body.Text!, body.Id!, body.Name, r => TypedResults.Ok(new ApiPublished(r.Message.Offset, r.Duplicate))).ConfigureAwait(false);
                 if (one is not Microsoft.AspNetCore.Http.HttpResults.Ok<ApiPublished> ok)
                 {
                     return one; // the rooms before it keep their message: publishing again with the same id is idempotent
@@ -118,7 +118,7 @@ internal static class ServerApi
 
         api.MapGet("/rooms/{room}/messages", async (string room, long? after, int? limit) =>
         {
-            if (!hub.RoomExists(room))
+            if (!runtime.Hub.RoomExists(room))
             {
                 return NoRoom(room);
             }
@@ -129,31 +129,31 @@ internal static class ServerApi
                 return Results.Problem(statusCode: 400, title: "Bad request", detail: $"\"limit\" is 1 to {MaxPage}; \"after\" is an offset, 0 or more.");
             }
 
-            IReadOnlyList<StoredMessage> page = await hub.ReadAfterAsync(room, after ?? 0, take).ConfigureAwait(false);
+            IReadOnlyList<StoredMessage> page = await runtime.Hub.ReadAfterAsync(room, after ?? 0, take).ConfigureAwait(false);
             ApiStoredMessage[] messages = [.. page.Select(m => new ApiStoredMessage(m.Offset, m.Id, m.UserId, m.Name, m.Text, m.Time))];
             return TypedResults.Ok(new ApiMessagePage(room, messages, messages.Length == take ? messages[^1].Offset : null));
         }).WithName("ReadMessages").WithSummary("Reads a room's history after an offset, oldest first; \"next\" is the offset to continue after.")
             .Produces<ApiMessagePage>().ProducesProblem(400).ProducesProblem(401).ProducesProblem(404);
 
         api.MapGet("/rooms/{room}/presence", async (string room) =>
-            await hub.GetMembersAsync(room).ConfigureAwait(false) is { } members
+            await runtime.Hub.GetMembersAsync(room).ConfigureAwait(false) is { } members
                 ? TypedResults.Ok(members.Select(m => new ApiMember(m.UserId, m.Name)).OrderBy(m => m.User, StringComparer.Ordinal).ToList())
                 : NoRoom(room))
             .WithName("ListMembers").WithSummary("Lists the room's members, on every server.")
             .Produces<List<ApiMember>>().ProducesProblem(401).ProducesProblem(404);
 
-        api.MapGet("/rooms", () => TypedResults.Ok(hub.ListRooms()))
+        api.MapGet("/rooms", () => TypedResults.Ok(runtime.Hub.ListRooms()))
             .WithName("ListRooms").WithSummary("Lists the rooms.").Produces<IReadOnlyList<string>>().ProducesProblem(401);
 
         api.MapDelete("/rooms/{room}/messages", async (string room) =>
-            await hub.ResetRoomAsync(room).ConfigureAwait(false) is RoomState state
+            await runtime.Hub.ResetRoomAsync(room).ConfigureAwait(false) is RoomState state
                 ? TypedResults.Ok(new ApiHistoryDeleted(room, state.Epoch))
                 : NoRoom(room))
             .WithName("DeleteMessages").WithSummary("Deletes the room's history: offsets start over in a new epoch; members on every server get \"reset\".")
             .Produces<ApiHistoryDeleted>().ProducesProblem(401).ProducesProblem(404);
 
         api.MapPost("/users/{user}/disconnect", async (string user) =>
-            TypedResults.Ok(new ApiDisconnected(user, await hub.DisconnectUserEverywhereAsync(user).ConfigureAwait(false))))
+            TypedResults.Ok(new ApiDisconnected(user, await runtime.Hub.DisconnectUserEverywhereAsync(user).ConfigureAwait(false))))
             .WithName("DisconnectUser").WithSummary("Closes the user's hub connections with 4003, on every server; \"connections\" counts this server's.")
             .Produces<ApiDisconnected>().ProducesProblem(401);
     }

@@ -20,7 +20,9 @@ namespace Switchboard.Server;
 internal sealed class SwitchboardRuntime
 {
     private readonly ILogger _logger;
+    private readonly ILogger _hubLogger;
     private Timer? _retention;
+    private Hub.Hub? _hub;
 
     public SwitchboardRuntime(SwitchboardServerOptions options, IMeterFactory meterFactory, ILoggerFactory loggers)
     {
@@ -32,9 +34,7 @@ internal sealed class SwitchboardRuntime
         // connection lists them all, at zero, and two servers in one process count apart.
         MeterFactory = meterFactory;
         WebSocketMetrics = new WebSocketMetrics(meterFactory);
-        ILogger hubCategory = loggers.CreateLogger("Switchboard.Hub");
-        IBroker broker = options.CreateBroker(hubCategory, meterFactory);
-        Hub = new Hub.Hub(options.CreateStore(), options.Hub, hubCategory, broker, SwitchboardServerOptions.CreatePresence(broker, options.NodeTimeout, hubCategory), new HubMetrics(meterFactory));
+        _hubLogger = loggers.CreateLogger("Switchboard.Hub");
         Tokens = options.Auth.Enabled ? new TokenService(options.Auth) : null;
         Compression = options.Compression
             ? new DeflateServerPolicy { ServerNoContextTakeover = !options.CompressionContextTakeover, ClientNoContextTakeover = !options.CompressionContextTakeover }
@@ -43,7 +43,8 @@ internal sealed class SwitchboardRuntime
 
     public SwitchboardServerOptions Options { get; }
 
-    public Hub.Hub Hub { get; }
+    /// <summary>The hub: created when the host starts (it opens the store and connects the broker then).</summary>
+    public Hub.Hub Hub => _hub ?? throw new InvalidOperationException("The Switchboard server has not started: its hub opens the store and the broker when the host starts.");
 
     public WebSocketHeartbeat Heartbeat { get; }
 
@@ -175,10 +176,27 @@ internal sealed class SwitchboardRuntime
         return ctx.Response.WriteAsync(message + "\n");
     }
 
-    /// <summary>Reads what the store knows (rooms) and starts the periodic retention.</summary>
+    /// <summary>
+    /// Connects the broker, opens the store (asynchronously: a host's start-up is not blocked on a thread), creates the
+    /// hub, reads what the store knows (rooms) and starts the periodic retention. A store or broker that cannot be
+    /// reached fails the host's start with a <see cref="ServerConfigurationException"/> that says which and why.
+    /// </summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        await Hub.InitializeAsync(cancellationToken).ConfigureAwait(false);
+        IBroker broker = await Options.ConnectBrokerAsync(_hubLogger, MeterFactory).ConfigureAwait(false);
+        IMessageStore store;
+        try
+        {
+            store = await Options.OpenStoreAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await broker.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        _hub = new Hub.Hub(store, Options.Hub, _hubLogger, broker, SwitchboardServerOptions.CreatePresence(broker, Options.NodeTimeout, _hubLogger), new HubMetrics(MeterFactory));
+        await _hub.InitializeAsync(cancellationToken).ConfigureAwait(false);
         _retention = new Timer(_ => _ = ApplyRetentionAsync(), null, Options.RetentionInterval, Options.RetentionInterval);
     }
 
@@ -194,7 +212,11 @@ internal sealed class SwitchboardRuntime
     public async Task StopAsync()
     {
         _retention?.Dispose();
-        await Hub.DisposeAsync().ConfigureAwait(false);
+        if (_hub is not null)
+        {
+            await _hub.DisposeAsync().ConfigureAwait(false);
+        }
+
         Heartbeat.Dispose();
     }
 

@@ -81,10 +81,9 @@ public static class SwitchboardServer
         });
 
         WebApplication app = builder.Build();
-        // The runtime (hub, store, broker, instruments) is created here, so a store or broker that cannot be reached is
-        // reported by Build, in one line, before anything listens.
+        // The runtime's hub opens the store and connects the broker when the host starts (its hosted service starts before
+        // the web server): one that cannot be reached fails StartAsync, in one line, before anything listens.
         SwitchboardRuntime runtime = app.Services.GetRequiredService<SwitchboardRuntime>();
-        Hub.Hub hub = runtime.Hub;
         router.Heartbeat = runtime.Heartbeat;
         limiter = new ConnectionLimiter(maxConnections, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Switchboard.Server.Connections"), options.Time,
             new ServerMetrics(runtime.MeterFactory));
@@ -97,7 +96,7 @@ public static class SwitchboardServer
         // plain GET of "/" still serves the chat UI, so "/" is no endpoint: upgrades are taken before the static files.
         RequestDelegate rootEcho = runtime.MapGuarded(app, router, "/", runtime.Endpoint("/", options.MaxMessageSize), SwitchboardRuntime.EchoHandlerFor, mapHttpEndpoint: false).Http;
         app.Use(next => ctx => ctx.Request.Path == "/" && HeaderTokens.Contains(ctx.Request.Headers.Upgrade.ToString(), "websocket") ? rootEcho(ctx) : next(ctx));
-        ServerApi.Map(app, hub, options.Api);
+        ServerApi.Map(app, runtime, options.Api);
         if (options.Api.Keys.Count > 0)
         {
             app.MapOpenApi(); // /openapi/v1.json: the server API's operations

@@ -133,7 +133,7 @@ public sealed class SwitchboardServerOptions
     /// <summary>Overrides <see cref="Store"/>: creates the message store (tests, embedding).</summary>
     public Func<Hub.IMessageStore>? StoreFactory { get; set; }
 
-    internal global::Switchboard.Hub.IBroker CreateBroker(Microsoft.Extensions.Logging.ILogger logger, System.Diagnostics.Metrics.IMeterFactory meterFactory)
+    internal async Task<global::Switchboard.Hub.IBroker> ConnectBrokerAsync(Microsoft.Extensions.Logging.ILogger logger, System.Diagnostics.Metrics.IMeterFactory meterFactory)
     {
         if (!Broker.Equals("redis", StringComparison.OrdinalIgnoreCase))
         {
@@ -142,7 +142,7 @@ public sealed class SwitchboardServerOptions
 
         try
         {
-            return Switchboard.Redis.RedisBroker.ConnectAsync(Redis!, TimeSpan.FromSeconds(10), logger, meterFactory).GetAwaiter().GetResult();
+            return await Switchboard.Redis.RedisBroker.ConnectAsync(Redis!, TimeSpan.FromSeconds(10), logger, meterFactory).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is TimeoutException or StackExchange.Redis.RedisException or ArgumentException)
         {
@@ -155,18 +155,18 @@ public sealed class SwitchboardServerOptions
             ? new Switchboard.Redis.RedisPresence(redis, nodeTimeout, logger: logger)
             : global::Switchboard.Hub.InMemoryPresence.Local;
 
-    internal Hub.IMessageStore CreateStore() => StoreFactory?.Invoke() ?? Store.ToLowerInvariant() switch
+    internal async Task<Hub.IMessageStore> OpenStoreAsync(CancellationToken cancellationToken) => StoreFactory?.Invoke() ?? Store.ToLowerInvariant() switch
     {
         "memory" => new Hub.InMemoryMessageStore(),
-        "postgres" => OpenPostgres(),
-        _ => OpenSqlite(),
+        "postgres" => await OpenPostgresAsync(cancellationToken).ConfigureAwait(false),
+        _ => await OpenSqliteAsync(cancellationToken).ConfigureAwait(false),
     };
 
-    private Hub.IMessageStore OpenPostgres()
+    private async Task<Hub.IMessageStore> OpenPostgresAsync(CancellationToken cancellationToken)
     {
         try
         {
-            return Stores.Postgres.PostgresMessageStore.OpenAsync(Postgres!).GetAwaiter().GetResult();
+            return await Stores.Postgres.PostgresMessageStore.OpenAsync(Postgres!, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is ArgumentException or Npgsql.NpgsqlException or System.Net.Sockets.SocketException or TimeoutException)
         {
@@ -174,11 +174,11 @@ public sealed class SwitchboardServerOptions
         }
     }
 
-    private Hub.IMessageStore OpenSqlite()
+    private async Task<Hub.IMessageStore> OpenSqliteAsync(CancellationToken cancellationToken)
     {
         try
         {
-            return Stores.Sqlite.SqliteMessageStore.OpenAsync(Database).GetAwaiter().GetResult();
+            return await Stores.Sqlite.SqliteMessageStore.OpenAsync(Database, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or Microsoft.Data.Sqlite.SqliteException)
         {

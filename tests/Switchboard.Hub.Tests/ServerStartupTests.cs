@@ -1,3 +1,5 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 using Switchboard.Server;
 
 namespace Switchboard.Hub.Tests;
@@ -32,6 +34,54 @@ public class ServerStartupTests
         {
             Assert.Contains("\n" + name, "\n" + metrics);
         }
+    }
+
+    [Fact]
+    public async Task The_store_is_opened_when_the_host_starts_not_when_the_app_is_built_or_its_services_resolved()
+    {
+        int opened = 0;
+        WebApplication app = SwitchboardServer.Build(new SwitchboardServerOptions
+        {
+            Urls = "http://127.0.0.1:0",
+            StoreFactory = () =>
+            {
+                Interlocked.Increment(ref opened);
+                return new InMemoryMessageStore();
+            },
+        });
+        await using var _ = app;
+        Assert.NotNull(app.Services.GetRequiredService<ISwitchboardHubContext>());
+        Assert.Equal(0, opened);
+        Assert.Throws<InvalidOperationException>(() => SwitchboardServer.GetHub(app)); // no hub before its store is open
+
+        await app.StartAsync();
+        Assert.Equal(1, opened);
+        Assert.Same(SwitchboardServer.GetHub(app), SwitchboardServer.GetHub(app));
+        await app.StopAsync();
+    }
+
+    [Fact]
+    public async Task An_unreachable_store_fails_the_start_naming_it_before_anything_listens()
+    {
+        int port = FreePort();
+        WebApplication app = SwitchboardServer.Build(new SwitchboardServerOptions
+        {
+            Urls = $"http://127.0.0.1:{port}",
+            Store = "postgres",
+            Postgres = $"Host=127.0.0.1;Port={FreePort()};Timeout=2;Username=nobody",
+        });
+        await using var _ = app;
+        ServerConfigurationException error = await Assert.ThrowsAsync<ServerConfigurationException>(() => app.StartAsync());
+        Assert.StartsWith("Switchboard:Postgres: cannot connect", error.Message, StringComparison.Ordinal);
+        using var client = new System.Net.Sockets.TcpClient();
+        await Assert.ThrowsAnyAsync<System.Net.Sockets.SocketException>(() => client.ConnectAsync("127.0.0.1", port)); // nothing listens
+    }
+
+    private static int FreePort()
+    {
+        using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        probe.Start();
+        return ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
     }
 
     [Fact]
