@@ -187,6 +187,7 @@ internal sealed class Room
         _metrics = metrics;
         _background = background;
         Name = name;
+        Kind = RoomKinds.Of(name, options);
         _store = store;
         _options = options;
         _logger = logger;
@@ -196,6 +197,9 @@ internal sealed class Room
     }
 
     public string Name { get; }
+
+    /// <summary>What kind of room this is, for the metrics' room_kind tag.</summary>
+    public RoomKind Kind { get; }
 
     /// <summary>The state as of the last change (read outside the worker: a snapshot).</summary>
     public RoomState State => _state;
@@ -229,7 +233,7 @@ internal sealed class Room
             throw;
         }
 
-        room._metrics.RoomOpened();
+        room._metrics.RoomOpened(room.Kind);
         room._worker = Task.Run(room.RunAsync);
         return room;
     }
@@ -413,7 +417,7 @@ internal sealed class Room
 
         if (_work.Writer.TryComplete())
         {
-            _metrics.RoomClosed();
+            _metrics.RoomClosed(Kind);
         }
     }
 
@@ -502,7 +506,7 @@ internal sealed class Room
         }
 
         int duplicates = results.Count(r => r.Duplicate);
-        _metrics.Stored(items.Length - duplicates, duplicates, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+        _metrics.Stored(Kind, items.Length - duplicates, duplicates, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
         for (int i = 0; i < items.Length; i++)
         {
             AppendResult r = results[i];
@@ -637,7 +641,7 @@ internal sealed class Room
     private void Deliver(StoredMessage stored, System.Diagnostics.ActivityContext trace = default)
     {
         using System.Diagnostics.Activity? fanout = HubTracing.StartFanout(Name, stored.Offset, trace, _live.Count);
-        _metrics.Delivered(_live.Count);
+        _metrics.Delivered(Kind, _live.Count);
         _state = _state with { Head = stored.Offset };
         var message = new RoomMessage(Name, stored);
         Remember(message);
@@ -717,7 +721,7 @@ internal sealed class Room
         Volatile.Write(ref _cachedCount, 0);
         if (_work.Writer.TryComplete())
         {
-            _metrics.RoomClosed();
+            _metrics.RoomClosed(Kind);
         }
     }
 
@@ -749,7 +753,7 @@ internal sealed class Room
         foreach (Subscriber s in lagging)
         {
             RemoveLive(s);
-            _metrics.Lagging();
+            _metrics.Lagging(Kind);
             _background.Track(s.RecoverAsync(this, s.LastOffset, _state.Epoch));
         }
     }
@@ -902,7 +906,7 @@ internal sealed class Room
 
         _held.Clear();
         _holeTimer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        _metrics.HistoryReset();
+        _metrics.HistoryReset(Kind);
         OutboundMessage notice = HubProtocol.Build(new ResetMessage(Name, stored.Epoch, 0));
         foreach (Subscriber s in _live)
         {

@@ -72,10 +72,10 @@ public class OperationsTests
                 Dictionary<string, double> onA = await ScrapeAsync(a), onB = await ScrapeAsync(b);
                 Assert.Equal(1, onA["switchboard_connections"]);
                 Assert.Equal(0, onB["switchboard_connections"]);
-                Assert.Equal(1, onA["switchboard_hub_messages_in_total"]);
-                Assert.Equal(0, onB["switchboard_hub_messages_in_total"]);
-                Assert.Equal(1, onA["switchboard_rooms"]);
-                Assert.Equal(0, onB["switchboard_rooms"]);
+                Assert.Equal(1, onA[Dynamic("switchboard_hub_messages_in_total")]);
+                Assert.Equal(0, onB[Dynamic("switchboard_hub_messages_in_total")]);
+                Assert.Equal(1, onA[Dynamic("switchboard_rooms")]);
+                Assert.Equal(0, onB[Dynamic("switchboard_rooms")]);
             }
         }
         finally
@@ -104,15 +104,47 @@ public class OperationsTests
 
         Assert.True(after["switchboard_connections"] >= 2);
         Assert.True(after["switchboard_connections_opened_total"] > before["switchboard_connections_opened_total"]);
-        Assert.True(after["switchboard_hub_messages_in_total"] > before["switchboard_hub_messages_in_total"]);
-        Assert.True(after["switchboard_hub_messages_out_total"] > before["switchboard_hub_messages_out_total"]);
+        Assert.True(after[Dynamic("switchboard_hub_messages_in_total")] > before[Dynamic("switchboard_hub_messages_in_total")]);
+        Assert.True(after[Dynamic("switchboard_hub_messages_out_total")] > before[Dynamic("switchboard_hub_messages_out_total")]);
         Assert.True(after["switchboard_messages_received_total"] > before["switchboard_messages_received_total"]);
         Assert.True(after["switchboard_bytes_received_total"] > before["switchboard_bytes_received_total"]);
         Assert.True(after["switchboard_bytes_sent_total"] > before["switchboard_bytes_sent_total"]);
         Assert.True(after["switchboard_store_append_seconds_count"] > before["switchboard_store_append_seconds_count"]);
-        Assert.True(after["switchboard_rooms"] >= 1);
+        Assert.True(after[Dynamic("switchboard_rooms")] >= 1);
         Assert.True(after.ContainsKey("switchboard_slow_consumer_disconnects_total"));
         Assert.Equal(after["switchboard_store_append_seconds_count"], after["switchboard_store_append_seconds_bucket{le=\"+Inf\"}"]);
+    }
+
+    private static string Dynamic(string name) => name + "{room_kind=\"dynamic\"}";
+
+    [Fact]
+    public async Task Room_metrics_are_tagged_with_the_kind_of_room_never_its_name()
+    {
+        HubTestServer server = await HubTestServer.StartAsync(o =>
+        {
+            o.Store = "memory";
+            o.Hub = new HubOptions { Rooms = ["lobby"] };
+        });
+        try
+        {
+            await using var c = await HubClient.ConnectAsync(server.Ws, "kinds");
+            string dynamicRoom = HubTestServer.NewRoom();
+            await c.PublishAsync("general", "to the default room");
+            await c.PublishAsync("lobby", "to a configured room");
+            await c.PublishAsync("lobby", "again");
+            await c.PublishAsync(dynamicRoom, "to a room made on first use");
+            Dictionary<string, double> metrics = await ScrapeAsync(server);
+            Assert.Equal(1, metrics["switchboard_hub_messages_in_total{room_kind=\"default\"}"]);
+            Assert.Equal(2, metrics["switchboard_hub_messages_in_total{room_kind=\"configured\"}"]);
+            Assert.Equal(1, metrics["switchboard_hub_messages_in_total{room_kind=\"dynamic\"}"]);
+            Assert.Equal(3, metrics.Where(kv => kv.Key.StartsWith("switchboard_rooms{", StringComparison.Ordinal)).Sum(kv => kv.Value));
+            Assert.DoesNotContain(metrics.Keys, k => k.Contains(dynamicRoom, StringComparison.Ordinal) || k.Contains("lobby", StringComparison.Ordinal));
+        }
+        finally
+        {
+            await server.App.StopAsync();
+            await server.App.DisposeAsync();
+        }
     }
 
     [Fact]

@@ -29,8 +29,8 @@ public class ServerStartupTests
         // Before any WebSocket connection: every instrument is listed.
         using var http = new HttpClient();
         string metrics = await http.GetStringAsync($"http://127.0.0.1:{port}/metrics");
-        foreach (string name in new[] { "switchboard_connections ", "switchboard_rooms ", "switchboard_hub_messages_in_total ", "switchboard_publishes_in_flight ",
-                     "switchboard_connections_refused_total ", "switchboard_store_append_seconds_count ", "switchboard_bytes_sent_total " })
+        foreach (string name in new[] { "switchboard_connections ", "switchboard_rooms{room_kind=\"dynamic\"} ", "switchboard_hub_messages_in_total{room_kind=\"default\"} ",
+                     "switchboard_publishes_in_flight ", "switchboard_connections_refused_total ", "switchboard_store_append_seconds_count ", "switchboard_bytes_sent_total " })
         {
             Assert.Contains("\n" + name, "\n" + metrics);
         }
