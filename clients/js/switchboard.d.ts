@@ -21,9 +21,7 @@ export interface Member {
 }
 
 /** A room's message, as stored: its offset in the room, the publisher's id for it, who sent it, what and when. */
-export interface HubMessage {
-  type: 'message';
-  room: string;
+export interface HistoryItem {
   offset: number;
   id: string;
   from: string;
@@ -31,6 +29,12 @@ export interface HubMessage {
   text: string;
   /** ISO 8601, UTC, set by the server. */
   time: string;
+}
+
+/** A message in a joined room, live or caught up, in offset order. */
+export interface HubMessage extends HistoryItem {
+  type: 'message';
+  room: string;
 }
 
 /** The reply to join. */
@@ -57,17 +61,6 @@ export interface Ack {
   offset: number;
   /** A message with this id was already stored; this publish stored nothing. */
   duplicate?: boolean;
-}
-
-/** A stored message in a history reply (the room is the reply's). */
-export interface HistoryItem {
-  offset: number;
-  id: string;
-  from: string;
-  name: string;
-  text: string;
-  /** ISO 8601, UTC, set by the server. */
-  time: string;
 }
 
 /** The reply to history. */

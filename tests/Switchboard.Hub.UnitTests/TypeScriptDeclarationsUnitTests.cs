@@ -131,7 +131,10 @@ public sealed partial class TypeScriptDeclarationsUnitTests
         var result = new Dictionary<string, Dictionary<string, (string, bool)>>(StringComparer.Ordinal);
         foreach (Match m in InterfacePattern().Matches(declarations))
         {
-            var fields = new Dictionary<string, (string, bool)>(StringComparer.Ordinal);
+            // Inherited fields first (interfaces are declared before what extends them).
+            var fields = result.TryGetValue(m.Groups["base"].Value, out var inherited)
+                ? new Dictionary<string, (string, bool)>(inherited)
+                : new Dictionary<string, (string, bool)>(StringComparer.Ordinal); // no base, or one not declared here (Error)
             foreach (Match f in FieldPattern().Matches(m.Groups[2].Value))
             {
                 fields[f.Groups[1].Value] = (f.Groups[3].Value.Trim(), f.Groups[2].Success && f.Groups[2].Value == "?");
@@ -143,7 +146,7 @@ public sealed partial class TypeScriptDeclarationsUnitTests
         return result;
     }
 
-    [GeneratedRegex(@"export interface (\w+)(?: extends [\w, ]+)? \{(.*?)\n\}", RegexOptions.Singleline)]
+    [GeneratedRegex(@"export interface (\w+)(?: extends (?<base>\w+))? \{(.*?)\n\}", RegexOptions.Singleline)]
     private static partial Regex InterfacePattern();
 
     [GeneratedRegex(@"^\s*(\w+)(\?)?: ([^;]+);", RegexOptions.Multiline)]
