@@ -88,6 +88,9 @@ public sealed partial class WebSocketConnection : IHeartbeatListener
     /// <summary>Bytes waiting in the outbound queue.</summary>
     public long QueuedBytes => _outbound.QueuedBytes;
 
+    /// <summary>For tests: whether the outbound queue holds its ring (given back after a tick without sends).</summary>
+    internal bool HoldsOutboundQueue => _outbound.HoldsArrays;
+
     internal WebSocketProtocol Protocol { get; }
 
     internal WebSocketConnectionOptions Options { get; }
@@ -256,6 +259,7 @@ public sealed partial class WebSocketConnection : IHeartbeatListener
             StartClose(scheduled.Code, scheduled.Reason);
         }
 
+        _outbound.TrimIfIdle();
         switch (Protocol.OnTick(nowMs, out OutboundFrame ping))
         {
             case TickAction.SendPing:

@@ -91,6 +91,66 @@ public class KeepAliveUnitTests
     }
 
     [Fact]
+    public async Task A_connection_idle_for_a_whole_tick_gives_its_outbound_queue_back_and_sends_again_after()
+    {
+        var (server, pipes, time, heartbeat) = Create();
+        using var _ = heartbeat;
+        Task<WebSocketCloseStatus> run = server.RunAsync(new CollectingHandler());
+        Assert.False(server.HoldsOutboundQueue); // nothing sent yet
+        server.SendText("welcome");
+        Assert.Equal("welcome", (await pipes.ReadServerFrameAsync())!.Text);
+        await server.WhenOutboundDrainedAsync();
+        Assert.True(server.HoldsOutboundQueue);
+
+        time.Advance(TimeSpan.FromSeconds(1)); // this tick saw a send: the ring stays (a busy connection keeps it)
+        Assert.True(server.HoldsOutboundQueue);
+        time.Advance(TimeSpan.FromSeconds(1)); // a whole tick without one: given back
+        Assert.False(server.HoldsOutboundQueue);
+
+        for (int i = 0; i < 10; i++)
+        {
+            server.SendText("again " + i); // more than the first ring's four slots: it grows, in order
+        }
+
+        for (int i = 0; i < 10; i++)
+        {
+            Assert.Equal("again " + i, (await pipes.ReadServerFrameAsync())!.Text);
+        }
+
+        server.Abort("done");
+        await run.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task Sends_from_several_threads_at_once_all_arrive_each_threads_in_its_order()
+    {
+        var (server, pipes, _, heartbeat) = Create();
+        using var _h = heartbeat;
+        Task<WebSocketCloseStatus> run = server.RunAsync(new CollectingHandler());
+        const int Threads = 4, Each = 2000;
+        var reading = Task.Run(async () =>
+        {
+            var next = new int[Threads];
+            for (int n = 0; n < Threads * Each; n++)
+            {
+                string[] parts = (await pipes.ReadServerFrameAsync())!.Text.Split(':');
+                int thread = int.Parse(parts[0], System.Globalization.CultureInfo.InvariantCulture), i = int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture);
+                Assert.Equal(next[thread]++, i); // nothing lost, nothing reordered within a thread
+            }
+        });
+        await Task.WhenAll(Enumerable.Range(0, Threads).Select(t => Task.Run(() =>
+        {
+            for (int i = 0; i < Each; i++)
+            {
+                Assert.Equal(SendResult.Enqueued, server.SendText(FormattableString.Invariant($"{t}:{i}")));
+            }
+        })));
+        await reading.WaitAsync(TimeSpan.FromSeconds(60));
+        server.Abort("done");
+        await run.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
     public async Task Idle_connection_is_pinged_and_aborted_when_no_pong_comes()
     {
         var (server, pipes, time, heartbeat) = Create();
