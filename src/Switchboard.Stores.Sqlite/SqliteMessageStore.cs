@@ -242,7 +242,8 @@ public sealed class SqliteMessageStore : IMessageStore
         SqliteParameter fUser = find.Parameters.Add("$user", SqliteType.Text);
         SqliteParameter fId = find.Parameters.Add("$id", SqliteType.Text);
         using SqliteCommand insert = _writer.CreateCommand();
-        insert.CommandText = "INSERT INTO messages (room, seq, id, user_id, name, text, time_ms) VALUES ($room, $seq, $id, $user, $name, $text, $time)";
+        // Insert first and look the original up only when the id was taken: one index probe per new message, not two.
+        insert.CommandText = "INSERT INTO messages (room, seq, id, user_id, name, text, time_ms) VALUES ($room, $seq, $id, $user, $name, $text, $time) ON CONFLICT (room, user_id, id) DO NOTHING";
         SqliteParameter iRoom = insert.Parameters.Add("$room", SqliteType.Text);
         SqliteParameter iSeq = insert.Parameters.Add("$seq", SqliteType.Integer);
         SqliteParameter iId = insert.Parameters.Add("$id", SqliteType.Text);
@@ -255,27 +256,29 @@ public sealed class SqliteMessageStore : IMessageStore
         long head = state.Head;
         foreach (NewMessage m in messages)
         {
-            fUser.Value = m.UserId;
-            fId.Value = m.Id;
-            using (SqliteDataReader r = find.ExecuteReader())
-            {
-                if (r.Read())
-                {
-                    results.Add(new AppendResult(new StoredMessage(r.GetInt64(0), m.Id, m.UserId, r.GetString(1), r.GetString(2), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3))), true));
-                    continue;
-                }
-            }
-
-            head++;
             long ms = m.Time.ToUnixTimeMilliseconds();
-            iSeq.Value = head;
+            iSeq.Value = head + 1;
             iId.Value = m.Id;
             iUser.Value = m.UserId;
             iName.Value = m.Name;
             iText.Value = m.Text;
             iTime.Value = ms;
-            insert.ExecuteNonQuery();
-            results.Add(new AppendResult(new StoredMessage(head, m.Id, m.UserId, m.Name, m.Text, DateTimeOffset.FromUnixTimeMilliseconds(ms)), false));
+            if (insert.ExecuteNonQuery() == 1)
+            {
+                head++;
+                results.Add(new AppendResult(new StoredMessage(head, m.Id, m.UserId, m.Name, m.Text, DateTimeOffset.FromUnixTimeMilliseconds(ms)), false));
+                continue;
+            }
+
+            fUser.Value = m.UserId;
+            fId.Value = m.Id;
+            using SqliteDataReader r = find.ExecuteReader();
+            if (!r.Read())
+            {
+                throw new InvalidOperationException($"Room '{room}': message '{m.Id}' was neither inserted nor found.");
+            }
+
+            results.Add(new AppendResult(new StoredMessage(r.GetInt64(0), m.Id, m.UserId, r.GetString(1), r.GetString(2), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3))), true));
         }
 
         if (head != state.Head)
