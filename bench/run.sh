@@ -2,6 +2,8 @@
 # Side-by-side benchmark: Switchboard vs. the same chat contract on ASP.NET Core's built-in WebSockets and on
 # Node `ws`. Each server is pinned to core 0 and the load generator (`switchboard bench`) to core 1; every
 # scenario runs RUNS times per server and the median server-CPU-per-unit is reported (docs/benchmarks.md).
+# Switchboard runs with its defaults (SQLite store in a fresh file, compression on, its runtime configuration),
+# except the per-connection publish rate limit (20/s by default), which is off: these scenarios measure capacity.
 #
 #   bench/run.sh            # RUNS=3 DURATION=10
 #   RUNS=1 DURATION=5 bench/run.sh
@@ -23,7 +25,7 @@ SB="dotnet src/Switchboard.Cli/bin/Release/net10.0/switchboard.dll"
 
 start_server() { # name port -> sets PID
   case "$1" in
-    switchboard) Switchboard__Hub__PublishRateLimit=0 taskset -c 0 $SB serve --store memory --urls "http://127.0.0.1:$2" >"$OUT/$1.log" 2>&1 & ;;
+    switchboard) rm -f "$OUT"/bench.db*; Switchboard__Hub__PublishRateLimit=0 taskset -c 0 $SB serve --db "$OUT/bench.db" --urls "http://127.0.0.1:$2" >"$OUT/$1.log" 2>&1 & ;;
     aspnetcore)  taskset -c 0 dotnet bench/baselines/AspNetCoreChat/bin/Release/net10.0/AspNetCoreChat.dll --urls "http://127.0.0.1:$2" >"$OUT/$1.log" 2>&1 & ;;
     node-ws)     taskset -c 0 node bench/baselines/node-ws/server.mjs "$2" >"$OUT/$1.log" 2>&1 & ;;
   esac
@@ -42,14 +44,14 @@ run() { # server scenario path args... -> appends JSON to $OUT/results.jsonl
     port=$((10000 + RANDOM % 9000))
     if start_server "$server" "$port"; then ok=1; break; fi
   done
-  if [ "$ok" != 1 ]; then echo "{\"server\":\"$server\",\"scenario\":\"$scenario $*\",\"result\":null}" >>"$OUT/results.jsonl"; return 0; fi
+  if [ "$ok" != 1 ]; then echo "{\"server\":\"$server\",\"scenario\":\"$scenario $path $*\",\"result\":null}" >>"$OUT/results.jsonl"; return 0; fi
   local result
   # The load generator compiles straight to optimized code (no tier 0): it is the bottleneck of the max-throughput
   # scenarios, and this lets it push every server harder (the servers run with their own defaults).
-  result=$(DOTNET_TC_QuickJit=0 taskset -c 1 $SB bench "$scenario" "ws://127.0.0.1:$port$path" "$@" --server-pid "$PID" --json || echo null)
+  result=$(env ${GEN_ENV:-} DOTNET_TC_QuickJit=0 taskset -c 1 $SB bench "$scenario" "ws://127.0.0.1:$port$path" "$@" --server-pid "$PID" --json || echo null)
   kill "$PID" 2>/dev/null || true
   wait "$PID" 2>/dev/null || true
-  echo "{\"server\":\"$server\",\"scenario\":\"$scenario $*\",\"result\":$result}" >>"$OUT/results.jsonl"
+  echo "{\"server\":\"$server\",\"scenario\":\"$scenario $path $*\",\"result\":$result}" >>"$OUT/results.jsonl"
   echo "$server $scenario $*: $result" >&2
 }
 
@@ -59,17 +61,29 @@ for i in $(seq 1 "$RUNS"); do
     for server in $SERVERS; do
       run "$server" connections /echo --clients 10000 --duration 3
       run "$server" connections /echo --clients 19000 --duration 3
+      run "$server" connections /ws --clients 19000 --duration 3 --warmup 0
     done
     continue
   fi
   if [ "${ONLY:-}" != deflate ]; then
     for server in $SERVERS; do
       run "$server" echo /echo --clients 50 --duration "$DURATION"
+      run "$server" broadcast /ws --clients 100 --window 8 --duration "$DURATION"
       run "$server" broadcast /ws --clients 100 --window 256 --duration "$DURATION"
       run "$server" broadcast /ws --clients 1000 --rate 200 --duration "$DURATION"
       run "$server" connections /echo --clients 10000 --duration 3
       run "$server" connections /echo --clients 19000 --duration 3
+      # From a cold start: RSS before any connection is the baseline (no warm-up connections).
+      run "$server" connections /ws --clients 19000 --duration 3 --warmup 0
     done
+    # Switchboard's own scenarios: idle hub connections (each got its welcome), and durable publishing (SQLite,
+    # one room, 16 publishers with 64 in flight each, every publish delivered to the 16).
+    if [[ " $SERVERS " == *" switchboard "* ]]; then
+      run switchboard connections /hub --clients 19000 --duration 3 --warmup 0
+      # The generator's socket completions on the thread pool: inline, its one epoll thread is the bottleneck at
+      # 800,000 received messages a second.
+      GEN_ENV=DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=0 run switchboard broadcast /hub --protocol hub --room durable --clients 16 --senders 16 --window 64 --duration 5
+    fi
   fi
   # permessage-deflate: the same 1,000-client broadcast with ~300-byte chat messages, without and with compression.
   run switchboard broadcast /ws --clients 1000 --rate 200 --size 256 --duration "$DURATION"
