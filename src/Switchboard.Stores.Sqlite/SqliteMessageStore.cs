@@ -14,6 +14,11 @@ public sealed class SqliteMessageStore : IMessageStore
 {
     private readonly string _connectionString;
     private readonly SqliteConnection _writer;
+
+    // The writer loop's statements, prepared once and reused (writer loop only): preparing five statements per
+    // append (savepoint, release, find, insert, head update) cost more than executing them for one-message batches.
+    private SqliteCommand? _savepoint, _release, _rollbackTo, _find, _insert, _updateHead;
+    private SqliteTransaction? _tx; // the batch's transaction, which every command must name
     private readonly Channel<Request> _requests = Channel.CreateUnbounded<Request>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Dictionary<string, RoomState> _rooms = new(StringComparer.Ordinal); // writer-owned cache
     private readonly Task _loop;
@@ -143,19 +148,20 @@ public sealed class SqliteMessageStore : IMessageStore
             try
             {
                 using SqliteTransaction tx = _writer.BeginTransaction(deferred: false);
+                _tx = tx;
                 foreach (Request r in batch)
                 {
-                    Exec("SAVEPOINT req");
+                    Statement(ref _savepoint, "SAVEPOINT req").ExecuteNonQuery();
                     try
                     {
                         r.Execute(this);
-                        Exec("RELEASE req");
+                        Statement(ref _release, "RELEASE req").ExecuteNonQuery();
                         committed.Add(r);
                     }
                     catch (Exception ex)
                     {
-                        Exec("ROLLBACK TO req");
-                        Exec("RELEASE req");
+                        Statement(ref _rollbackTo, "ROLLBACK TO req").ExecuteNonQuery();
+                        Statement(ref _release, "RELEASE req").ExecuteNonQuery();
                         failed.Add((r, ex));
                         _rooms.Clear(); // the cache may hold what was rolled back: reload rooms from the database
 
@@ -163,6 +169,7 @@ public sealed class SqliteMessageStore : IMessageStore
                 }
 
                 tx.Commit(); // durable (WAL + synchronous=FULL) before anyone is told
+                _tx = null;
             }
             catch (Exception ex)
             {
@@ -195,11 +202,21 @@ public sealed class SqliteMessageStore : IMessageStore
         }
     }
 
-    private void Exec(string sql)
+    /// <summary>A reused statement of the writer loop, bound to the current batch's transaction.</summary>
+    private SqliteCommand Statement(ref SqliteCommand? cached, string sql, params ReadOnlySpan<(string Name, SqliteType Type)> parameters)
     {
-        using SqliteCommand cmd = _writer.CreateCommand();
-        cmd.CommandText = sql;
-        cmd.ExecuteNonQuery();
+        if (cached is null)
+        {
+            cached = _writer.CreateCommand();
+            cached.CommandText = sql;
+            foreach (var (name, type) in parameters)
+            {
+                cached.Parameters.Add(name, type);
+            }
+        }
+
+        cached.Transaction = _tx;
+        return cached;
     }
 
     private RoomState OpenRoom(string room)
@@ -236,21 +253,15 @@ public sealed class SqliteMessageStore : IMessageStore
     {
         RoomState state = OpenRoom(room);
         var results = new List<AppendResult>(messages.Count);
-        using SqliteCommand find = _writer.CreateCommand();
-        find.CommandText = "SELECT seq, name, text, time_ms FROM messages WHERE room = $room AND user_id = $user AND id = $id";
-        SqliteParameter fRoom = find.Parameters.Add("$room", SqliteType.Text);
-        SqliteParameter fUser = find.Parameters.Add("$user", SqliteType.Text);
-        SqliteParameter fId = find.Parameters.Add("$id", SqliteType.Text);
-        using SqliteCommand insert = _writer.CreateCommand();
+        SqliteCommand find = Statement(ref _find, "SELECT seq, name, text, time_ms FROM messages WHERE room = $room AND user_id = $user AND id = $id",
+            ("$room", SqliteType.Text), ("$user", SqliteType.Text), ("$id", SqliteType.Text));
+        SqliteParameter fRoom = find.Parameters[0], fUser = find.Parameters[1], fId = find.Parameters[2];
         // Insert first and look the original up only when the id was taken: one index probe per new message, not two.
-        insert.CommandText = "INSERT INTO messages (room, seq, id, user_id, name, text, time_ms) VALUES ($room, $seq, $id, $user, $name, $text, $time) ON CONFLICT (room, user_id, id) DO NOTHING";
-        SqliteParameter iRoom = insert.Parameters.Add("$room", SqliteType.Text);
-        SqliteParameter iSeq = insert.Parameters.Add("$seq", SqliteType.Integer);
-        SqliteParameter iId = insert.Parameters.Add("$id", SqliteType.Text);
-        SqliteParameter iUser = insert.Parameters.Add("$user", SqliteType.Text);
-        SqliteParameter iName = insert.Parameters.Add("$name", SqliteType.Text);
-        SqliteParameter iText = insert.Parameters.Add("$text", SqliteType.Text);
-        SqliteParameter iTime = insert.Parameters.Add("$time", SqliteType.Integer);
+        SqliteCommand insert = Statement(ref _insert,
+            "INSERT INTO messages (room, seq, id, user_id, name, text, time_ms) VALUES ($room, $seq, $id, $user, $name, $text, $time) ON CONFLICT (room, user_id, id) DO NOTHING",
+            ("$room", SqliteType.Text), ("$seq", SqliteType.Integer), ("$id", SqliteType.Text), ("$user", SqliteType.Text), ("$name", SqliteType.Text), ("$text", SqliteType.Text), ("$time", SqliteType.Integer));
+        SqliteParameter iRoom = insert.Parameters[0], iSeq = insert.Parameters[1], iId = insert.Parameters[2], iUser = insert.Parameters[3],
+            iName = insert.Parameters[4], iText = insert.Parameters[5], iTime = insert.Parameters[6];
         fRoom.Value = room;
         iRoom.Value = room;
         long head = state.Head;
@@ -283,10 +294,9 @@ public sealed class SqliteMessageStore : IMessageStore
 
         if (head != state.Head)
         {
-            using SqliteCommand update = _writer.CreateCommand();
-            update.CommandText = "UPDATE rooms SET head = $head WHERE name = $room";
-            update.Parameters.AddWithValue("$head", head);
-            update.Parameters.AddWithValue("$room", room);
+            SqliteCommand update = Statement(ref _updateHead, "UPDATE rooms SET head = $head WHERE name = $room", ("$head", SqliteType.Integer), ("$room", SqliteType.Text));
+            update.Parameters[0].Value = head;
+            update.Parameters[1].Value = room;
             update.ExecuteNonQuery();
             _rooms[room] = state with { Head = head };
         }
@@ -424,6 +434,11 @@ public sealed class SqliteMessageStore : IMessageStore
     {
         _requests.Writer.TryComplete();
         await _loop.ConfigureAwait(false);
+        foreach (SqliteCommand? statement in (SqliteCommand?[])[_savepoint, _release, _rollbackTo, _find, _insert, _updateHead])
+        {
+            statement?.Dispose();
+        }
+
         await _writer.DisposeAsync().ConfigureAwait(false);
         SqliteConnection.ClearPool(new SqliteConnection(_connectionString));
     }

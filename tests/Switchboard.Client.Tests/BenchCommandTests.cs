@@ -36,6 +36,12 @@ public class BenchCommandTests
         Assert.Equal(0, hub.GetProperty("lost").GetInt64());
         Assert.True(hub.GetProperty("received").GetInt64() > 0);
 
+        // Spread over rooms: 8 clients in 4 rooms, each message reaches the 2 members of its room.
+        JsonElement spread = await BenchAsync("broadcast", $"ws://127.0.0.1:{port}/hub", "--protocol", "hub", "--room", "spread", "--rooms", "4", "--clients", "8", "--senders", "8", "--window", "2", "--duration", "1", "--warmup-seconds", "0.5");
+        Assert.True(spread.GetProperty("sent").GetInt64() > 0);
+        Assert.Equal(spread.GetProperty("sent").GetInt64() * 2, spread.GetProperty("expected").GetInt64());
+        Assert.Equal(0, spread.GetProperty("lost").GetInt64());
+
         JsonElement idle = await BenchAsync("connections", $"ws://127.0.0.1:{port}/echo", "--clients", "200", "--duration", "1", "--server-pid", pid);
         Assert.Equal(200, idle.GetProperty("received").GetInt64());
         Assert.True(idle.GetProperty("rssPerConnectionKiB").ValueKind == JsonValueKind.Number);

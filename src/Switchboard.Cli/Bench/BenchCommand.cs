@@ -326,6 +326,7 @@ internal static class BenchCommand
         var protocol = new Option<string>("--protocol") { Description = "seed ({\"name\",\"message\"} at /ws) or hub (publish to a room at /hub)", DefaultValueFactory = _ => "seed" };
         var room = new Option<string>("--room") { Description = "Room for --protocol hub", DefaultValueFactory = _ => "bench" };
         var size = new Option<int>("--size") { Description = "Padding of each message's text, in bytes (0: just the timestamp)", DefaultValueFactory = _ => 0 };
+        var rooms = new Option<int>("--rooms") { Description = "With --protocol hub: spread the clients over this many rooms (client i in room i mod R; each sender publishes to its own room, with its own window)", DefaultValueFactory = _ => 1 };
         var c = new Command("broadcast", "N clients in one room; senders publish (open-loop rate or windowed); end-to-end latency from a timestamp in the payload");
         common.AddTo(c);
         c.Options.Add(senders);
@@ -334,6 +335,7 @@ internal static class BenchCommand
         c.Options.Add(protocol);
         c.Options.Add(room);
         c.Options.Add(size);
+        c.Options.Add(rooms);
         c.Options.Add(common.WarmUpSeconds);
         c.SetAction(async parse =>
         {
@@ -341,11 +343,19 @@ internal static class BenchCommand
             var url = new Uri(parse.GetValue(common.Url)!);
             int n = parse.GetValue(common.Clients), s = Math.Max(1, parse.GetValue(senders));
             bool json = parse.GetValue(common.Json), hub = parse.GetValue(protocol) == "hub";
+            int roomCount = hub ? Math.Clamp(parse.GetValue(rooms), 1, n) : 1;
+            if (n % roomCount != 0)
+            {
+                throw new ArgumentException("--clients must be a multiple of --rooms (every room gets as many members)");
+            }
+
             string roomName = parse.GetValue(room)!;
+            string RoomOf(int client) => roomCount == 1 ? roomName : FormattableString.Invariant($"{roomName}-{client % roomCount}");
             var probe = new ServerProbe(parse.GetValue(common.ServerPid));
             var histogram = new LatencyHistogram();
             var receivers = new Receiver[n];
-            List<WebSocketConnection> connections = await OpenAsync(url, n, i => receivers[i] = new Receiver(histogram, roomName));
+            var sentBy = new long[s];
+            List<WebSocketConnection> connections = await OpenAsync(url, n, i => receivers[i] = new Receiver(histogram, RoomOf(i)));
             if (hub)
             {
                 await Task.WhenAll(receivers.Select(r => r.Ready.Task)).WaitAsync(TimeSpan.FromSeconds(60));
@@ -356,11 +366,12 @@ internal static class BenchCommand
             {
                 string payload = Payload(parse.GetValue(size));
                 string text = hub
-                    ? $"{{\"type\":\"publish\",\"room\":\"{roomName}\",\"text\":\"{payload}\",\"id\":\"{Interlocked.Increment(ref seq)}\"}}"
+                    ? $"{{\"type\":\"publish\",\"room\":\"{RoomOf(sender)}\",\"text\":\"{payload}\",\"id\":\"{Interlocked.Increment(ref seq)}\"}}"
                     : $"{{\"name\":\"bench{sender}\",\"message\":\"{payload}\"}}";
                 if (connections[sender].SendText(text) == SendResult.Enqueued)
                 {
                     Interlocked.Increment(ref sent);
+                    sentBy[sender]++;
                 }
             }
 
@@ -396,6 +407,27 @@ internal static class BenchCommand
 
                     await Task.Delay(1);
                 }
+                else if (roomCount > 1)
+                {
+                    // Windowed per sender: what it sent, against what its room delivered back to it. With several
+                    // senders in one room a sender also counts the others' messages: the window is then per room.
+                    for (int i = 0; i < s; i++)
+                    {
+                        long roomSent = 0;
+                        for (int j = i % roomCount; j < s; j += roomCount)
+                        {
+                            roomSent += sentBy[j];
+                        }
+
+                        while (roomSent - Interlocked.Read(ref receivers[i].Received) < inFlight)
+                        {
+                            SendFrom(i);
+                            roomSent++;
+                        }
+                    }
+
+                    await Task.Yield();
+                }
                 else
                 {
                     // Windowed: at most `window` messages per sender in flight (sent, not yet delivered back to the senders).
@@ -422,7 +454,7 @@ internal static class BenchCommand
 
             double sendSeconds = measureClock.Elapsed.TotalSeconds;
             long measuredSent = Interlocked.Read(ref sent) - sentBefore;
-            long expected = measuredSent * n;
+            long expected = measuredSent * (n / roomCount); // each message reaches the members of its room
 
             // Drain: wait until everything arrived, or nothing arrives for 5 s.
             long last = -1;
