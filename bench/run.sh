@@ -3,7 +3,8 @@
 # Node `ws`. Each server is pinned to core 0 and the load generator (`switchboard bench`) to core 1; every
 # scenario runs RUNS times per server and the median server-CPU-per-unit is reported (docs/benchmarks.md).
 # Switchboard runs with its defaults (SQLite store in a fresh file, compression on, its runtime configuration),
-# except the per-connection publish rate limit (20/s by default), which is off: these scenarios measure capacity.
+# except the per-connection publish rate limit (20/s by default) and the new-room allowances, which are off: these
+# scenarios measure capacity.
 #
 #   bench/run.sh            # RUNS=3 DURATION=10
 #   RUNS=1 DURATION=5 bench/run.sh
@@ -25,7 +26,7 @@ SB="dotnet src/Switchboard.Cli/bin/Release/net10.0/switchboard.dll"
 
 start_server() { # name port -> sets PID
   case "$1" in
-    switchboard) rm -f "$OUT"/bench.db*; Switchboard__Hub__PublishRateLimit=0 taskset -c 0 $SB serve --db "$OUT/bench.db" --urls "http://127.0.0.1:$2" >"$OUT/$1.log" 2>&1 & ;;
+    switchboard) rm -f "$OUT"/bench.db*; Switchboard__Hub__PublishRateLimit=0 Switchboard__Hub__NewRoomsPerConnectionPerMinute=0 Switchboard__Hub__NewRoomsPerMinute=0 taskset -c 0 $SB serve --db "$OUT/bench.db" --urls "http://127.0.0.1:$2" >"$OUT/$1.log" 2>&1 & ;;
     aspnetcore)  taskset -c 0 dotnet bench/baselines/AspNetCoreChat/bin/Release/net10.0/AspNetCoreChat.dll --urls "http://127.0.0.1:$2" >"$OUT/$1.log" 2>&1 & ;;
     node-ws)     taskset -c 0 node bench/baselines/node-ws/server.mjs "$2" >"$OUT/$1.log" 2>&1 & ;;
   esac
@@ -83,6 +84,8 @@ for i in $(seq 1 "$RUNS"); do
       # The generator's socket completions on the thread pool: inline, its one epoll thread is the bottleneck at
       # 800,000 received messages a second.
       GEN_ENV=DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=0 run switchboard broadcast /hub --protocol hub --room durable --clients 16 --senders 16 --window 64 --duration 5
+      # The same spread over 100 rooms: 100 publishers, each alone in its room with 16 in flight (new rooms unthrottled).
+      GEN_ENV=DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=0 run switchboard broadcast /hub --protocol hub --room spread --rooms 100 --clients 100 --senders 100 --window 16 --duration 5
     fi
   fi
   # permessage-deflate: the same 1,000-client broadcast with ~300-byte chat messages, without and with compression.
