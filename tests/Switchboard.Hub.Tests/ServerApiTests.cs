@@ -37,6 +37,15 @@ public class ServerApiTests
         return doc.RootElement.Clone();
     }
 
+    /// <summary>Publishes texts <paramref name="text"/>1..N with ids <paramref name="id"/>1..N through the API, each answered 200.</summary>
+    private static async Task PostAsync(HttpClient http, HubTestServer server, string room, string text, string id, int count)
+    {
+        for (int i = 1; i <= count; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await http.PostAsJsonAsync(Http(server, $"/api/rooms/{room}/messages"), new { text = text + i, id = id + i })).StatusCode);
+        }
+    }
+
     [Fact]
     public async Task Without_keys_the_api_and_its_document_do_not_exist()
     {
@@ -99,10 +108,7 @@ public class ServerApiTests
         HubTestServer server = await s_server.Value;
         string room = HubTestServer.NewRoom();
         using HttpClient http = Client();
-        for (int i = 1; i <= 5; i++)
-        {
-            Assert.Equal(HttpStatusCode.OK, (await http.PostAsJsonAsync(Http(server, $"/api/rooms/{room}/messages"), new { text = "m" + i, id = "id" + i })).StatusCode);
-        }
+        await PostAsync(http, server, room, "m", "id", 5);
 
         using JsonDocument page1 = JsonDocument.Parse(await http.GetStringAsync(Http(server, $"/api/rooms/{room}/messages?after=0&limit=3")));
         Assert.Equal(["m1", "m2", "m3"], page1.RootElement.GetProperty("messages").EnumerateArray().Select(m => m.GetProperty("text").GetString()!).ToArray());
@@ -157,10 +163,7 @@ public class ServerApiTests
         HubTestServer server = await s_server.Value;
         string room = HubTestServer.NewRoom();
         using HttpClient http = Client();
-        for (int i = 1; i <= 3; i++)
-        {
-            Assert.Equal(HttpStatusCode.OK, (await http.PostAsJsonAsync(Http(server, $"/api/rooms/{room}/messages"), new { text = "old" + i, id = "old" + i })).StatusCode);
-        }
+        await PostAsync(http, server, room, "old", "old", 3);
 
         await using var member = await HubClient.ConnectAsync(server.Ws, "member");
         JsonElement joined = await member.ReplyAsync(member.Send(new { type = "join", room }));
