@@ -16,9 +16,11 @@ public sealed class HubSession
     private readonly Dictionary<string, Subscriber> _rooms = new(StringComparer.Ordinal);
 
     private readonly IHubAccess? _access;
-    private readonly PublishRateLimiter? _publishes; // only when a limit is set: nothing per connection otherwise
-    private readonly PublishWindow _inFlight;
-    private readonly TokenBucket? _newRooms; // rooms this connection may create on first use
+    // Created by the first command that needs them (the read loop's, one at a time): an idle connection holds none.
+    // A bucket created then is in the state one created at connect time would be in: full.
+    private PublishRateLimiter? _publishes; // only when a limit is set
+    private PublishWindow? _inFlight;
+    private TokenBucket? _newRooms; // rooms this connection may create on first use
 
     internal HubSession(Hub hub, IHubConnection connection, HubIdentity identity, IHubAccess? access)
     {
@@ -26,12 +28,13 @@ public sealed class HubSession
         Connection = connection;
         Identity = identity;
         _access = access;
-        _publishes = PublishRateLimiter.For(hub.Options);
-        _inFlight = new PublishWindow(hub.Options, hub.Metrics);
-        _newRooms = hub.Options.NewRoomsPerConnectionPerMinute > 0
-            ? new TokenBucket(hub.Options.NewRoomsPerConnectionPerMinute / 60.0, hub.Options.NewRoomsPerConnectionPerMinute, hub.Options.Time)
-            : null;
     }
+
+    private PublishWindow InFlight => _inFlight ??= new PublishWindow(_hub.Options, _hub.Metrics);
+
+    private TokenBucket? NewRooms => _newRooms ??= _hub.Options.NewRoomsPerConnectionPerMinute > 0
+        ? new TokenBucket(_hub.Options.NewRoomsPerConnectionPerMinute / 60.0, _hub.Options.NewRoomsPerConnectionPerMinute, _hub.Options.Time)
+        : null;
 
     /// <summary>The connection.</summary>
     public IHubConnection Connection { get; }
@@ -152,7 +155,7 @@ public sealed class HubSession
     private Task<Room?> OpenRoomAsync(ClientCommand cmd, string name, bool create) => RoomOrErrorAsync(cmd, name, () => _hub.GetRoomAsync(name, create));
 
     /// <summary>Queues the work for the room (creating it if allowed; a fresh one if it closed meanwhile), or replies why not.</summary>
-    private Task<Room?> PostToRoomAsync(ClientCommand cmd, string name, Room.Work work) => RoomOrErrorAsync(cmd, name, () => _hub.PostAsync(name, create: true, _ => work, _newRooms));
+    private Task<Room?> PostToRoomAsync(ClientCommand cmd, string name, Room.Work work) => RoomOrErrorAsync(cmd, name, () => _hub.PostAsync(name, create: true, _ => work, NewRooms));
 
     private async Task<Room?> RoomOrErrorAsync(ClientCommand cmd, string name, Func<Task<Room?>> get)
     {
@@ -461,17 +464,18 @@ public sealed class HubSession
             return;
         }
 
-        if (_publishes is not null && !_publishes.TryTake(out TimeSpan retryAfter))
+        if ((_publishes ??= PublishRateLimiter.For(Options)) is { } limiter && !limiter.TryTake(out TimeSpan retryAfter))
         {
             Reply(HubProtocol.RateLimited(Options, retryAfter, cmd.Ref));
             return;
         }
 
         string? reference = cmd.Ref;
+        PublishWindow inFlight = InFlight;
         System.Diagnostics.Activity? trace = HubTracing.StartPublish(name, Identity.UserId);
         var publish = new Room.Publish(new NewMessage(id, Identity.UserId, Identity.Name, text, Options.Time.GetUtcNow()), (result, error) =>
         {
-            _inFlight.Exit(textBytes);
+            inFlight.Exit(textBytes);
             trace?.SetStatus(error is null ? System.Diagnostics.ActivityStatusCode.Ok : System.Diagnostics.ActivityStatusCode.Error, error?.Message);
             trace?.Stop(); // on the room's worker: the activity was started on the reader's thread, so it is stopped explicitly
             if (error is not null || result is not AppendResult r)
@@ -487,14 +491,14 @@ public sealed class HubSession
             System.Diagnostics.Activity.Current = trace.Parent; // the publish goes on without this thread: do not leave it current here
         }
 
-        _inFlight.Enter(textBytes);
+        inFlight.Enter(textBytes);
         if (await PostToRoomAsync(cmd, name, publish).ConfigureAwait(false) is null)
         {
-            _inFlight.Exit(textBytes); // not queued (the reply said why): never answered by the room
+            inFlight.Exit(textBytes); // not queued (the reply said why): never answered by the room
             trace?.Stop();
         }
 
-        await _inFlight.WhenOpenAsync().ConfigureAwait(false); // a full window: read nothing more from this connection until acks go out
+        await inFlight.WhenOpenAsync().ConfigureAwait(false); // a full window: read nothing more from this connection until acks go out
     }
 
     /// <summary>
