@@ -20,9 +20,7 @@ public sealed class RefConverter : JsonConverter<string?>
             case JsonTokenType.String:
                 return reader.GetString();
             case JsonTokenType.Number:
-                return reader.HasValueSequence
-                    ? System.Text.Encoding.UTF8.GetString(System.Buffers.BuffersExtensions.ToArray(reader.ValueSequence))
-                    : System.Text.Encoding.UTF8.GetString(reader.ValueSpan);
+                return reader.HasValueSequence ? System.Text.EncodingExtensions.GetString(System.Text.Encoding.UTF8, reader.ValueSequence) : System.Text.Encoding.UTF8.GetString(reader.ValueSpan);
             default:
                 reader.Skip();
                 return null;

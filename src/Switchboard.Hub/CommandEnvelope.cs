@@ -94,7 +94,7 @@ internal readonly struct CommandEnvelope
 
                         break;
                     case JsonTokenType.Number when isRef:
-                        reference = System.Text.Encoding.UTF8.GetString(reader.HasValueSequence ? reader.ValueSequence.ToArray() : reader.ValueSpan.ToArray());
+                        reference = reader.HasValueSequence ? System.Text.EncodingExtensions.GetString(System.Text.Encoding.UTF8, reader.ValueSequence) : System.Text.Encoding.UTF8.GetString(reader.ValueSpan);
                         break;
                     case JsonTokenType.StartObject or JsonTokenType.StartArray:
                         reader.Skip();

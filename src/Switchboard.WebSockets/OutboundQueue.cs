@@ -29,7 +29,7 @@ internal sealed class OutboundQueue : IThreadPoolWorkItem
     private readonly WebSocketConnection _connection;
 
     // The ring, guarded by _gate (a spin lock: every critical section is a few stores; see Enter).
-    private OutboundFrame[]? _items; // created by a send; given back when idle for a tick
+    private OutboundFrame[]? _items; // the ring: created by a send, given back when idle for a tick
     private int _head, _count;
     private bool _sentSinceTick;
     private OutboundFrame[]? _batch; // the writer's: rented for one run of the writer, returned when it goes idle
@@ -151,12 +151,12 @@ internal sealed class OutboundQueue : IThreadPoolWorkItem
         }
     }
 
-    /// <summary>True while the queue holds an array (for tests: an idle connection holds none).</summary>
-    internal bool HoldsArrays => Volatile.Read(ref _items) is not null;
+    /// <summary>True while the queue holds its ring (for tests: an idle connection holds none).</summary>
+    internal bool HoldsRing => Volatile.Read(ref _items) is not null;
 
     /// <summary>
     /// Called on every heartbeat tick: a connection that sent nothing since the last tick and has nothing queued gives its
-    /// arrays back, so an idle connection holds no queue at all.
+    /// ring back, so an idle connection holds no queue at all.
     /// </summary>
     public void TrimIfIdle()
     {

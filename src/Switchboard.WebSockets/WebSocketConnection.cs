@@ -89,7 +89,7 @@ public sealed partial class WebSocketConnection : IHeartbeatListener
     public long QueuedBytes => _outbound.QueuedBytes;
 
     /// <summary>For tests: whether the outbound queue holds its ring (given back after a tick without sends).</summary>
-    internal bool HoldsOutboundQueue => _outbound.HoldsArrays;
+    internal bool HoldsOutboundQueue => _outbound.HoldsRing;
 
     internal WebSocketProtocol Protocol { get; }
 
