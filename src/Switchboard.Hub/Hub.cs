@@ -30,9 +30,13 @@ public sealed class Hub : IAsyncDisposable
     /// <summary>
     /// Creates a hub over <paramref name="store"/>. With a distributed <paramref name="broker"/> it is one node of several
     /// sharing that store: committed messages go through the broker to the other nodes, and come from them.
+    /// <paramref name="batching"/> lets the transport write each member's share of a batch at once (see
+    /// <see cref="IDeliveryBatching"/>).
     /// </summary>
-    public Hub(IMessageStore store, HubOptions? options = null, ILogger? logger = null, IBroker? broker = null, IPresence? presence = null, HubMetrics? metrics = null)
+    public Hub(IMessageStore store, HubOptions? options = null, ILogger? logger = null, IBroker? broker = null, IPresence? presence = null, HubMetrics? metrics = null,
+        IDeliveryBatching? batching = null)
     {
+        Batching = batching ?? NoDeliveryBatching.Instance;
         Store = store;
         _ownsMetrics = metrics is null;
         Metrics = metrics ?? new HubMetrics();
@@ -55,6 +59,9 @@ public sealed class Hub : IAsyncDisposable
 
     /// <summary>The message store.</summary>
     public IMessageStore Store { get; }
+
+    /// <summary>How rooms bracket a fan-out batch for the transport.</summary>
+    public IDeliveryBatching Batching { get; }
 
     /// <summary>The settings.</summary>
     public HubOptions Options { get; }
@@ -359,7 +366,7 @@ public sealed class Hub : IAsyncDisposable
                 }
             }
 
-            Lazy<Task<Room>> lazy = _rooms.GetOrAdd(name, n => new Lazy<Task<Room>>(() => Room.OpenAsync(n, Store, Options, _logger, Broker, Presence, Background, Metrics)));
+            Lazy<Task<Room>> lazy = _rooms.GetOrAdd(name, n => new Lazy<Task<Room>>(() => Room.OpenAsync(n, Store, Options, _logger, Broker, Presence, Background, Metrics, Batching)));
             Room room;
             try
             {

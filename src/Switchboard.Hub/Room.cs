@@ -158,6 +158,9 @@ internal sealed class Room
     private bool _closed;
     private int _pending; // queued, not yet taken by the worker (the channel cannot count with a single reader)
 
+    /// <summary>Work items queued and not yet taken by the worker (read outside the worker: a snapshot).</summary>
+    internal int Pending => Volatile.Read(ref _pending);
+
     // Owned by the worker loop.
     private readonly List<Subscriber> _live = [];
     private readonly Dictionary<string, Member> _members = new(StringComparer.Ordinal);
@@ -182,8 +185,12 @@ internal sealed class Room
     private readonly TaskTracker _background;
     private readonly HubMetrics _metrics;
 
-    private Room(string name, IMessageStore store, HubOptions options, ILogger logger, IBroker broker, IPresence presence, TaskTracker background, HubMetrics metrics)
+    private readonly IDeliveryBatching _batching;
+
+    private Room(string name, IMessageStore store, HubOptions options, ILogger logger, IBroker broker, IPresence presence, TaskTracker background, HubMetrics metrics,
+        IDeliveryBatching batching)
     {
+        _batching = batching;
         _metrics = metrics;
         _background = background;
         Name = name;
@@ -213,9 +220,10 @@ internal sealed class Room
     /// drops what the head already covers.
     /// </summary>
     public static async Task<Room> OpenAsync(string name, IMessageStore store, HubOptions options, ILogger logger, IBroker? broker = null, IPresence? presence = null,
-        TaskTracker? background = null, HubMetrics? metrics = null)
+        TaskTracker? background = null, HubMetrics? metrics = null, IDeliveryBatching? batching = null)
     {
-        var room = new Room(name, store, options, logger, broker ?? InMemoryBroker.Local, presence ?? InMemoryPresence.Local, background ?? new TaskTracker(), metrics ?? new HubMetrics());
+        var room = new Room(name, store, options, logger, broker ?? InMemoryBroker.Local, presence ?? InMemoryPresence.Local, background ?? new TaskTracker(), metrics ?? new HubMetrics(),
+            batching ?? NoDeliveryBatching.Instance);
         await room.SubscribeAsync().ConfigureAwait(false);
         try
         {
@@ -507,21 +515,29 @@ internal sealed class Room
 
         int duplicates = results.Count(r => r.Duplicate);
         _metrics.Stored(Kind, items.Length - duplicates, duplicates, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
-        for (int i = 0; i < items.Length; i++)
+        _batching.Begin(); // the whole commit's fan-out and acks: one write per member
+        try
         {
-            AppendResult r = results[i];
-            if (r.Duplicate)
+            for (int i = 0; i < items.Length; i++)
             {
-                items[i].Done(r, null);
-                continue;
-            }
+                AppendResult r = results[i];
+                if (r.Duplicate)
+                {
+                    items[i].Done(r, null);
+                    continue;
+                }
 
-            if (_broker.IsDistributed)
-            {
-                _background.Track(PublishToBrokerAsync(r.Message));
-            }
+                if (_broker.IsDistributed)
+                {
+                    _background.Track(PublishToBrokerAsync(r.Message));
+                }
 
-            Accept(r.Message, items[i], r);
+                Accept(r.Message, items[i], r);
+            }
+        }
+        finally
+        {
+            _batching.End();
         }
     }
 
@@ -624,9 +640,17 @@ internal sealed class Room
             }
 
             _metrics.HoleFilled(page.Count);
-            foreach (StoredMessage m in page)
+            _batching.Begin();
+            try
             {
-                Accept(m);
+                foreach (StoredMessage m in page)
+                {
+                    Accept(m);
+                }
+            }
+            finally
+            {
+                _batching.End();
             }
         }
 

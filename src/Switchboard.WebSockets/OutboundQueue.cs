@@ -282,11 +282,19 @@ internal sealed class OutboundQueue : IThreadPoolWorkItem
                 return;
             }
 
+            if (SendBatch.TryHold(this))
+            {
+                return; // started when the thread's batch ends
+            }
+
             ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
         }
     }
 
     void IThreadPoolWorkItem.Execute() => _ = WriterLoopAsync();
+
+    /// <summary>Runs the writer that <see cref="SendBatch"/> held: here, until its first incomplete await.</summary>
+    internal void StartWriter() => _ = WriterLoopAsync();
 
     private async Task WriterLoopAsync()
     {

@@ -1,0 +1,134 @@
+using System.Text.Json;
+
+namespace Switchboard.Hub.Tests;
+
+public class DeliveryBatchingTests
+{
+    /// <summary>Records Begin, End and every send in one sequence.</summary>
+    private sealed class Recorder : IDeliveryBatching
+    {
+        public List<string> Events { get; } = [];
+
+        public void Begin()
+        {
+            lock (Events)
+            {
+                Events.Add("begin");
+            }
+        }
+
+        public void End()
+        {
+            lock (Events)
+            {
+                Events.Add("end");
+            }
+        }
+
+        public void Sent(string what)
+        {
+            lock (Events)
+            {
+                Events.Add(what);
+            }
+        }
+    }
+
+    private sealed class Member(Recorder recorder) : IHubConnection
+    {
+        public string Id => "member";
+
+        public long QueuedBytes => 0;
+
+        public bool Send(OutboundMessage message)
+        {
+            using JsonDocument doc = JsonDocument.Parse(message.Utf8Json);
+            JsonElement root = doc.RootElement;
+            recorder.Sent(root.GetProperty("type").GetString() == "message" ? "message " + root.GetProperty("offset").GetInt64() : root.GetProperty("type").GetString()!);
+            return true;
+        }
+
+        public bool TrySendLive(OutboundMessage message, long softLimitBytes) => Send(message);
+
+        public Task WhenDrainedAsync() => Task.CompletedTask;
+
+        public void Close(ushort code, string reason)
+        {
+        }
+    }
+
+    /// <summary>Holds the first append until released, so that the publishes behind it are committed together.</summary>
+    private sealed class GatedStore(IMessageStore inner) : IMessageStore
+    {
+        public TaskCompletionSource FirstAppendHeld { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        private int _appends;
+
+        public async ValueTask<IReadOnlyList<AppendResult>> AppendAsync(string room, IReadOnlyList<NewMessage> messages, CancellationToken cancellationToken = default)
+        {
+            if (Interlocked.Increment(ref _appends) == 1)
+            {
+                FirstAppendHeld.TrySetResult();
+                await Release.Task;
+            }
+
+            return await inner.AppendAsync(room, messages, cancellationToken);
+        }
+
+        public ValueTask<RoomState> OpenRoomAsync(string room, CancellationToken cancellationToken = default) => inner.OpenRoomAsync(room, cancellationToken);
+
+        public ValueTask<IReadOnlyList<StoredMessage>> ReadAfterAsync(string room, long afterOffset, int limit, CancellationToken cancellationToken = default) =>
+            inner.ReadAfterAsync(room, afterOffset, limit, cancellationToken);
+
+        public ValueTask<IReadOnlyList<StoredMessage>> ReadBeforeAsync(string room, long beforeOffset, int limit, CancellationToken cancellationToken = default) =>
+            inner.ReadBeforeAsync(room, beforeOffset, limit, cancellationToken);
+
+        public ValueTask<RoomState> TrimAsync(string room, RetentionPolicy policy, DateTimeOffset now, CancellationToken cancellationToken = default) =>
+            inner.TrimAsync(room, policy, now, cancellationToken);
+
+        public ValueTask<RoomState> ResetAsync(string room, CancellationToken cancellationToken = default) => inner.ResetAsync(room, cancellationToken);
+
+        public ValueTask<IReadOnlyList<string>> ListRoomsAsync(CancellationToken cancellationToken = default) => inner.ListRoomsAsync(cancellationToken);
+
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_commit_of_several_messages_is_fanned_out_inside_one_batch()
+    {
+        var recorder = new Recorder();
+        var store = new GatedStore(new InMemoryMessageStore());
+        await using var hub = new Hub(store, new HubOptions(), batching: recorder);
+        var from = new HubIdentity("alice", "alice");
+        HubSession session = hub.Connect(new Member(recorder), new HubIdentity("bob", "bob"));
+        await session.HandleAsync(new System.Buffers.ReadOnlySequence<byte>("{\"type\":\"join\",\"room\":\"batched\"}"u8.ToArray()));
+
+        Task<AppendResult> first = hub.PublishAsync("batched", from, "first");
+        await store.FirstAppendHeld.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Task<AppendResult>[] behind = [.. Enumerable.Range(1, 5).Select(i => hub.PublishAsync("batched", from, "behind " + i))];
+        Room room = (await hub.GetRoomAsync("batched", create: false))!;
+        while (room.Pending < 5)
+        {
+            await Task.Yield(); // the five are queued behind the held append
+        }
+
+        store.Release.SetResult();
+        await Task.WhenAll([first, .. behind]).WaitAsync(TimeSpan.FromSeconds(10));
+
+        List<string> events;
+        lock (recorder.Events)
+        {
+            events = [.. recorder.Events];
+        }
+
+        int second = events.IndexOf("message 2");
+        Assert.True(second > 0, string.Join(", ", events));
+        int begin = events.LastIndexOf("begin", second);
+        int end = events.IndexOf("end", second);
+        Assert.True(begin >= 0 && end > second, string.Join(", ", events));
+        Assert.Equal(["message 2", "message 3", "message 4", "message 5", "message 6"], events[(begin + 1)..end]);
+        Assert.Equal(events.Count(e => e == "begin"), events.Count(e => e == "end"));
+    }
+}
