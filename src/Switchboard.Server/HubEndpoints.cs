@@ -79,8 +79,8 @@ internal sealed class SeedChatHandler(Hub.Hub hub, ILogger logger, Grant? grant 
 
     private IAsyncDisposable? _subscription;
     private HubConnectionAdapter? _adapter;
-    private readonly PublishRateLimiter? _publishes = PublishRateLimiter.For(hub.Options);
-    private readonly PublishWindow _inFlight = new(hub.Options, hub.Metrics);
+    private PublishRateLimiter? _publishes; // both created by the first message: an idle connection holds neither
+    private PublishWindow? _inFlight;
 
     public override async ValueTask OnOpenAsync(WebSocketConnection connection)
     {
@@ -151,7 +151,7 @@ internal sealed class SeedChatHandler(Hub.Hub hub, ILogger logger, Grant? grant 
             return ValueTask.CompletedTask;
         }
 
-        if (_publishes is not null && !_publishes.TryTake(out TimeSpan retryAfter))
+        if ((_publishes ??= PublishRateLimiter.For(hub.Options)) is { } limiter && !limiter.TryTake(out TimeSpan retryAfter))
         {
             _adapter!.Send(HubProtocol.RateLimited(hub.Options, retryAfter, null));
             return ValueTask.CompletedTask;
@@ -161,18 +161,19 @@ internal sealed class SeedChatHandler(Hub.Hub hub, ILogger logger, Grant? grant 
         string who = string.IsNullOrWhiteSpace(name) ? "Anonymous" : Identity.Clean(name);
         HubIdentity from = grant?.Identity ?? new HubIdentity(who, who);
         int bytes = System.Text.Encoding.UTF8.GetByteCount(text!);
-        _inFlight.Enter(bytes);
+        PublishWindow inFlight = _inFlight ??= new PublishWindow(hub.Options, hub.Metrics);
+        inFlight.Enter(bytes);
         Task publish = hub.PublishAsync(SeedChat.Room, from, text!);
         _ = publish.ContinueWith(t =>
         {
-            _inFlight.Exit(bytes);
+            inFlight.Exit(bytes);
             if (t.IsFaulted)
             {
                 logger.LogWarning(t.Exception, "Storing a /ws message failed");
                 _adapter!.Send(HubProtocol.Error(HubErrorCodes.Internal, "The message could not be stored.", null));
             }
         }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        return _inFlight.WhenOpenAsync(); // a full window: read nothing more from this connection until its messages are stored
+        return inFlight.WhenOpenAsync(); // a full window: read nothing more from this connection until its messages are stored
     }
 
     /// <summary>A message of the room, live: sent in the seed format, encoded once for every /ws client.</summary>

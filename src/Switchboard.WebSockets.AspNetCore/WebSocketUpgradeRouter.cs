@@ -112,6 +112,7 @@ public sealed class WebSocketUpgradeRouter
     private static async Task RunWhenAcceptedAsync(Task<Task?> accepting)
     {
         Task? running = await accepting.ConfigureAwait(false);
+        accepting = null!; // the handshake's state machine would otherwise live as long as the connection, through this one
         if (running is not null)
         {
             await running.ConfigureAwait(false);
