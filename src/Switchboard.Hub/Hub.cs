@@ -366,7 +366,8 @@ public sealed class Hub : IAsyncDisposable
                 }
             }
 
-            Lazy<Task<Room>> lazy = _rooms.GetOrAdd(name, n => new Lazy<Task<Room>>(() => Room.OpenAsync(n, Store, Options, _logger, Broker, Presence, Background, Metrics, Batching)));
+            Lazy<Task<Room>> lazy = _rooms.GetOrAdd(name, static (n, hub) => new Lazy<Task<Room>>(
+                () => Room.OpenAsync(n, hub.Store, hub.Options, hub._logger, hub.Broker, hub.Presence, hub.Background, hub.Metrics, hub.Batching)), this);
             Room room;
             try
             {
@@ -386,6 +387,14 @@ public sealed class Hub : IAsyncDisposable
             Forget(name, lazy);
         }
     }
+
+    /// <summary>
+    /// Posts <paramref name="work"/> to the room if it is open here already — every publish but a room's first — with
+    /// nothing allocated; null when it is not (then <see cref="PostAsync"/> opens it).
+    /// </summary>
+    internal Room? TryPostToOpenRoom(string name, Room.Work work) =>
+        _rooms.TryGetValue(name, out Lazy<Task<Room>>? lazy) && lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully
+        && lazy.Value.Result is { IsClosed: false } room && room.TryPost(work) ? room : null;
 
     /// <summary>Posts the work made for the room (opening it as <see cref="GetRoomAsync"/> does), again on a fresh room if it closed meanwhile.</summary>
     internal async Task<Room?> PostAsync(string name, bool create, Func<Room, Room.Work> work, TokenBucket? creations = null)

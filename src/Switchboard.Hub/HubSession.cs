@@ -155,7 +155,10 @@ public sealed class HubSession
     private Task<Room?> OpenRoomAsync(ClientCommand cmd, string name, bool create) => RoomOrErrorAsync(cmd, name, () => _hub.GetRoomAsync(name, create));
 
     /// <summary>Queues the work for the room (creating it if allowed; a fresh one if it closed meanwhile), or replies why not.</summary>
-    private Task<Room?> PostToRoomAsync(ClientCommand cmd, string name, Room.Work work) => RoomOrErrorAsync(cmd, name, () => _hub.PostAsync(name, create: true, _ => work, NewRooms));
+    private ValueTask<Room?> PostToRoomAsync(ClientCommand cmd, string name, Room.Work work) =>
+        _hub.TryPostToOpenRoom(name, work) is { } open
+            ? new ValueTask<Room?>(open)
+            : new ValueTask<Room?>(RoomOrErrorAsync(cmd, name, () => _hub.PostAsync(name, create: true, _ => work, NewRooms)));
 
     private async Task<Room?> RoomOrErrorAsync(ClientCommand cmd, string name, Func<Task<Room?>> get)
     {

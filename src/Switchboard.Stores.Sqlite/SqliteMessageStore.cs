@@ -17,7 +17,8 @@ public sealed class SqliteMessageStore : IMessageStore
 
     // The writer loop's statements, prepared once and reused (writer loop only): preparing five statements per
     // append (savepoint, release, find, insert, head update) cost more than executing them for one-message batches.
-    private SqliteCommand? _savepoint, _release, _rollbackTo, _find, _insert, _updateHead;
+    private SqliteCommand? _savepoint, _release, _rollbackTo, _find, _updateHead;
+    private RawStatement? _insert; // the one statement run per message
     private SqliteTransaction? _tx; // the batch's transaction, which every command must name
     private readonly Channel<Request> _requests = Channel.CreateUnbounded<Request>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Dictionary<string, RoomState> _rooms = new(StringComparer.Ordinal); // writer-owned cache
@@ -257,24 +258,21 @@ public sealed class SqliteMessageStore : IMessageStore
             ("$room", SqliteType.Text), ("$user", SqliteType.Text), ("$id", SqliteType.Text));
         SqliteParameter fRoom = find.Parameters[0], fUser = find.Parameters[1], fId = find.Parameters[2];
         // Insert first and look the original up only when the id was taken: one index probe per new message, not two.
-        SqliteCommand insert = Statement(ref _insert,
-            "INSERT INTO messages (room, seq, id, user_id, name, text, time_ms) VALUES ($room, $seq, $id, $user, $name, $text, $time) ON CONFLICT (room, user_id, id) DO NOTHING",
-            ("$room", SqliteType.Text), ("$seq", SqliteType.Integer), ("$id", SqliteType.Text), ("$user", SqliteType.Text), ("$name", SqliteType.Text), ("$text", SqliteType.Text), ("$time", SqliteType.Integer));
-        SqliteParameter iRoom = insert.Parameters[0], iSeq = insert.Parameters[1], iId = insert.Parameters[2], iUser = insert.Parameters[3],
-            iName = insert.Parameters[4], iText = insert.Parameters[5], iTime = insert.Parameters[6];
+        RawStatement insert = _insert ??= new RawStatement(_writer,
+            "INSERT INTO messages (room, seq, id, user_id, name, text, time_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (room, user_id, id) DO NOTHING");
         fRoom.Value = room;
-        iRoom.Value = room;
+        insert.Bind(1, room);
         long head = state.Head;
         foreach (NewMessage m in messages)
         {
             long ms = m.Time.ToUnixTimeMilliseconds();
-            iSeq.Value = head + 1;
-            iId.Value = m.Id;
-            iUser.Value = m.UserId;
-            iName.Value = m.Name;
-            iText.Value = m.Text;
-            iTime.Value = ms;
-            if (insert.ExecuteNonQuery() == 1)
+            insert.Bind(2, head + 1);
+            insert.Bind(3, m.Id);
+            insert.Bind(4, m.UserId);
+            insert.Bind(5, m.Name);
+            insert.Bind(6, m.Text);
+            insert.Bind(7, ms);
+            if (insert.Execute() == 1)
             {
                 head++;
                 results.Add(new AppendResult(new StoredMessage(head, m.Id, m.UserId, m.Name, m.Text, DateTimeOffset.FromUnixTimeMilliseconds(ms)), false));
@@ -434,10 +432,12 @@ public sealed class SqliteMessageStore : IMessageStore
     {
         _requests.Writer.TryComplete();
         await _loop.ConfigureAwait(false);
-        foreach (SqliteCommand? statement in (SqliteCommand?[])[_savepoint, _release, _rollbackTo, _find, _insert, _updateHead])
+        foreach (SqliteCommand? statement in (SqliteCommand?[])[_savepoint, _release, _rollbackTo, _find, _updateHead])
         {
             statement?.Dispose();
         }
+
+        _insert?.Dispose(); // before the connection closes
 
         await _writer.DisposeAsync().ConfigureAwait(false);
         SqliteConnection.ClearPool(new SqliteConnection(_connectionString));
