@@ -71,9 +71,10 @@ public static class HubProtocol
         Utf8JsonWriter writer = t_writer ??= new Utf8JsonWriter(buffer, WriterOptions);
         try
         {
+            buffer.Advance(OutboundMessage.Headroom); // left free: the transport frames the message in place
             JsonSerializer.Serialize(writer, message, HubJson.TypeInfo<T>());
             writer.Flush();
-            return new OutboundMessage(buffer.WrittenSpan.ToArray());
+            return OutboundMessage.WithHeadroom(buffer.WrittenSpan.ToArray());
         }
         finally
         {

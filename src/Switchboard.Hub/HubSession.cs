@@ -156,9 +156,11 @@ public sealed class HubSession
 
     /// <summary>Queues the work for the room (creating it if allowed; a fresh one if it closed meanwhile), or replies why not.</summary>
     private ValueTask<Room?> PostToRoomAsync(ClientCommand cmd, string name, Room.Work work) =>
-        _hub.TryPostToOpenRoom(name, work) is { } open
-            ? new ValueTask<Room?>(open)
-            : new ValueTask<Room?>(RoomOrErrorAsync(cmd, name, () => _hub.PostAsync(name, create: true, _ => work, NewRooms)));
+        _hub.TryPostToOpenRoom(name, work) is { } open ? new ValueTask<Room?>(open) : new ValueTask<Room?>(OpenAndPostAsync(cmd, name, work));
+
+    /// <summary>The room is not open here yet (or just closed): open it, then post (apart, so the common case builds no closure).</summary>
+    private Task<Room?> OpenAndPostAsync(ClientCommand cmd, string name, Room.Work work) =>
+        RoomOrErrorAsync(cmd, name, () => _hub.PostAsync(name, create: true, _ => work, NewRooms));
 
     private async Task<Room?> RoomOrErrorAsync(ClientCommand cmd, string name, Func<Task<Room?>> get)
     {
@@ -473,22 +475,9 @@ public sealed class HubSession
             return;
         }
 
-        string? reference = cmd.Ref;
         PublishWindow inFlight = InFlight;
         System.Diagnostics.Activity? trace = HubTracing.StartPublish(name, Identity.UserId);
-        var publish = new Room.Publish(new NewMessage(id, Identity.UserId, Identity.Name, text, Options.Time.GetUtcNow()), (result, error) =>
-        {
-            inFlight.Exit(textBytes);
-            trace?.SetStatus(error is null ? System.Diagnostics.ActivityStatusCode.Ok : System.Diagnostics.ActivityStatusCode.Error, error?.Message);
-            trace?.Stop(); // on the room's worker: the activity was started on the reader's thread, so it is stopped explicitly
-            if (error is not null || result is not AppendResult r)
-            {
-                Reply(HubProtocol.Error(HubErrorCodes.Internal, "The message could not be stored; retry with the same id.", reference));
-                return;
-            }
-
-            Reply(HubProtocol.Build(new AckMessage(r.Message.Id, name, r.Message.Offset, r.Duplicate) { Ref = reference }));
-        }, trace?.Context ?? default);
+        var publish = new SessionPublish(this, new NewMessage(id, Identity.UserId, Identity.Name, text, Options.Time.GetUtcNow()), name, cmd.Ref, textBytes, trace);
         if (trace is not null)
         {
             System.Diagnostics.Activity.Current = trace.Parent; // the publish goes on without this thread: do not leave it current here
@@ -502,6 +491,25 @@ public sealed class HubSession
         }
 
         await inFlight.WhenOpenAsync().ConfigureAwait(false); // a full window: read nothing more from this connection until acks go out
+    }
+
+    /// <summary>A publish of this session: acked (or refused) to it when the room is done with it.</summary>
+    private sealed class SessionPublish(HubSession session, NewMessage message, string room, string? reference, int textBytes, System.Diagnostics.Activity? trace)
+        : Room.Publish(message, null, trace?.Context ?? default)
+    {
+        public override void Done(AppendResult? result, Exception? error)
+        {
+            session.InFlight.Exit(textBytes);
+            trace?.SetStatus(error is null ? System.Diagnostics.ActivityStatusCode.Ok : System.Diagnostics.ActivityStatusCode.Error, error?.Message);
+            trace?.Stop(); // on the room's worker: the activity was started on the reader's thread, so it is stopped explicitly
+            if (error is not null || result is not AppendResult r)
+            {
+                session.Reply(HubProtocol.Error(HubErrorCodes.Internal, "The message could not be stored; retry with the same id.", reference));
+                return;
+            }
+
+            session.Reply(HubProtocol.Build(new AckMessage(r.Message.Id, room, r.Message.Offset, r.Duplicate) { Ref = reference }));
+        }
     }
 
     /// <summary>

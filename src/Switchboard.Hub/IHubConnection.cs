@@ -5,12 +5,42 @@ namespace Switchboard.Hub;
 /// The transport may cache its own wire form of it (see <see cref="GetOrCreateTransportForm{T}"/>; e.g. a prepared frame), so a
 /// message fanned out to a thousand members is framed once.
 /// </summary>
-public sealed class OutboundMessage(byte[] utf8Json)
+public sealed class OutboundMessage
 {
+    /// <summary>
+    /// The bytes an encoder may leave free in front of the JSON in its buffer (see <see cref="WithHeadroom"/>), so that a
+    /// transport frames the message in place instead of copying it — the WebSocket engine's header room
+    /// (<c>PreparedFrame.HeaderRoom</c>; a test checks that the two agree).
+    /// </summary>
+    public const int Headroom = 14;
+
     private object? _transportCache;
 
+    /// <summary>A message of exactly these bytes.</summary>
+    public OutboundMessage(byte[] utf8Json) => Utf8Json = utf8Json;
+
+    private OutboundMessage(byte[] buffer, int offset)
+    {
+        Utf8Json = buffer.AsMemory(offset);
+        HeadroomBuffer = buffer;
+    }
+
+    /// <summary>A message whose JSON fills <paramref name="buffer"/> after <see cref="Headroom"/> free bytes.</summary>
+    public static OutboundMessage WithHeadroom(byte[] buffer)
+    {
+        ArgumentNullException.ThrowIfNull(buffer);
+        ArgumentOutOfRangeException.ThrowIfLessThan(buffer.Length, Headroom);
+        return new OutboundMessage(buffer, Headroom);
+    }
+
+    /// <summary>
+    /// The whole buffer when the JSON lies after <see cref="Headroom"/> free bytes (to its end): a transport may write its
+    /// framing into those bytes, and nothing else. Null when the message was made without headroom.
+    /// </summary>
+    public byte[]? HeadroomBuffer { get; }
+
     /// <summary>The UTF-8 JSON text.</summary>
-    public ReadOnlyMemory<byte> Utf8Json { get; } = utf8Json;
+    public ReadOnlyMemory<byte> Utf8Json { get; }
 
     /// <summary>Size in bytes.</summary>
     public int Length => Utf8Json.Length;

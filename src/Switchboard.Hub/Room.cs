@@ -293,10 +293,13 @@ internal sealed class Room
 
     internal abstract class Work;
 
-    internal sealed class Publish(NewMessage message, Action<AppendResult?, Exception?> done, System.Diagnostics.ActivityContext trace = default) : Work
+    /// <summary>A message to store and deliver; <see cref="Done"/> is called once with its result or failure, on the worker.</summary>
+    internal class Publish(NewMessage message, Action<AppendResult?, Exception?>? done = null, System.Diagnostics.ActivityContext trace = default) : Work
     {
         public NewMessage Message { get; } = message;
-        public Action<AppendResult?, Exception?> Done { get; } = done;
+
+        /// <summary>Calls the callback given; a subclass carries its own state instead (no closure per publish).</summary>
+        public virtual void Done(AppendResult? result, Exception? error) => done?.Invoke(result, error);
 
         /// <summary>The publish's trace, when one is recorded: the commit links to it and the fan-out is its child.</summary>
         public System.Diagnostics.ActivityContext Trace { get; } = trace;

@@ -54,6 +54,27 @@ public sealed class PreparedFrame
         return new PreparedFrame(buffer, WriteHeader(buffer, (Opcode)type, payload.Length), payload.Length, (Opcode)type, compressible);
     }
 
+    /// <summary>The bytes a payload needs free in front of it in its buffer for <see cref="Wrap"/> to frame it in place.</summary>
+    public const int HeaderRoom = HeaderSpace;
+
+    /// <summary>
+    /// Frames a payload where it lies, without copying it: <paramref name="buffer"/> holds the payload from offset
+    /// <see cref="HeaderRoom"/> to its end, and the header is written into the bytes before it. The frame then owns the
+    /// buffer: nothing may change it afterwards (every send reads it). For a producer that can leave room in front of
+    /// what it encodes, e.g. a serializer writing straight into a buffer shared by a fan-out.
+    /// </summary>
+    public static PreparedFrame Wrap(MessageType type, byte[] buffer, bool compressible = true)
+    {
+        ArgumentNullException.ThrowIfNull(buffer);
+        if (buffer.Length < HeaderRoom)
+        {
+            throw new ArgumentException($"The buffer must start with {HeaderRoom} free bytes before the payload.", nameof(buffer));
+        }
+
+        int n = buffer.Length - HeaderRoom;
+        return new PreparedFrame(buffer, WriteHeader(buffer, (Opcode)type, n), n, (Opcode)type, compressible);
+    }
+
     /// <summary>Encodes a text message once. <paramref name="compressible"/> false opts it out of permessage-deflate.</summary>
     public static PreparedFrame CreateText(string text, bool compressible = true)
     {

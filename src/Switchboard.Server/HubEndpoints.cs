@@ -10,7 +10,11 @@ namespace Switchboard.Server;
 /// <summary>The hub's view of a WebSocket connection: each hub message is framed once and shared by every recipient.</summary>
 internal sealed class HubConnectionAdapter(WebSocketConnection connection) : IHubConnection
 {
-    private static readonly Func<OutboundMessage, PreparedFrame> Frame = m => PreparedFrame.Create(MessageType.Text, m.Utf8Json.Span);
+    // A message encoded with headroom is framed where it lies (one buffer per message for the whole fan-out).
+    private static readonly Func<OutboundMessage, PreparedFrame> Frame = m =>
+        OutboundMessage.Headroom == PreparedFrame.HeaderRoom && m.HeadroomBuffer is { } buffer
+            ? PreparedFrame.Wrap(MessageType.Text, buffer)
+            : PreparedFrame.Create(MessageType.Text, m.Utf8Json.Span);
 
     public string Id { get; } = connection.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
 

@@ -16,6 +16,7 @@ internal static class SeedChat
     public static OutboundMessage Encode(StoredMessage m)
     {
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(128);
+        buffer.Advance(OutboundMessage.Headroom); // left free: the engine frames the message in place
         using (var w = new Utf8JsonWriter(buffer, HubProtocol.WriterOptions))
         {
             w.WriteStartObject();
@@ -25,6 +26,6 @@ internal static class SeedChat
             w.WriteEndObject();
         }
 
-        return new OutboundMessage(buffer.WrittenSpan.ToArray());
+        return OutboundMessage.WithHeadroom(buffer.WrittenSpan.ToArray());
     }
 }

@@ -17,8 +17,8 @@ public sealed class SqliteMessageStore : IMessageStore
 
     // The writer loop's statements, prepared once and reused (writer loop only): preparing five statements per
     // append (savepoint, release, find, insert, head update) cost more than executing them for one-message batches.
-    private SqliteCommand? _savepoint, _release, _rollbackTo, _find, _updateHead;
-    private RawStatement? _insert; // the one statement run per message
+    private SqliteCommand? _find; // duplicates only
+    private RawStatement? _savepoint, _release, _rollbackTo, _insert, _updateHead; // run per request or per message
     private SqliteTransaction? _tx; // the batch's transaction, which every command must name
     private readonly Channel<Request> _requests = Channel.CreateUnbounded<Request>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Dictionary<string, RoomState> _rooms = new(StringComparer.Ordinal); // writer-owned cache
@@ -152,17 +152,17 @@ public sealed class SqliteMessageStore : IMessageStore
                 _tx = tx;
                 foreach (Request r in batch)
                 {
-                    Statement(ref _savepoint, "SAVEPOINT req").ExecuteNonQuery();
+                    Raw(ref _savepoint, "SAVEPOINT req").Execute();
                     try
                     {
                         r.Execute(this);
-                        Statement(ref _release, "RELEASE req").ExecuteNonQuery();
+                        Raw(ref _release, "RELEASE req").Execute();
                         committed.Add(r);
                     }
                     catch (Exception ex)
                     {
-                        Statement(ref _rollbackTo, "ROLLBACK TO req").ExecuteNonQuery();
-                        Statement(ref _release, "RELEASE req").ExecuteNonQuery();
+                        Raw(ref _rollbackTo, "ROLLBACK TO req").Execute();
+                        Raw(ref _release, "RELEASE req").Execute();
                         failed.Add((r, ex));
                         _rooms.Clear(); // the cache may hold what was rolled back: reload rooms from the database
 
@@ -202,6 +202,9 @@ public sealed class SqliteMessageStore : IMessageStore
             batch.Clear();
         }
     }
+
+    /// <summary>A statement of the writer loop's hot path, prepared on first use (see <see cref="RawStatement"/>).</summary>
+    private RawStatement Raw(ref RawStatement? cached, string sql) => cached ??= new RawStatement(_writer, sql);
 
     /// <summary>A reused statement of the writer loop, bound to the current batch's transaction.</summary>
     private SqliteCommand Statement(ref SqliteCommand? cached, string sql, params ReadOnlySpan<(string Name, SqliteType Type)> parameters)
@@ -258,7 +261,7 @@ public sealed class SqliteMessageStore : IMessageStore
             ("$room", SqliteType.Text), ("$user", SqliteType.Text), ("$id", SqliteType.Text));
         SqliteParameter fRoom = find.Parameters[0], fUser = find.Parameters[1], fId = find.Parameters[2];
         // Insert first and look the original up only when the id was taken: one index probe per new message, not two.
-        RawStatement insert = _insert ??= new RawStatement(_writer,
+        RawStatement insert = Raw(ref _insert,
             "INSERT INTO messages (room, seq, id, user_id, name, text, time_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (room, user_id, id) DO NOTHING");
         fRoom.Value = room;
         insert.Bind(1, room);
@@ -292,10 +295,10 @@ public sealed class SqliteMessageStore : IMessageStore
 
         if (head != state.Head)
         {
-            SqliteCommand update = Statement(ref _updateHead, "UPDATE rooms SET head = $head WHERE name = $room", ("$head", SqliteType.Integer), ("$room", SqliteType.Text));
-            update.Parameters[0].Value = head;
-            update.Parameters[1].Value = room;
-            update.ExecuteNonQuery();
+            RawStatement update = Raw(ref _updateHead, "UPDATE rooms SET head = ?1 WHERE name = ?2");
+            update.Bind(1, head);
+            update.Bind(2, room);
+            update.Execute();
             _rooms[room] = state with { Head = head };
         }
 
@@ -432,12 +435,11 @@ public sealed class SqliteMessageStore : IMessageStore
     {
         _requests.Writer.TryComplete();
         await _loop.ConfigureAwait(false);
-        foreach (SqliteCommand? statement in (SqliteCommand?[])[_savepoint, _release, _rollbackTo, _find, _updateHead])
+        _find?.Dispose();
+        foreach (RawStatement? statement in (RawStatement?[])[_savepoint, _release, _rollbackTo, _insert, _updateHead])
         {
-            statement?.Dispose();
+            statement?.Dispose(); // before the connection closes
         }
-
-        _insert?.Dispose(); // before the connection closes
 
         await _writer.DisposeAsync().ConfigureAwait(false);
         SqliteConnection.ClearPool(new SqliteConnection(_connectionString));
