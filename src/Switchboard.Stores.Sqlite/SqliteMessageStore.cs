@@ -23,19 +23,30 @@ public sealed class SqliteMessageStore : IMessageStore
     private readonly Channel<Request> _requests = Channel.CreateUnbounded<Request>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Dictionary<string, RoomState> _rooms = new(StringComparer.Ordinal); // writer-owned cache
     private readonly Task _loop;
+    private readonly WalCheckpointer _checkpointer;
 
-    private SqliteMessageStore(string connectionString, SqliteConnection writer)
+    private SqliteMessageStore(string connectionString, SqliteConnection writer, TimeProvider time)
     {
         _connectionString = connectionString;
         _writer = writer;
+        _checkpointer = new WalCheckpointer(connectionString, time);
         _loop = Task.Run(WriterLoopAsync);
     }
+
+    /// <summary>Background checkpoints run so far (see <see cref="WalCheckpointer"/>).</summary>
+    internal int Checkpoints => _checkpointer.Checkpoints;
+
+    /// <summary>Completes when the next background checkpoint has run.</summary>
+    internal Task NextCheckpointAsync() => _checkpointer.NextCheckpointAsync();
 
     /// <summary>The database file.</summary>
     public string Path => new SqliteConnectionStringBuilder(_connectionString).DataSource;
 
     /// <summary>Opens (creating if needed) the database at <paramref name="path"/>.</summary>
-    public static async Task<SqliteMessageStore> OpenAsync(string path, CancellationToken cancellationToken = default)
+    public static Task<SqliteMessageStore> OpenAsync(string path, CancellationToken cancellationToken = default) => OpenAsync(path, TimeProvider.System, cancellationToken);
+
+    /// <summary>Opens (creating if needed) the database at <paramref name="path"/>; <paramref name="time"/> paces the background checkpoints.</summary>
+    public static async Task<SqliteMessageStore> OpenAsync(string path, TimeProvider time, CancellationToken cancellationToken = default)
     {
         string full = System.IO.Path.GetFullPath(path);
         string? dir = System.IO.Path.GetDirectoryName(full);
@@ -47,9 +58,11 @@ public sealed class SqliteMessageStore : IMessageStore
         string cs = new SqliteConnectionStringBuilder { DataSource = full, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = true, DefaultTimeout = 30 }.ToString();
         var writer = new SqliteConnection(cs);
         await writer.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await ExecAsync(writer, """
+        await ExecAsync(writer, $"""
             PRAGMA journal_mode = WAL;
             PRAGMA synchronous = FULL;
+            PRAGMA wal_autocheckpoint = {WalCheckpointer.WriterBoundPages};
+            PRAGMA journal_size_limit = {WalCheckpointer.WriterBoundPages * 4096};
             PRAGMA busy_timeout = 30000;
             CREATE TABLE IF NOT EXISTS rooms (
                 name  TEXT PRIMARY KEY,
@@ -69,7 +82,7 @@ public sealed class SqliteMessageStore : IMessageStore
             ) WITHOUT ROWID;
             CREATE UNIQUE INDEX IF NOT EXISTS messages_idempotency ON messages (room, user_id, id);
             """).ConfigureAwait(false);
-        return new SqliteMessageStore(cs, writer);
+        return new SqliteMessageStore(cs, writer, time);
     }
 
     private static async Task ExecAsync(SqliteConnection c, string sql)
@@ -170,6 +183,7 @@ public sealed class SqliteMessageStore : IMessageStore
                 }
 
                 tx.Commit(); // durable (WAL + synchronous=FULL) before anyone is told
+                _checkpointer.Committed();
                 _tx = null;
             }
             catch (Exception ex)
@@ -442,6 +456,7 @@ public sealed class SqliteMessageStore : IMessageStore
         }
 
         await _writer.DisposeAsync().ConfigureAwait(false);
+        await _checkpointer.DisposeAsync().ConfigureAwait(false);
         SqliteConnection.ClearPool(new SqliteConnection(_connectionString));
     }
 }
