@@ -6,8 +6,8 @@ namespace Switchboard.Stores.Sqlite;
 /// Copies the write-ahead log into the database file in the background, on a connection of its own, so the writer
 /// never stops to do it. Left to the writer (SQLite's automatic checkpoint, every 1,000 pages), the commit that
 /// crosses the threshold also copies the log and syncs the database file before the next batch can start: with many
-/// rooms, whose commits each rewrite a page or two per room, that happened every few commits and cost ~15% of the
-/// throughput (docs/benchmarks.md). A checkpoint here runs at most every <see cref="Interval"/> and only after a
+/// rooms, whose commits each rewrite a page or two per room, that happened every few commits. A checkpoint here runs
+/// at most every <see cref="Interval"/> and only after a
 /// commit; it is passive (it never waits for the writer or a reader). The writer keeps SQLite's automatic checkpoint
 /// as the bound on the log's size (<see cref="WriterBoundPages"/>): if this one falls behind, the writer catches up
 /// itself, and the log file is truncated back to that size afterwards.
