@@ -164,7 +164,7 @@ internal sealed class Room
     // Owned by the worker loop.
     private readonly List<Subscriber> _live = [];
     private readonly Dictionary<string, Member> _members = new(StringComparer.Ordinal);
-    private readonly LinkedList<RoomMessage> _recent = new();
+    private readonly Queue<RoomMessage> _recent = new(); // a ring: no node allocated per message
     private long _recentBytes;
     private int _cachedCount;
     private DateTimeOffset _lastActive;
@@ -694,7 +694,7 @@ internal sealed class Room
 
     private void Remember(RoomMessage message)
     {
-        _recent.AddLast(message);
+        _recent.Enqueue(message);
         _recentBytes += EstimatedBytes(message.Stored);
         PruneCache();
     }
@@ -705,10 +705,9 @@ internal sealed class Room
     private void PruneCache()
     {
         while (_recent.Count > _options.RecentCacheSize || _recentBytes > _options.RecentCacheBytes ||
-               (_recent.First is { } f && f.Value.Stored.Offset < _state.First))
+               (_recent.TryPeek(out RoomMessage? oldest) && oldest.Stored.Offset < _state.First))
         {
-            _recentBytes -= EstimatedBytes(_recent.First!.Value.Stored);
-            _recent.RemoveFirst();
+            _recentBytes -= EstimatedBytes(_recent.Dequeue().Stored);
         }
 
         Volatile.Write(ref _cachedCount, _recent.Count);
@@ -754,15 +753,15 @@ internal sealed class Room
 
     /// <summary>True when the recent cache holds every message after <paramref name="cursor"/> (or there are none).</summary>
     private bool CacheCovers(long cursor) =>
-        cursor >= _state.Head || (_recent.First is { } f && f.Value.Stored.Offset <= cursor + 1);
+        cursor >= _state.Head || (_recent.TryPeek(out RoomMessage? oldest) && oldest.Stored.Offset <= cursor + 1);
 
     /// <summary>Sends the cached messages after <paramref name="cursor"/>; false when the connection fell behind meanwhile.</summary>
     private bool SendCachedAfter(Subscriber s, long cursor)
     {
         s.LastOffset = cursor;
-        for (LinkedListNode<RoomMessage>? n = _recent.First; n is not null; n = n.Next)
+        foreach (RoomMessage m in _recent)
         {
-            if (n.Value.Stored.Offset > cursor && !s.Deliver(n.Value, _options.LiveQueueLimit))
+            if (m.Stored.Offset > cursor && !s.Deliver(m, _options.LiveQueueLimit))
             {
                 return false;
             }
