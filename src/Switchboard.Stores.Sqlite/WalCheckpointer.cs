@@ -68,7 +68,7 @@ internal sealed class WalCheckpointer : IAsyncDisposable
                     Interlocked.Increment(ref _checkpoints);
                     Interlocked.Exchange(ref _next, null)?.TrySetResult();
                 }
-                catch (SqliteException)
+                catch (Exception ex) when (ex is SqliteException or IOException or InvalidOperationException)
                 {
                     // Busy or failing: the next tick tries again, and the writer's own bound still holds.
                 }
