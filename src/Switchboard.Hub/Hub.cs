@@ -36,7 +36,7 @@ public sealed class Hub : IAsyncDisposable
     public Hub(IMessageStore store, HubOptions? options = null, ILogger? logger = null, IBroker? broker = null, IPresence? presence = null, HubMetrics? metrics = null,
         IDeliveryBatching? batching = null)
     {
-        Batching = batching ?? NoDeliveryBatching.Instance;
+        _batching = batching ?? NoDeliveryBatching.Instance;
         Store = store;
         _ownsMetrics = metrics is null;
         Metrics = metrics ?? new HubMetrics();
@@ -60,8 +60,8 @@ public sealed class Hub : IAsyncDisposable
     /// <summary>The message store.</summary>
     public IMessageStore Store { get; }
 
-    /// <summary>How rooms bracket a fan-out batch for the transport.</summary>
-    public IDeliveryBatching Batching { get; }
+    /// <summary>How rooms bracket a fan-out batch for the transport (handed to every room it opens).</summary>
+    private readonly IDeliveryBatching _batching;
 
     /// <summary>The settings.</summary>
     public HubOptions Options { get; }
@@ -367,7 +367,7 @@ public sealed class Hub : IAsyncDisposable
             }
 
             Lazy<Task<Room>> lazy = _rooms.GetOrAdd(name, static (n, hub) => new Lazy<Task<Room>>(
-                () => Room.OpenAsync(n, hub.Store, hub.Options, hub._logger, hub.Broker, hub.Presence, hub.Background, hub.Metrics, hub.Batching)), this);
+                () => Room.OpenAsync(n, hub.Store, hub.Options, hub._logger, hub.Broker, hub.Presence, hub.Background, hub.Metrics, hub._batching)), this);
             Room room;
             try
             {
