@@ -63,6 +63,10 @@ public static class SwitchboardServer
         ConnectionLimiter? limiter = null; // needs the app's logger: created once the app is built, before it listens
         builder.WebHost.UseUrls(options.Urls);
         builder.WebHost.UseSockets(s => s.UnsafePreferInlineScheduling = options.InlineIo);
+        if (options.Transport.Equals("switchboard", StringComparison.OrdinalIgnoreCase))
+        {
+            builder.WebHost.UseSwitchboardSockets(); // Kestrel's sockets stay registered for endpoint kinds it does not take
+        }
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;

@@ -78,6 +78,12 @@ public sealed class SwitchboardServerOptions
     /// </summary>
     public bool InlineIo { get; set; } = true;
 
+    /// <summary>
+    /// The socket transport under Kestrel: "switchboard" (default; no pipes or I/O loops per connection, a receive
+    /// buffer only while data is read — about 2 KB less per idle WebSocket connection) or "kestrel" (Kestrel's own).
+    /// </summary>
+    public string Transport { get; set; } = "switchboard";
+
     /// <summary>Where history is kept: "sqlite" (default), "postgres" or "memory".</summary>
     public string Store { get; set; } = "sqlite";
 
@@ -317,6 +323,11 @@ public sealed class SwitchboardServerOptions
         if (CompressionThreshold < 0)
         {
             yield return "Switchboard:CompressionThreshold must be zero or positive.";
+        }
+
+        if (Transport.ToLowerInvariant() is not ("switchboard" or "kestrel"))
+        {
+            yield return $"Switchboard:Transport: '{Transport}' is not a transport; use switchboard or kestrel.";
         }
 
         if (StoreFactory is null && Store.ToLowerInvariant() is not ("sqlite" or "memory" or "postgres"))

@@ -1,0 +1,26 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+
+namespace Switchboard.WebSockets.AspNetCore.Sockets;
+
+/// <summary>
+/// Kestrel's transport for TCP and Unix domain socket endpoints, made for many long-lived, mostly idle connections.
+/// Other endpoint kinds (e.g. an inherited file handle) are left to the next transport registered.
+/// </summary>
+internal sealed class SocketTransportFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector
+{
+    /// <summary>The listen backlog (as Kestrel's socket transport).</summary>
+    internal const int Backlog = 512;
+
+    /// <summary>
+    /// Received bytes a connection may hold unconsumed (as Kestrel's default <c>MaxReadBufferSize</c>). Kestrel's HTTP
+    /// layer and the engine consume as they parse, so only a misbehaving application reaches it; it is then aborted.
+    /// </summary>
+    internal const int MaxReadBuffer = 1024 * 1024;
+
+    public bool CanBind(EndPoint endpoint) => endpoint is IPEndPoint or UnixDomainSocketEndPoint;
+
+    public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default) =>
+        ValueTask.FromResult<IConnectionListener>(SocketListener.Bind(endpoint, Backlog, MaxReadBuffer));
+}
