@@ -62,70 +62,127 @@ public static class HttpHeadParser
     public static HttpHeadStatus TryParseRequest(ref SequenceReader<byte> reader, out HttpRequestHead? head, int maxHeadSize = DefaultMaxHeadSize, int maxFields = DefaultMaxFields)
     {
         head = null;
-        HttpHeadStatus status = TryReadHead(ref reader, maxHeadSize, out string[]? lines);
+        HttpHeadStatus status = TryReadHead(ref reader, maxHeadSize, out ReadOnlySequence<byte> bytes);
         if (status != HttpHeadStatus.Complete)
         {
             return status;
         }
 
-        string[] start = lines![0].Split(' ');
-        if (start.Length != 3 || start[0].Length == 0 || start[1].Length == 0 || !start[2].StartsWith("HTTP/", StringComparison.Ordinal))
+        byte[]? rented = null;
+        try
         {
-            return HttpHeadStatus.Invalid;
-        }
+            ReadOnlySpan<byte> text = Contiguous(bytes, ref rented);
+            if (!TryTakeLine(ref text, out ReadOnlySpan<byte> line))
+            {
+                return HttpHeadStatus.Invalid;
+            }
 
-        if (lines.Length - 1 > maxFields)
+            // request-line = method SP request-target SP HTTP-version (RFC 9112 §3), exactly two spaces
+            int sp1 = line.IndexOf((byte)' ');
+            int sp2 = sp1 < 0 ? -1 : line[(sp1 + 1)..].IndexOf((byte)' ');
+            if (sp1 <= 0 || sp2 <= 0)
+            {
+                return HttpHeadStatus.Invalid;
+            }
+
+            sp2 += sp1 + 1;
+            ReadOnlySpan<byte> version = line[(sp2 + 1)..];
+            if (version.IndexOf((byte)' ') >= 0 || !version.StartsWith("HTTP/"u8))
+            {
+                return HttpHeadStatus.Invalid;
+            }
+
+            if (CountLines(text) > maxFields)
+            {
+                return HttpHeadStatus.TooManyFields;
+            }
+
+            if (!TryParseFields(text, out HttpHeaderList? headers))
+            {
+                return HttpHeadStatus.Invalid;
+            }
+
+            ReadOnlySpan<byte> method = line[..sp1];
+            head = new HttpRequestHead
+            {
+                Method = method.SequenceEqual("GET"u8) ? "GET" : Encoding.Latin1.GetString(method),
+                Target = Encoding.Latin1.GetString(line[(sp1 + 1)..sp2]),
+                Version = version.SequenceEqual("HTTP/1.1"u8) ? "HTTP/1.1" : Encoding.Latin1.GetString(version),
+                Headers = headers!,
+            };
+            return HttpHeadStatus.Complete;
+        }
+        finally
         {
-            return HttpHeadStatus.TooManyFields;
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
         }
-
-        if (!TryParseFields(lines, out HttpHeaderList? headers))
-        {
-            return HttpHeadStatus.Invalid;
-        }
-
-        head = new HttpRequestHead { Method = start[0], Target = start[1], Version = start[2], Headers = headers! };
-        return HttpHeadStatus.Complete;
     }
 
     /// <summary>Parses a response head.</summary>
     public static HttpHeadStatus TryParseResponse(ref SequenceReader<byte> reader, out HttpResponseHead? head, int maxHeadSize = DefaultMaxHeadSize)
     {
         head = null;
-        HttpHeadStatus status = TryReadHead(ref reader, maxHeadSize, out string[]? lines);
+        HttpHeadStatus status = TryReadHead(ref reader, maxHeadSize, out ReadOnlySequence<byte> bytes);
         if (status != HttpHeadStatus.Complete)
         {
             return status;
         }
 
-        string line = lines![0];
-        int sp1 = line.IndexOf(' ');
-        if (sp1 <= 0 || !line.StartsWith("HTTP/", StringComparison.Ordinal))
+        byte[]? rented = null;
+        try
         {
-            return HttpHeadStatus.Invalid;
-        }
+            ReadOnlySpan<byte> text = Contiguous(bytes, ref rented);
+            if (!TryTakeLine(ref text, out ReadOnlySpan<byte> line))
+            {
+                return HttpHeadStatus.Invalid;
+            }
 
-        int sp2 = line.IndexOf(' ', sp1 + 1);
-        string codeText = sp2 < 0 ? line[(sp1 + 1)..] : line[(sp1 + 1)..sp2];
-        if (codeText.Length != 3 || !int.TryParse(codeText, System.Globalization.NumberStyles.None, null, out int code))
+            // status-line = HTTP-version SP status-code SP [ reason-phrase ] (RFC 9112 §4)
+            int sp1 = line.IndexOf((byte)' ');
+            if (sp1 <= 0 || !line.StartsWith("HTTP/"u8))
+            {
+                return HttpHeadStatus.Invalid;
+            }
+
+            ReadOnlySpan<byte> rest = line[(sp1 + 1)..];
+            int sp2 = rest.IndexOf((byte)' ');
+            ReadOnlySpan<byte> codeText = sp2 < 0 ? rest : rest[..sp2];
+            if (codeText.Length != 3 || !int.TryParse(codeText, System.Globalization.NumberStyles.None, null, out int code))
+            {
+                return HttpHeadStatus.Invalid;
+            }
+
+            if (!TryParseFields(text, out HttpHeaderList? headers))
+            {
+                return HttpHeadStatus.Invalid;
+            }
+
+            head = new HttpResponseHead
+            {
+                Version = Encoding.Latin1.GetString(line[..sp1]),
+                StatusCode = code,
+                ReasonPhrase = sp2 < 0 ? string.Empty : Encoding.Latin1.GetString(rest[(sp2 + 1)..]),
+                Headers = headers!,
+            };
+            return HttpHeadStatus.Complete;
+        }
+        finally
         {
-            return HttpHeadStatus.Invalid;
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
         }
-
-        if (!TryParseFields(lines, out HttpHeaderList? headers))
-        {
-            return HttpHeadStatus.Invalid;
-        }
-
-        head = new HttpResponseHead { Version = line[..sp1], StatusCode = code, ReasonPhrase = sp2 < 0 ? string.Empty : line[(sp2 + 1)..], Headers = headers! };
-        return HttpHeadStatus.Complete;
     }
 
-    private static HttpHeadStatus TryReadHead(ref SequenceReader<byte> reader, int maxHeadSize, out string[]? lines)
+    /// <summary>Finds the head (without its final empty line) and checks its size; the reader moves past it when complete.</summary>
+    private static HttpHeadStatus TryReadHead(ref SequenceReader<byte> reader, int maxHeadSize, out ReadOnlySequence<byte> head)
     {
-        lines = null;
         SequenceReader<byte> start = reader;
-        if (!reader.TryReadTo(out ReadOnlySequence<byte> head, HeadEnd, advancePastDelimiter: true))
+        if (!reader.TryReadTo(out head, HeadEnd, advancePastDelimiter: true))
         {
             reader = start;
             if (HasBareLineFeed(reader.UnreadSequence))
@@ -142,18 +199,45 @@ public static class HttpHeadParser
             return HttpHeadStatus.TooLarge;
         }
 
-        string text = Encoding.Latin1.GetString(head);
-        lines = text.Split("\r\n");
-        foreach (string l in lines)
+        return HttpHeadStatus.Complete;
+    }
+
+    /// <summary>The head as one span: the segment itself when it is one (the usual case), else a pooled copy.</summary>
+    private static ReadOnlySpan<byte> Contiguous(ReadOnlySequence<byte> head, ref byte[]? rented)
+    {
+        if (head.IsSingleSegment)
         {
-            if (l.Contains('\n') || l.Contains('\r') || l.Contains('\0'))
-            {
-                return HttpHeadStatus.Invalid; // bare CR or LF (RFC 9112 §2.2)
-            }
+            return head.FirstSpan;
         }
 
-        return lines[0].Length == 0 ? HttpHeadStatus.Invalid : HttpHeadStatus.Complete;
+        rented = ArrayPool<byte>.Shared.Rent((int)head.Length);
+        head.CopyTo(rented);
+        return rented.AsSpan(0, (int)head.Length);
     }
+
+    /// <summary>
+    /// Takes the next line (up to CRLF, or the rest). False for a bare CR or LF, or a NUL, anywhere in it
+    /// (RFC 9112 §2.2), and for an empty first line.
+    /// </summary>
+    private static bool TryTakeLine(ref ReadOnlySpan<byte> text, out ReadOnlySpan<byte> line)
+    {
+        int end = text.IndexOf("\r\n"u8);
+        if (end < 0)
+        {
+            line = text;
+            text = default;
+        }
+        else
+        {
+            line = text[..end];
+            text = text[(end + 2)..];
+        }
+
+        return line.IndexOfAny((byte)'\r', (byte)'\n', (byte)0) < 0;
+    }
+
+    /// <summary>Lines left in the head (0 when it had only its start line).</summary>
+    private static int CountLines(ReadOnlySpan<byte> text) => text.IsEmpty ? 0 : text.Count("\r\n"u8) + 1;
 
     /// <summary>True when an LF not preceded by CR appears (in the first <see cref="DefaultMaxHeadSize"/> bytes).</summary>
     private static bool HasBareLineFeed(ReadOnlySequence<byte> data)
@@ -181,11 +265,12 @@ public static class HttpHeadParser
     }
 
     /// <summary>A field name is a token (RFC 9110 §5.1, §5.6.2): visible ASCII except delimiters.</summary>
-    private static bool IsToken(ReadOnlySpan<char> name)
+    private static bool IsToken(ReadOnlySpan<byte> name)
     {
-        foreach (char c in name)
+        foreach (byte c in name)
         {
-            if (c is <= ' ' or >= (char)0x7F or '"' or '(' or ')' or ',' or '/' or ':' or ';' or '<' or '=' or '>' or '?' or '@' or '[' or '\\' or ']' or '{' or '}')
+            if (c is <= (byte)' ' or >= 0x7F or (byte)'"' or (byte)'(' or (byte)')' or (byte)',' or (byte)'/' or (byte)':' or (byte)';'
+                or (byte)'<' or (byte)'=' or (byte)'>' or (byte)'?' or (byte)'@' or (byte)'[' or (byte)'\\' or (byte)']' or (byte)'{' or (byte)'}')
             {
                 return false;
             }
@@ -194,31 +279,80 @@ public static class HttpHeadParser
         return name.Length > 0;
     }
 
-    private static bool TryParseFields(string[] lines, out HttpHeaderList? headers)
+    /// <summary>The field lines after the start line (text without it; empty when there are none).</summary>
+    private static bool TryParseFields(ReadOnlySpan<byte> text, out HttpHeaderList? headers)
     {
         headers = new HttpHeaderList();
-        for (int i = 1; i < lines.Length; i++)
+        while (!text.IsEmpty)
         {
-            string l = lines[i];
-            if (l.Length == 0 || l[0] == ' ' || l[0] == '\t')
+            if (!TryTakeLine(ref text, out ReadOnlySpan<byte> l))
+            {
+                return false;
+            }
+
+            if (l.Length == 0 || l[0] == (byte)' ' || l[0] == (byte)'\t')
             {
                 return false; // obsolete line folding is rejected (RFC 9112 §5.2)
             }
 
-            int colon = l.IndexOf(':');
-            if (colon <= 0 || l[colon - 1] == ' ' || l[colon - 1] == '\t')
+            int colon = l.IndexOf((byte)':');
+            if (colon <= 0 || l[colon - 1] == (byte)' ' || l[colon - 1] == (byte)'\t')
             {
                 return false; // no whitespace between name and colon (RFC 9112 §5.1)
             }
 
-            if (!IsToken(l.AsSpan(0, colon)))
+            ReadOnlySpan<byte> name = l[..colon];
+            if (!IsToken(name))
             {
                 return false; // e.g. non-ASCII bytes in a field name
             }
 
-            headers.Add(l[..colon], l[(colon + 1)..].Trim(' ', '\t'));
+            ReadOnlySpan<byte> value = l[(colon + 1)..].Trim(" \t"u8);
+            headers.Add(KnownText.NameOf(name), KnownText.ValueOf(value));
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// The strings of a handshake's usual field names and values, spelled as clients send them: taken instead of new
+    /// ones, so a handshake allocates strings only for what varies (its key, host, origin, ...).
+    /// </summary>
+    private static class KnownText
+    {
+        private static readonly string[] Names =
+        [
+            "Host", "Upgrade", "Connection", "Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Extensions",
+            "Sec-WebSocket-Protocol", "Origin", "User-Agent", "Authorization", "Cookie", "Accept", "Accept-Encoding",
+            "Accept-Language", "Cache-Control", "Pragma", "Sec-WebSocket-Accept", "Content-Length", "Content-Type",
+            "host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions",
+            "sec-websocket-protocol", "origin", "user-agent", "authorization",
+        ];
+
+        private static readonly string[] Values =
+        [
+            "websocket", "Upgrade", "upgrade", "13", "keep-alive, Upgrade", "Upgrade, keep-alive", "no-cache",
+            "permessage-deflate; client_max_window_bits", "permessage-deflate",
+        ];
+
+        private static readonly byte[][] NameBytes = [.. Names.Select(Encoding.Latin1.GetBytes)];
+        private static readonly byte[][] ValueBytes = [.. Values.Select(Encoding.Latin1.GetBytes)];
+
+        public static string NameOf(ReadOnlySpan<byte> name) => Find(name, Names, NameBytes);
+
+        public static string ValueOf(ReadOnlySpan<byte> value) => value.IsEmpty ? string.Empty : Find(value, Values, ValueBytes);
+
+        private static string Find(ReadOnlySpan<byte> text, string[] strings, byte[][] bytes)
+        {
+            for (int i = 0; i < bytes.Length; i++)
+            {
+                if (text.SequenceEqual(bytes[i]))
+                {
+                    return strings[i];
+                }
+            }
+
+            return Encoding.Latin1.GetString(text);
+        }
     }
 }

@@ -10,7 +10,7 @@ public interface IHeaderSource
 /// <summary>An ordered list of header fields as they appeared on the wire.</summary>
 internal sealed class HttpHeaderList : IHeaderSource
 {
-    private readonly List<KeyValuePair<string, string>> _fields = [];
+    private readonly List<KeyValuePair<string, string>> _fields = new(12); // a browser's handshake has about a dozen
 
     /// <summary>The fields in wire order.</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Fields => _fields;
@@ -66,9 +66,9 @@ public static class HeaderTokens
             return false;
         }
 
-        foreach (string part in value.Split(','))
+        foreach (Range part in value.AsSpan().Split(','))
         {
-            if (part.Trim(' ', '\t').Equals(token, StringComparison.OrdinalIgnoreCase))
+            if (value.AsSpan(part).Trim(" \t").Equals(token, StringComparison.OrdinalIgnoreCase))
             {
                 return true;
             }

@@ -221,30 +221,82 @@ public static class ServerHandshake
     /// <summary>Writes the raw HTTP/1.1 response for a result (for hosts that own the socket).</summary>
     public static byte[] FormatResponse(ServerHandshakeResult result)
     {
-        var sb = new System.Text.StringBuilder();
-        sb.Append("HTTP/1.1 ").Append(result.StatusCode).Append(' ').Append(result.ReasonPhrase).Append("\r\n");
-        foreach (var (name, value) in result.ResponseHeaders)
-        {
-            sb.Append(name).Append(": ").Append(value).Append("\r\n");
-        }
+        // Measured first, then written once into an array of the exact size: a handshake is answered with one
+        // allocation (the builder, its chunks and the intermediate string cost several kilobytes per connection).
+        string? body = result.IsAccepted ? null : result.Message + "\n";
+        bool addClose = body is not null && !result.ResponseHeaders.Any(h => h.Key.Equals("Connection", StringComparison.OrdinalIgnoreCase));
+        int bodyLength = body is null ? 0 : System.Text.Encoding.UTF8.GetByteCount(body);
+        var writer = new ResponseWriter(null);
+        Write(ref writer, result, body, addClose, bodyLength);
+        var bytes = new byte[writer.Length];
+        writer = new ResponseWriter(bytes);
+        Write(ref writer, result, body, addClose, bodyLength);
+        return bytes;
 
-        if (!result.IsAccepted)
+        static void Write(ref ResponseWriter w, ServerHandshakeResult result, string? body, bool addClose, int bodyLength)
         {
-            string body = result.Message + "\n";
-            if (!result.ResponseHeaders.Any(h => h.Key.Equals("Connection", StringComparison.OrdinalIgnoreCase)))
+            w.Append("HTTP/1.1 ");
+            w.Append(result.StatusCode);
+            w.Append(" ");
+            w.Append(result.ReasonPhrase);
+            w.Append("\r\n");
+            IReadOnlyList<KeyValuePair<string, string>> headers = result.ResponseHeaders;
+            for (int i = 0; i < headers.Count; i++) // by index: an interface's enumerator would be boxed
             {
-                sb.Append("Connection: close\r\n");
+                (string name, string value) = headers[i];
+                w.Append(name);
+                w.Append(": ");
+                w.Append(value);
+                w.Append("\r\n");
             }
 
-            sb.Append("Content-Type: text/plain; charset=utf-8\r\nContent-Length: ")
-              .Append(System.Text.Encoding.UTF8.GetByteCount(body)).Append("\r\n\r\n").Append(body);
+            if (body is not null)
+            {
+                if (addClose)
+                {
+                    w.Append("Connection: close\r\n");
+                }
+
+                w.Append("Content-Type: text/plain; charset=utf-8\r\nContent-Length: ");
+                w.Append(bodyLength);
+                w.Append("\r\n\r\n");
+                w.Append(body);
+            }
+            else
+            {
+                w.Append("\r\n");
+            }
         }
-        else
+    }
+
+    /// <summary>Counts (no buffer) or writes UTF-8 (into a buffer of the counted size).</summary>
+    private ref struct ResponseWriter(byte[]? buffer)
+    {
+        public int Length;
+
+        public void Append(string text)
         {
-            sb.Append("\r\n");
+            if (buffer is null)
+            {
+                Length += System.Text.Encoding.UTF8.GetByteCount(text);
+            }
+            else
+            {
+                Length += System.Text.Encoding.UTF8.GetBytes(text, buffer.AsSpan(Length));
+            }
         }
 
-        return System.Text.Encoding.UTF8.GetBytes(sb.ToString());
+        public void Append(int number)
+        {
+            Span<byte> digits = stackalloc byte[11];
+            number.TryFormat(digits, out int n, default, System.Globalization.CultureInfo.InvariantCulture);
+            if (buffer is not null)
+            {
+                digits[..n].CopyTo(buffer.AsSpan(Length));
+            }
+
+            Length += n;
+        }
     }
 
     /// <summary>HTTP/1.1, or a later 1.x (RFC 9110 §2.5: a recipient treats a higher minor version as the highest it knows).</summary>
