@@ -11,6 +11,7 @@
 #   ONLY=deflate bench/run.sh   # just the compressed vs. uncompressed broadcast pair
 #   ONLY=connections bench/run.sh   # just the idle-connection scenarios
 #   SERVERS=switchboard bench/run.sh   # only some of the servers (e.g. two builds of Switchboard, one after the other)
+#   SERVERS="switchboard switchboard-kestrel" bench/run.sh   # Switchboard on its own socket transport vs Kestrel's
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
@@ -27,6 +28,7 @@ SB="dotnet src/Switchboard.Cli/bin/Release/net10.0/switchboard.dll"
 start_server() { # name port -> sets PID
   case "$1" in
     switchboard) rm -f "$OUT"/bench.db*; Switchboard__Hub__PublishRateLimit=0 Switchboard__Hub__NewRoomsPerConnectionPerMinute=0 Switchboard__Hub__NewRoomsPerMinute=0 taskset -c 0 $SB serve --db "$OUT/bench.db" --urls "http://127.0.0.1:$2" >"$OUT/$1.log" 2>&1 & ;;
+    switchboard-kestrel) rm -f "$OUT"/bench.db*; Switchboard__Transport=kestrel Switchboard__Hub__PublishRateLimit=0 Switchboard__Hub__NewRoomsPerConnectionPerMinute=0 Switchboard__Hub__NewRoomsPerMinute=0 taskset -c 0 $SB serve --db "$OUT/bench.db" --urls "http://127.0.0.1:$2" >"$OUT/$1.log" 2>&1 & ;;
     aspnetcore)  taskset -c 0 dotnet bench/baselines/AspNetCoreChat/bin/Release/net10.0/AspNetCoreChat.dll --urls "http://127.0.0.1:$2" >"$OUT/$1.log" 2>&1 & ;;
     node-ws)     taskset -c 0 node bench/baselines/node-ws/server.mjs "$2" >"$OUT/$1.log" 2>&1 & ;;
   esac

@@ -14,8 +14,8 @@ namespace Switchboard.WebSockets.AspNetCore.Sockets;
 /// (<see cref="SocketConnection"/>'s other part).
 /// </summary>
 /// <remarks>
-/// What one idle connection holds is what the kernel needs (the socket, its handle and one pending zero-byte receive)
-/// plus this object, its reader and writer; everything else (the connection id, the endpoints, the closed token, the
+/// What one idle connection holds is the socket and its handle, a slot in <see cref="EpollReadiness"/>, this object,
+/// its reader and writer; everything else (the connection id, the endpoints, the closed token, the
 /// items) is made when first asked for. Shutting down follows Kestrel's socket transport: completing the output or
 /// aborting shuts the socket down in both directions and closes it; the peer's end of stream, a reset or an abort
 /// fires <see cref="ConnectionClosed"/> on the thread pool.
@@ -27,8 +27,9 @@ internal sealed partial class SocketConnection : ConnectionContext, IDuplexPipe
     private readonly Socket _socket;
     private readonly SocketReader _reader;
     private readonly SocketWriter _writer;
-    private readonly Lock _gate = new();
+    private readonly Lock _gate = new(); // the reader's too
     private IDuplexPipe _transport;
+    private ulong _readiness;
     private string? _id;
     private IDictionary<object, object?>? _items;
     private EndPoint? _local;
@@ -42,10 +43,16 @@ internal sealed partial class SocketConnection : ConnectionContext, IDuplexPipe
     public SocketConnection(Socket socket, int maxReadBuffer)
     {
         _socket = socket;
-        _reader = new SocketReader(this, socket, maxReadBuffer);
+        _reader = new SocketReader(this, socket, maxReadBuffer, _gate);
         _writer = new SocketWriter(this, socket);
         _transport = this;
     }
+
+    /// <summary>The connection's registration in <see cref="EpollReadiness.Shared"/>.</summary>
+    internal ulong ReadinessToken => _readiness;
+
+    /// <summary>Registers the socket for readiness; the connection is then ready for Kestrel.</summary>
+    internal void Start() => _readiness = EpollReadiness.Shared.Register(_socket, _reader);
 
     /// <summary>The reader (tests look at the buffers it holds).</summary>
     internal SocketReader Reader => _reader;
@@ -248,6 +255,8 @@ internal sealed partial class SocketConnection : ConnectionContext, IDuplexPipe
         }
 
         _socket.Dispose();
+        EpollReadiness.Shared.Unregister(_readiness); // after closing: a late event finds no listener
+        _reader.OnTransportClosed(TranslateError(new ObjectDisposedException(nameof(Socket))));
         OnPeerClosed(null);
     }
 }

@@ -90,7 +90,18 @@ internal sealed class SocketListener : IConnectionListener
                 continue;
             }
 
-            return new SocketConnection(socket, _maxReadBuffer);
+            var connection = new SocketConnection(socket, _maxReadBuffer);
+            try
+            {
+                connection.Start();
+            }
+            catch (SocketException)
+            {
+                socket.Dispose(); // e.g. out of kernel memory for the registration: drop this one, keep accepting
+                continue;
+            }
+
+            return connection;
         }
     }
 

@@ -11,15 +11,15 @@ namespace Switchboard.WebSockets.AspNetCore.Sockets;
 /// asked, instead of a receive loop filling a pipe.
 /// </summary>
 /// <remarks>
-/// Readiness is awaited with a zero-byte receive, so a connection waiting for data holds no buffer; a 4 KiB buffer is
-/// rented from the array pool only for the <c>recv</c> that follows, and given back as soon as the application has
-/// consumed what it holds. One zero-byte receive stays armed while the application works on what it read, so a peer
-/// that closes or resets is noticed (<see cref="SocketConnection.ConnectionClosed"/>) without a read in progress. Data
-/// the application has not asked for stays in the kernel's socket buffer (TCP's own flow control is the back
-/// pressure). Unlike <see cref="Pipe"/>, nothing here is thread-safe except what the contract requires across threads:
-/// <see cref="CancelPendingRead"/> and the socket's completion.
+/// Readiness comes from <see cref="EpollReadiness"/> (edge-triggered), so a connection waiting for data holds no
+/// buffer and no pending operation; a 4 KiB buffer is rented from the array pool only for the <c>recv</c>, and given
+/// back as soon as the application has consumed what it holds. The socket stays registered while the application
+/// works on what it read, so a peer that closes or resets is noticed (<see cref="SocketConnection.ConnectionClosed"/>)
+/// without a read in progress. Data the application has not asked for stays in the kernel's socket buffer (TCP's own
+/// flow control is the back pressure). Every state change happens under one lock: readiness arrives on the epoll
+/// thread, reads and <see cref="CancelPendingRead"/> on the application's.
 /// </remarks>
-internal sealed class SocketReader : PipeReader, IValueTaskSource<ReadResult>
+internal sealed class SocketReader : PipeReader, IValueTaskSource<ReadResult>, IReadinessListener
 {
     /// <summary>The size of a receive buffer (as Kestrel's socket transport).</summary>
     internal const int BufferSize = 4096;
@@ -30,10 +30,8 @@ internal sealed class SocketReader : PipeReader, IValueTaskSource<ReadResult>
     private readonly SocketConnection _connection;
     private readonly Socket _socket;
     private readonly int _maxBuffered;
-    private readonly Lock _gate = new();
-    private readonly Action _onReadable;
+    private readonly Lock _gate;
     private ManualResetValueTaskSourceCore<ReadResult> _waiter;
-    private ValueTask<int> _readiness;
 
     // Data received and not yet consumed: from _head[_headIndex] to _tail[_tail.Length].
     private Segment? _head;
@@ -42,21 +40,21 @@ internal sealed class SocketReader : PipeReader, IValueTaskSource<ReadResult>
     private Segment? _spare; // one segment object kept for the next buffer: steady reads allocate nothing
 
     private bool _unexamined;   // data arrived since the application last examined everything
-    private bool _armed;        // a zero-byte receive is in flight
-    private bool _readable;     // it completed: data, end of stream or an error waits in the socket
+    private bool _readable = true; // the socket may hold data: set by readiness, cleared by a recv that drained it
+    private bool _closeSignaled; // readiness said the peer closed or failed: its end waits behind any data
     private bool _waiting;      // a ReadAsync waits for _waiter
     private bool _cancelNext;   // CancelPendingRead with no read waiting: the next read returns canceled
     private bool _ended;        // the peer's end of stream was read
     private bool _completed;    // the application completed this reader
     private Exception? _error;
 
-    public SocketReader(SocketConnection connection, Socket socket, int maxBuffered)
+    public SocketReader(SocketConnection connection, Socket socket, int maxBuffered, Lock gate)
     {
         _connection = connection;
         _socket = socket;
         _maxBuffered = maxBuffered;
-        _onReadable = OnReadable;
-        _waiter.RunContinuationsAsynchronously = false; // a read completes on the socket's own completion thread
+        _gate = gate; // the connection's: one lock object per connection
+        _waiter.RunContinuationsAsynchronously = false; // a read completes on the thread that saw the socket readable
     }
 
     /// <summary>Bytes of receive buffers held (0 for a connection that has consumed what it read).</summary>
@@ -129,13 +127,10 @@ internal sealed class SocketReader : PipeReader, IValueTaskSource<ReadResult>
                     continue;
                 }
 
-                if (_armed || !ArmLocked())
-                {
-                    // The socket's readiness completes the read (OnReadable), on its own thread.
-                    _waiting = true;
-                    _waiter.Reset();
-                    return new ValueTask<ReadResult>(this, _waiter.Version);
-                }
+                // Readiness (OnReadable) completes the read, on the epoll thread.
+                _waiting = true;
+                _waiter.Reset();
+                return new ValueTask<ReadResult>(this, _waiter.Version);
             }
         }
     }
@@ -153,117 +148,90 @@ internal sealed class SocketReader : PipeReader, IValueTaskSource<ReadResult>
         return result;
     }
 
-    /// <summary>
-    /// Starts a zero-byte receive. Under the gate, not armed. True when it finished at once (its outcome is then in
-    /// _readable or _error); false when it is pending and <see cref="OnReadable"/> will follow.
-    /// </summary>
-    private bool ArmLocked()
-    {
-        ValueTask<int> readiness;
-        try
-        {
-            readiness = _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None);
-        }
-        catch (Exception ex)
-        {
-            Fail(ex);
-            return true;
-        }
-
-        if (readiness.IsCompleted)
-        {
-            Settle(readiness);
-            return true;
-        }
-
-        _armed = true;
-        _readiness = readiness;
-        // Registered without a scheduling context; a registration after completion is run on the thread pool, never
-        // here under the gate.
-        readiness.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onReadable);
-        return false;
-    }
-
-    /// <summary>The outcome of a finished zero-byte receive. Under the gate.</summary>
-    private void Settle(ValueTask<int> readiness)
-    {
-        try
-        {
-            readiness.GetAwaiter().GetResult();
-            _readable = true;
-        }
-        catch (Exception ex)
-        {
-            Fail(ex);
-        }
-    }
-
-    /// <summary>The armed zero-byte receive finished: complete a waiting read, or note a peer that went away.</summary>
-    private void OnReadable()
+    /// <summary>The socket became readable (or the peer went away): complete a waiting read, or note the close.</summary>
+    public void OnReadable(bool peerClosed)
     {
         ReadResult result = default;
         Exception? error = null;
-        bool complete = false;
         lock (_gate)
         {
-            _armed = false;
-            ValueTask<int> readiness = _readiness;
-            _readiness = default;
-            Settle(readiness);
-            if (_waiting)
+            _readable = true;
+            _closeSignaled |= peerClosed;
+            if (_completed)
             {
-                while (!HasResult)
-                {
-                    if (_readable)
-                    {
-                        ReceiveLocked();
-                    }
-                    else if (!ArmLocked())
-                    {
-                        return; // readiness without data: wait again
-                    }
-                }
-
-                _waiting = false;
-                complete = true;
-                if (_error is not null && !_unexamined)
-                {
-                    error = _error;
-                }
-                else
-                {
-                    result = TakeResult();
-                }
+                return;
             }
-            else if (_readable && _head is null && !_completed)
+
+            if (!_waiting)
             {
-                // Nobody reads: learn whether this is the end of the stream, so the connection's closed token fires.
-                Span<byte> one = stackalloc byte[1];
-                int n = _socket.Receive(one, SocketFlags.Peek, out SocketError peekError);
-                if (peekError is not (SocketError.Success or SocketError.WouldBlock) || (peekError == SocketError.Success && n == 0))
+                if (peerClosed)
                 {
+                    // Nobody reads now (e.g. a request is being handled): the connection's closed token fires at once.
                     _connection.OnPeerClosed(null);
                 }
-            }
-        }
 
-        // Outside the gate: the application's continuation runs here, on the socket's completion thread.
-        if (complete)
-        {
-            if (error is not null)
+                return;
+            }
+
+            while (!HasResult)
             {
-                _waiter.SetException(error);
+                if (!_readable)
+                {
+                    return; // readiness without data for us (another read took it): keep waiting
+                }
+
+                ReceiveLocked();
+            }
+
+            _waiting = false;
+            if (_error is not null && !_unexamined)
+            {
+                error = _error;
             }
             else
             {
-                _waiter.SetResult(result);
+                result = TakeResult();
             }
+        }
+
+        // Outside the lock: the application's continuation runs here.
+        if (error is not null)
+        {
+            _waiter.SetException(error);
+        }
+        else
+        {
+            _waiter.SetResult(result);
         }
     }
 
     /// <summary>
-    /// One <c>recv</c> into the buffers' free space: data, the end of the stream, an error, or nothing yet. After data
-    /// the zero-byte receive is armed again, so a close or reset is seen while the application works. Under the gate.
+    /// The socket was closed here (abort, output completed, disposal): closing raises no readiness event, so a read
+    /// that waits is failed now, as the runtime fails a pending receive on a closed socket.
+    /// </summary>
+    public void OnTransportClosed(Exception reason)
+    {
+        Exception error;
+        bool nested = _gate.IsHeldByCurrentThread;
+        lock (_gate)
+        {
+            Fail(reason);
+            if (!_waiting || nested)
+            {
+                // Nobody waits, or this thread is inside a read or a readiness callback that completes it on return.
+                return;
+            }
+
+            _waiting = false;
+            error = _error!;
+        }
+
+        _waiter.SetException(error);
+    }
+
+    /// <summary>
+    /// One <c>recv</c> into the buffers' free space: data, the end of the stream, an error, or nothing yet. A receive
+    /// that did not fill the space drained the socket: later data raises a new readiness event. Under the gate.
     /// </summary>
     private void ReceiveLocked()
     {
@@ -278,7 +246,20 @@ internal sealed class SocketReader : PipeReader, IValueTaskSource<ReadResult>
         }
 
         Segment target = _tail is not null && _tail.Array.Length - _tail.Length >= MinimumReceive ? _tail : Append();
-        int n = _socket.Receive(target.Array.AsSpan(target.Length), SocketFlags.None, out SocketError error);
+        Span<byte> free = target.Array.AsSpan(target.Length);
+        int n;
+        SocketError error;
+        try
+        {
+            n = _socket.Receive(free, SocketFlags.None, out error);
+        }
+        catch (ObjectDisposedException ex)
+        {
+            ReleaseIfEmpty();
+            Fail(ex);
+            return;
+        }
+
         if (error == SocketError.WouldBlock)
         {
             ReleaseIfEmpty(); // readiness without data (e.g. another wake-up got there first)
@@ -302,10 +283,9 @@ internal sealed class SocketReader : PipeReader, IValueTaskSource<ReadResult>
 
         target.Filled(target.Length + n);
         _unexamined = true;
-        if (!_armed && !_completed)
-        {
-            ArmLocked();
-        }
+        // A receive that filled the space may have left more; one that did not drained the socket, and new data will
+        // raise a new event — but the end of the stream (or a reset) that was already signalled raises none again.
+        _readable = n == free.Length || _closeSignaled;
     }
 
     private Segment Append()

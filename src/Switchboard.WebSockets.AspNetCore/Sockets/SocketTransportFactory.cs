@@ -6,7 +6,8 @@ namespace Switchboard.WebSockets.AspNetCore.Sockets;
 
 /// <summary>
 /// Kestrel's transport for TCP and Unix domain socket endpoints, made for many long-lived, mostly idle connections.
-/// Other endpoint kinds (e.g. an inherited file handle) are left to the next transport registered.
+/// Other endpoint kinds (e.g. an inherited file handle), and systems without epoll, are left to the next transport
+/// registered (Kestrel's).
 /// </summary>
 internal sealed class SocketTransportFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
@@ -19,7 +20,7 @@ internal sealed class SocketTransportFactory : IConnectionListenerFactory, IConn
     /// </summary>
     internal const int MaxReadBuffer = 1024 * 1024;
 
-    public bool CanBind(EndPoint endpoint) => endpoint is IPEndPoint or UnixDomainSocketEndPoint;
+    public bool CanBind(EndPoint endpoint) => EpollReadiness.IsSupported && endpoint is IPEndPoint or UnixDomainSocketEndPoint;
 
     public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default) =>
         ValueTask.FromResult<IConnectionListener>(SocketListener.Bind(endpoint, Backlog, MaxReadBuffer));

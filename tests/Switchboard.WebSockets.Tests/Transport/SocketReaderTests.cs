@@ -105,6 +105,17 @@ public sealed class SocketReaderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Aborting_fails_a_waiting_read_and_closes_the_socket()
+    {
+        ValueTask<ReadResult> waiting = Input.ReadAsync();
+        Assert.False(waiting.IsCompleted);
+        _connection.Abort(new ConnectionAbortedException("test abort"));
+        ConnectionAbortedException e = await Assert.ThrowsAsync<ConnectionAbortedException>(async () => await waiting.AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal("test abort", e.Message);
+        Assert.Equal(0, await _peer.ReceiveAsync(new byte[1]).WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
     public async Task More_unconsumed_bytes_than_the_bound_abort_the_connection()
     {
         byte[] flood = new byte[200_000]; // the listener's bound is 64 KiB
