@@ -41,6 +41,7 @@ public static class SwitchboardServer
             else
             {
                 builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+                ScopelessLoggerProvider.WrapConsole(builder.Services); // scopes are never printed in this format
             }
 
             builder.Logging.SetMinimumLevel(options.LogLevel);

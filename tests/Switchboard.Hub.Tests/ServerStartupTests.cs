@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Switchboard.Server;
 
 namespace Switchboard.Hub.Tests;
@@ -34,6 +35,19 @@ public class ServerStartupTests
         {
             Assert.Contains("\n" + name, "\n" + metrics);
         }
+    }
+
+    [Theory]
+    [InlineData("text", false)]
+    [InlineData("json", true)]
+    public async Task Logging_scopes_exist_only_in_the_format_that_prints_them(string format, bool scopes)
+    {
+        // Kestrel opens a scope per connection; with a scope-capable provider every connection keeps it alive.
+        WebApplication app = SwitchboardServer.Build(new SwitchboardServerOptions { Urls = "http://127.0.0.1:0", Store = "memory", LogFormat = format });
+        await using var _ = app;
+        ILoggerProvider[] providers = [.. app.Services.GetServices<ILoggerProvider>()];
+        Assert.NotEmpty(providers);
+        Assert.Equal(scopes, providers.Any(p => p is ISupportExternalScope)); // no scope-capable provider: no scope stack
     }
 
     [Fact]

@@ -37,7 +37,12 @@ internal sealed class SocketReader : PipeReader, IValueTaskSource<ReadResult>, I
     private Segment? _head;
     private int _headIndex;
     private Segment? _tail;
-    private Segment? _spare; // one segment object kept for the next buffer: steady reads allocate nothing
+
+    // Segment objects are kept per thread, not per reader: steady reads allocate none, and an idle reader holds none.
+    [ThreadStatic]
+    private static Segment?[]? t_segments;
+    [ThreadStatic]
+    private static int t_segmentCount;
 
     private bool _unexamined;   // data arrived since the application last examined everything
     private bool _readable = true; // the socket may hold data: set by readiness, cleared by a recv that drained it
@@ -290,8 +295,7 @@ internal sealed class SocketReader : PipeReader, IValueTaskSource<ReadResult>, I
 
     private Segment Append()
     {
-        Segment segment = _spare ?? new Segment();
-        _spare = null;
+        Segment segment = RentSegment();
         segment.Rent(ArrayPool<byte>.Shared.Rent(BufferSize));
         if (_tail is null)
         {
@@ -307,6 +311,28 @@ internal sealed class SocketReader : PipeReader, IValueTaskSource<ReadResult>, I
         }
 
         return segment;
+    }
+
+    private static Segment RentSegment()
+    {
+        Segment?[]? free = t_segments;
+        if (free is not null && t_segmentCount > 0)
+        {
+            Segment segment = free[--t_segmentCount]!;
+            free[t_segmentCount] = null;
+            return segment;
+        }
+
+        return new Segment();
+    }
+
+    private static void ReturnSegment(Segment segment)
+    {
+        Segment?[] free = t_segments ??= new Segment?[16];
+        if (t_segmentCount < free.Length)
+        {
+            free[t_segmentCount++] = segment;
+        }
     }
 
     /// <summary>Gives the buffers back when nothing unconsumed is in them. Under the gate.</summary>
@@ -327,7 +353,7 @@ internal sealed class SocketReader : PipeReader, IValueTaskSource<ReadResult>, I
         {
             Segment? next = (Segment?)s.Next;
             ArrayPool<byte>.Shared.Return(s.Return());
-            _spare = s;
+            ReturnSegment(s);
             s = next;
         }
     }
@@ -372,7 +398,7 @@ internal sealed class SocketReader : PipeReader, IValueTaskSource<ReadResult>, I
                 Segment done = _head!;
                 _head = (Segment?)done.Next;
                 ArrayPool<byte>.Shared.Return(done.Return());
-                _spare = done;
+                ReturnSegment(done);
                 if (_head is null)
                 {
                     throw new InvalidOperationException("The consumed position is not in the buffer.");
@@ -416,7 +442,6 @@ internal sealed class SocketReader : PipeReader, IValueTaskSource<ReadResult>, I
 
             _completed = true;
             ReleaseAll();
-            _spare = null;
         }
 
         _connection.OnInputCompleted();
