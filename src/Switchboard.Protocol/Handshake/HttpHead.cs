@@ -59,7 +59,18 @@ public static class HttpHeadParser
     private static ReadOnlySpan<byte> HeadEnd => "\r\n\r\n"u8;
 
     /// <summary>Parses a request head.</summary>
-    public static HttpHeadStatus TryParseRequest(ref SequenceReader<byte> reader, out HttpRequestHead? head, int maxHeadSize = DefaultMaxHeadSize, int maxFields = DefaultMaxFields)
+    public static HttpHeadStatus TryParseRequest(ref SequenceReader<byte> reader, out HttpRequestHead? head, int maxHeadSize = DefaultMaxHeadSize, int maxFields = DefaultMaxFields) =>
+        TryParse(ref reader, maxHeadSize, maxFields, ParseRequest, out head);
+
+    /// <summary>Parses a response head.</summary>
+    public static HttpHeadStatus TryParseResponse(ref SequenceReader<byte> reader, out HttpResponseHead? head, int maxHeadSize = DefaultMaxHeadSize) =>
+        TryParse(ref reader, maxHeadSize, int.MaxValue, ParseResponse, out head);
+
+    private delegate HttpHeadStatus StartLineParser<T>(ReadOnlySpan<byte> startLine, ReadOnlySpan<byte> fields, int maxFields, out T? head);
+
+    /// <summary>Finds the head, takes its start line and hands both parts to <paramref name="parse"/>.</summary>
+    private static HttpHeadStatus TryParse<T>(ref SequenceReader<byte> reader, int maxHeadSize, int maxFields, StartLineParser<T> parse, out T? head)
+        where T : class
     {
         head = null;
         HttpHeadStatus status = TryReadHead(ref reader, maxHeadSize, out ReadOnlySequence<byte> bytes);
@@ -72,45 +83,7 @@ public static class HttpHeadParser
         try
         {
             ReadOnlySpan<byte> text = Contiguous(bytes, ref rented);
-            if (!TryTakeLine(ref text, out ReadOnlySpan<byte> line))
-            {
-                return HttpHeadStatus.Invalid;
-            }
-
-            // request-line = method SP request-target SP HTTP-version (RFC 9112 §3), exactly two spaces
-            int sp1 = line.IndexOf((byte)' ');
-            int sp2 = sp1 < 0 ? -1 : line[(sp1 + 1)..].IndexOf((byte)' ');
-            if (sp1 <= 0 || sp2 <= 0)
-            {
-                return HttpHeadStatus.Invalid;
-            }
-
-            sp2 += sp1 + 1;
-            ReadOnlySpan<byte> version = line[(sp2 + 1)..];
-            if (version.IndexOf((byte)' ') >= 0 || !version.StartsWith("HTTP/"u8))
-            {
-                return HttpHeadStatus.Invalid;
-            }
-
-            if (CountLines(text) > maxFields)
-            {
-                return HttpHeadStatus.TooManyFields;
-            }
-
-            if (!TryParseFields(text, out HttpHeaderList? headers))
-            {
-                return HttpHeadStatus.Invalid;
-            }
-
-            ReadOnlySpan<byte> method = line[..sp1];
-            head = new HttpRequestHead
-            {
-                Method = method.SequenceEqual("GET"u8) ? "GET" : Encoding.Latin1.GetString(method),
-                Target = Encoding.Latin1.GetString(line[(sp1 + 1)..sp2]),
-                Version = version.SequenceEqual("HTTP/1.1"u8) ? "HTTP/1.1" : Encoding.Latin1.GetString(version),
-                Headers = headers!,
-            };
-            return HttpHeadStatus.Complete;
+            return TryTakeLine(ref text, out ReadOnlySpan<byte> line) ? parse(line, text, maxFields, out head) : HttpHeadStatus.Invalid;
         }
         finally
         {
@@ -121,61 +94,76 @@ public static class HttpHeadParser
         }
     }
 
-    /// <summary>Parses a response head.</summary>
-    public static HttpHeadStatus TryParseResponse(ref SequenceReader<byte> reader, out HttpResponseHead? head, int maxHeadSize = DefaultMaxHeadSize)
+    /// <summary>request-line = method SP request-target SP HTTP-version (RFC 9112 §3), exactly two spaces; then the fields.</summary>
+    private static HttpHeadStatus ParseRequest(ReadOnlySpan<byte> line, ReadOnlySpan<byte> fields, int maxFields, out HttpRequestHead? head)
     {
         head = null;
-        HttpHeadStatus status = TryReadHead(ref reader, maxHeadSize, out ReadOnlySequence<byte> bytes);
-        if (status != HttpHeadStatus.Complete)
+        int sp1 = line.IndexOf((byte)' ');
+        int sp2 = sp1 < 0 ? -1 : line[(sp1 + 1)..].IndexOf((byte)' ');
+        if (sp1 <= 0 || sp2 <= 0)
         {
-            return status;
+            return HttpHeadStatus.Invalid;
         }
 
-        byte[]? rented = null;
-        try
+        sp2 += sp1 + 1;
+        ReadOnlySpan<byte> version = line[(sp2 + 1)..];
+        if (version.IndexOf((byte)' ') >= 0 || !version.StartsWith("HTTP/"u8))
         {
-            ReadOnlySpan<byte> text = Contiguous(bytes, ref rented);
-            if (!TryTakeLine(ref text, out ReadOnlySpan<byte> line))
-            {
-                return HttpHeadStatus.Invalid;
-            }
-
-            // status-line = HTTP-version SP status-code SP [ reason-phrase ] (RFC 9112 §4)
-            int sp1 = line.IndexOf((byte)' ');
-            if (sp1 <= 0 || !line.StartsWith("HTTP/"u8))
-            {
-                return HttpHeadStatus.Invalid;
-            }
-
-            ReadOnlySpan<byte> rest = line[(sp1 + 1)..];
-            int sp2 = rest.IndexOf((byte)' ');
-            ReadOnlySpan<byte> codeText = sp2 < 0 ? rest : rest[..sp2];
-            if (codeText.Length != 3 || !int.TryParse(codeText, System.Globalization.NumberStyles.None, null, out int code))
-            {
-                return HttpHeadStatus.Invalid;
-            }
-
-            if (!TryParseFields(text, out HttpHeaderList? headers))
-            {
-                return HttpHeadStatus.Invalid;
-            }
-
-            head = new HttpResponseHead
-            {
-                Version = Encoding.Latin1.GetString(line[..sp1]),
-                StatusCode = code,
-                ReasonPhrase = sp2 < 0 ? string.Empty : Encoding.Latin1.GetString(rest[(sp2 + 1)..]),
-                Headers = headers!,
-            };
-            return HttpHeadStatus.Complete;
+            return HttpHeadStatus.Invalid;
         }
-        finally
+
+        if (CountLines(fields) > maxFields)
         {
-            if (rented is not null)
-            {
-                ArrayPool<byte>.Shared.Return(rented);
-            }
+            return HttpHeadStatus.TooManyFields;
         }
+
+        if (!TryParseFields(fields, out HttpHeaderList? headers))
+        {
+            return HttpHeadStatus.Invalid;
+        }
+
+        ReadOnlySpan<byte> method = line[..sp1];
+        head = new HttpRequestHead
+        {
+            Method = method.SequenceEqual("GET"u8) ? "GET" : Encoding.Latin1.GetString(method),
+            Target = Encoding.Latin1.GetString(line[(sp1 + 1)..sp2]),
+            Version = version.SequenceEqual("HTTP/1.1"u8) ? "HTTP/1.1" : Encoding.Latin1.GetString(version),
+            Headers = headers!,
+        };
+        return HttpHeadStatus.Complete;
+    }
+
+    /// <summary>status-line = HTTP-version SP status-code SP [ reason-phrase ] (RFC 9112 §4); then the fields.</summary>
+    private static HttpHeadStatus ParseResponse(ReadOnlySpan<byte> line, ReadOnlySpan<byte> fields, int maxFields, out HttpResponseHead? head)
+    {
+        head = null;
+        int sp1 = line.IndexOf((byte)' ');
+        if (sp1 <= 0 || !line.StartsWith("HTTP/"u8))
+        {
+            return HttpHeadStatus.Invalid;
+        }
+
+        ReadOnlySpan<byte> rest = line[(sp1 + 1)..];
+        int sp2 = rest.IndexOf((byte)' ');
+        ReadOnlySpan<byte> codeText = sp2 < 0 ? rest : rest[..sp2];
+        if (codeText.Length != 3 || !int.TryParse(codeText, System.Globalization.NumberStyles.None, null, out int code))
+        {
+            return HttpHeadStatus.Invalid;
+        }
+
+        if (!TryParseFields(fields, out HttpHeaderList? headers))
+        {
+            return HttpHeadStatus.Invalid;
+        }
+
+        head = new HttpResponseHead
+        {
+            Version = Encoding.Latin1.GetString(line[..sp1]),
+            StatusCode = code,
+            ReasonPhrase = sp2 < 0 ? string.Empty : Encoding.Latin1.GetString(rest[(sp2 + 1)..]),
+            Headers = headers!,
+        };
+        return HttpHeadStatus.Complete;
     }
 
     /// <summary>Finds the head (without its final empty line) and checks its size; the reader moves past it when complete.</summary>
