@@ -143,11 +143,28 @@ internal sealed class SocketReader : PipeReader, IValueTaskSource<ReadResult>, I
     private async ValueTask<ReadResult> ReadWithTokenAsync(CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        using CancellationTokenRegistration reg = cancellationToken.UnsafeRegister(static s => ((SocketReader)s!).CancelPendingRead(), this);
-        ReadResult result = await ReadAsync(CancellationToken.None).ConfigureAwait(false);
-        if (result.IsCanceled && cancellationToken.IsCancellationRequested)
+        CancellationTokenRegistration reg = cancellationToken.UnsafeRegister(static s => ((SocketReader)s!).CancelPendingRead(), this);
+        ReadResult result;
+        try
         {
-            throw new OperationCanceledException(cancellationToken);
+            result = await ReadAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
+        {
+            reg.Dispose(); // waits for a callback in progress
+        }
+
+        if (cancellationToken.IsCancellationRequested)
+        {
+            if (result.IsCanceled)
+            {
+                throw new OperationCanceledException(cancellationToken);
+            }
+
+            lock (_gate)
+            {
+                _cancelNext = false; // the token fired after the read completed: it must not cancel the next one
+            }
         }
 
         return result;
