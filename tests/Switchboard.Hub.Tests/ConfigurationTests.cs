@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using Switchboard.Server;
 
 namespace Switchboard.Hub.Tests;
@@ -96,6 +97,7 @@ public class ConfigurationTests
     [InlineData("""{"Switchboard":{"Hub":{"MaxRoomsPerConnection":0}}}""", "MaxRoomsPerConnection")]
     [InlineData("""{"Switchboard":{"Hub":{"PublishRateLimit":5,"PublishBurst":0}}}""", "PublishBurst")]
     [InlineData("""{"Switchboard":{"Hub":{"IdleRoomRelease":"-00:01:00"}}}""", "IdleRoomRelease")]
+    [InlineData("""{"Switchboard":{"Transport":"uring"}}""", "Switchboard:Transport")]
     public void Invalid_settings_are_named(string json, string named)
     {
         string file = Path.Combine(Directory.CreateTempSubdirectory("switchboard-config-").FullName, "settings.json");
@@ -120,6 +122,35 @@ public class ConfigurationTests
         echo.SendText("echo via HTTP");
         Assert.Equal("echo via HTTP", (await echo.ReceiveAsync())!.Text);
         await echo.CloseAsync();
+        await server.App.StopAsync();
+    }
+
+    [Fact]
+    public async Task On_kestrels_socket_transport_the_same_endpoints_work()
+    {
+        HubTestServer server = await HubTestServer.StartAsync(o =>
+        {
+            o.Store = "memory";
+            o.Transport = "kestrel";
+        });
+        Assert.DoesNotContain(server.App.Services.GetServices<Microsoft.AspNetCore.Connections.IConnectionListenerFactory>(),
+            f => f.GetType().Namespace == "Switchboard.WebSockets.AspNetCore.Sockets");
+        await using var c = await HubClient.ConnectAsync(server.Ws, "kestrel-transport");
+        Assert.Equal("joined", HubClient.Type(await c.ReplyAsync(c.Send(new { type = "join", room = "general" }))));
+        Assert.Equal(1, await c.PublishAsync("general", "over Kestrel's sockets"));
+        WebSockets.WebSocketConnection echo = await WebSockets.WebSocketClient.ConnectAsync(new Uri(server.Ws, "/echo"));
+        echo.SendText("echo over Kestrel's sockets");
+        Assert.Equal("echo over Kestrel's sockets", (await echo.ReceiveAsync())!.Text);
+        await echo.CloseAsync();
+        await server.App.StopAsync();
+    }
+
+    [Fact]
+    public async Task By_default_connections_are_accepted_by_switchboards_socket_transport()
+    {
+        HubTestServer server = await HubTestServer.StartAsync(o => o.Store = "memory");
+        Assert.Contains(server.App.Services.GetServices<Microsoft.AspNetCore.Connections.IConnectionListenerFactory>(),
+            f => f.GetType().Namespace == "Switchboard.WebSockets.AspNetCore.Sockets");
         await server.App.StopAsync();
     }
 
