@@ -127,14 +127,22 @@ public sealed class WebSocketUpgradeRouter
         ReadOnlySequence<byte> buffer;
         SequencePosition headEnd;
         // The handshake timeout is checked on the heartbeat's tick, like every other deadline: no timer per connection.
-        var deadline = new HandshakeDeadline(connection, Heartbeat.NowMs + (long)HandshakeTimeout.TotalMilliseconds);
-        Heartbeat.Register(deadline);
+        // It is registered only once a read has to wait: a head that is already there (the usual case) needs none.
+        long deadlineMs = Heartbeat.NowMs + (long)HandshakeTimeout.TotalMilliseconds;
+        HandshakeDeadline? deadline = null;
         try
         {
             while (true)
             {
-                ReadResult result = await input.ReadAsync().ConfigureAwait(false);
-                if (deadline.Expired)
+                ValueTask<ReadResult> reading = input.ReadAsync();
+                if (!reading.IsCompleted && deadline is null)
+                {
+                    deadline = new HandshakeDeadline(connection, deadlineMs);
+                    Heartbeat.Register(deadline);
+                }
+
+                ReadResult result = await reading.ConfigureAwait(false);
+                if (deadline?.Expired == true)
                 {
                     connection.Abort(new ConnectionAbortedException("The request head did not arrive in time."));
                     return null;
@@ -186,7 +194,10 @@ public sealed class WebSocketUpgradeRouter
         }
         finally
         {
-            Heartbeat.Unregister(deadline);
+            if (deadline is not null)
+            {
+                Heartbeat.Unregister(deadline);
+            }
         }
 
         Route? route = null;

@@ -125,11 +125,11 @@ public static class PerMessageDeflateNegotiation
             return null;
         }
 
-        foreach (ExtensionElement offer in offers.Where(o => o.Name == DeflateParameters.ExtensionName))
+        foreach (ExtensionElement offer in offers)
         {
-            if (!TryRead(offer, Side.Offer, out Parsed p))
+            if (offer.Name != DeflateParameters.ExtensionName || !TryRead(offer, Side.Offer, out Parsed p))
             {
-                continue; // §5: decline this offer, consider the next
+                continue; // another extension, or §5: decline this offer, consider the next
             }
 
             // The server's own window: at most what the client allows (server_max_window_bits), at most our policy.

@@ -40,9 +40,10 @@ internal sealed partial class SocketConnection : ConnectionContext, IDuplexPipe
     private bool _shutDown;         // the socket is shut down and closed
     private ConnectionAbortedException? _abortReason;
 
-    public SocketConnection(Socket socket, int maxReadBuffer)
+    public SocketConnection(Socket socket, int maxReadBuffer, EndPoint? local = null)
     {
         _socket = socket;
+        _local = local; // the listener's, when it is bound to one address: the same for every connection it accepts
         _reader = new SocketReader(this, socket, maxReadBuffer, _gate);
         _writer = new SocketWriter(this, socket);
         _transport = this;
@@ -256,7 +257,7 @@ internal sealed partial class SocketConnection : ConnectionContext, IDuplexPipe
 
         _socket.Dispose();
         EpollReadiness.Shared.Unregister(_readiness); // after closing: a late event finds no listener
-        _reader.OnTransportClosed(TranslateError(new ObjectDisposedException(nameof(Socket))));
+        _reader.OnTransportClosed();
         OnPeerClosed(null);
     }
 }

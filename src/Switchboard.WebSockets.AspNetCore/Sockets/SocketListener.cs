@@ -9,12 +9,16 @@ internal sealed class SocketListener : IConnectionListener
 {
     private readonly Socket _listen;
     private readonly int _maxReadBuffer;
+    private readonly EndPoint? _sharedLocal;
 
     private SocketListener(Socket listen, int maxReadBuffer)
     {
         _listen = listen;
         _maxReadBuffer = maxReadBuffer;
         EndPoint = listen.LocalEndPoint!;
+        // Bound to one address, every accepted connection's local endpoint is this one: handed to each instead of a
+        // getsockname and two new objects per connection. Bound to any address, each connection asks its socket.
+        _sharedLocal = EndPoint is IPEndPoint ip && !ip.Address.Equals(IPAddress.Any) && !ip.Address.Equals(IPAddress.IPv6Any) ? EndPoint : null;
     }
 
     /// <summary>The bound endpoint (with the port the system chose when asked for port 0).</summary>
@@ -90,7 +94,7 @@ internal sealed class SocketListener : IConnectionListener
                 continue;
             }
 
-            var connection = new SocketConnection(socket, _maxReadBuffer);
+            var connection = new SocketConnection(socket, _maxReadBuffer, _sharedLocal);
             try
             {
                 connection.Start();

@@ -51,6 +51,7 @@ internal sealed class SocketReader : PipeReader, IValueTaskSource<ReadResult>, I
     private bool _cancelNext;   // CancelPendingRead with no read waiting: the next read returns canceled
     private bool _ended;        // the peer's end of stream was read
     private bool _completed;    // the application completed this reader
+    private bool _transportClosed; // the socket was closed here: reads fail (the error is made when one asks)
     private Exception? _error;
 
     public SocketReader(SocketConnection connection, Socket socket, int maxBuffered, Lock gate)
@@ -85,7 +86,7 @@ internal sealed class SocketReader : PipeReader, IValueTaskSource<ReadResult>, I
     private ReadOnlySequence<byte> Data() =>
         _head is null ? ReadOnlySequence<byte>.Empty : new ReadOnlySequence<byte>(_head, _headIndex, _tail!, _tail!.Length);
 
-    private bool HasResult => _cancelNext || _unexamined || _ended || _error is not null;
+    private bool HasResult => _cancelNext || _unexamined || _ended || _error is not null || _transportClosed;
 
     public override bool TryRead(out ReadResult result)
     {
@@ -206,9 +207,9 @@ internal sealed class SocketReader : PipeReader, IValueTaskSource<ReadResult>, I
             }
 
             _waiting = false;
-            if (_error is not null && !_unexamined)
+            if ((_error is not null || _transportClosed) && !_unexamined)
             {
-                error = _error;
+                error = _error ?? ClosedError();
             }
             else
             {
@@ -231,25 +232,33 @@ internal sealed class SocketReader : PipeReader, IValueTaskSource<ReadResult>, I
     /// The socket was closed here (abort, output completed, disposal): closing raises no readiness event, so a read
     /// that waits is failed now, as the runtime fails a pending receive on a closed socket.
     /// </summary>
-    public void OnTransportClosed(Exception reason)
+    public void OnTransportClosed()
     {
         Exception error;
         bool nested = _gate.IsHeldByCurrentThread;
         lock (_gate)
         {
-            Fail(reason);
+            if (_completed)
+            {
+                return; // the usual end: the application is done reading, and no error is made for nobody
+            }
+
+            _transportClosed = true;
             if (!_waiting || nested)
             {
-                // Nobody waits, or this thread is inside a read or a readiness callback that completes it on return.
+                // Nobody waits (the next read fails), or this thread is inside a read or a readiness callback that
+                // completes it on return.
                 return;
             }
 
             _waiting = false;
-            error = _error!;
+            error = ClosedError();
         }
 
         _waiter.SetException(error);
     }
+
+    private Exception ClosedError() => _error ??= _connection.TranslateError(new ObjectDisposedException(nameof(Socket)));
 
     /// <summary>
     /// One <c>recv</c> into the buffers' free space: data, the end of the stream, an error, or nothing yet. A receive
@@ -258,6 +267,11 @@ internal sealed class SocketReader : PipeReader, IValueTaskSource<ReadResult>, I
     private void ReceiveLocked()
     {
         _readable = false;
+        if (_transportClosed)
+        {
+            return;
+        }
+
         if (Buffered >= _maxBuffered)
         {
             // The application examined everything and consumed nothing past the bound: it would wait forever.
@@ -384,9 +398,9 @@ internal sealed class SocketReader : PipeReader, IValueTaskSource<ReadResult>, I
     /// <summary>The result for the application. Under the gate.</summary>
     private ReadResult TakeResult()
     {
-        if (_error is not null && !_cancelNext && !_unexamined)
+        if ((_error is not null || _transportClosed) && !_cancelNext && !_unexamined)
         {
-            throw _error;
+            throw _error ?? ClosedError();
         }
 
         bool canceled = _cancelNext;
