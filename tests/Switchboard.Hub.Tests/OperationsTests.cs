@@ -27,6 +27,22 @@ public class OperationsTests
     }
 
     [Fact]
+    public async Task The_socket_transports_receive_buffers_and_its_bound_are_on_metrics()
+    {
+        HubTestServer server = await HubTestServer.StartAsync(o => o.Store = "memory");
+        try
+        {
+            Dictionary<string, double> values = await ScrapeAsync(server);
+            Assert.True(values["switchboard_transport_receive_buffer_bytes"] >= 0); // process-wide: other tests' connections count too
+            Assert.True(values.ContainsKey("switchboard_transport_read_bound_aborts_total"));
+        }
+        finally
+        {
+            await server.App.StopAsync();
+        }
+    }
+
+    [Fact]
     public async Task Closed_connections_are_counted_by_endpoint_and_close_code()
     {
         HubTestServer server = await HubTestServer.StartAsync(o => o.Store = "memory");

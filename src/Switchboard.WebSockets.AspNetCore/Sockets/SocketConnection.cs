@@ -246,6 +246,8 @@ internal sealed partial class SocketConnection : ConnectionContext, IDuplexPipe
             _shutDown = true;
         }
 
+        // First: a read must fail with the abort's reason, not see the end of stream that shutting down produces.
+        _reader.OnTransportClosed();
         try
         {
             _socket.Shutdown(SocketShutdown.Both);
@@ -257,7 +259,6 @@ internal sealed partial class SocketConnection : ConnectionContext, IDuplexPipe
 
         _socket.Dispose();
         EpollReadiness.Shared.Unregister(_readiness); // after closing: a late event finds no listener
-        _reader.OnTransportClosed();
         OnPeerClosed(null);
     }
 }

@@ -229,8 +229,9 @@ internal sealed class SocketReader : PipeReader, IValueTaskSource<ReadResult>, I
     }
 
     /// <summary>
-    /// The socket was closed here (abort, output completed, disposal): closing raises no readiness event, so a read
-    /// that waits is failed now, as the runtime fails a pending receive on a closed socket.
+    /// The socket is being closed here (abort, output completed, disposal): closing raises no readiness event, so a
+    /// read that waits is failed now, as the runtime fails a pending receive on a closed socket, and later reads fail
+    /// too (never reporting the end of stream that the shutdown itself produces).
     /// </summary>
     public void OnTransportClosed()
     {
@@ -276,6 +277,7 @@ internal sealed class SocketReader : PipeReader, IValueTaskSource<ReadResult>, I
         {
             // The application examined everything and consumed nothing past the bound: it would wait forever.
             var reason = new ConnectionAbortedException($"More than {_maxBuffered} bytes were received and not consumed.");
+            SocketTransportMetrics.BoundExceeded();
             Fail(reason);
             _connection.Abort(reason);
             return;
@@ -328,6 +330,7 @@ internal sealed class SocketReader : PipeReader, IValueTaskSource<ReadResult>, I
     {
         Segment segment = RentSegment();
         segment.Rent(ArrayPool<byte>.Shared.Rent(BufferSize));
+        SocketTransportMetrics.BufferRented(segment.Array.Length);
         if (_tail is null)
         {
             segment.SetRunningIndex(0);
@@ -342,6 +345,13 @@ internal sealed class SocketReader : PipeReader, IValueTaskSource<ReadResult>, I
         }
 
         return segment;
+    }
+
+    private static void GiveBack(Segment segment)
+    {
+        byte[] array = segment.Return();
+        SocketTransportMetrics.BufferReturned(array.Length);
+        ArrayPool<byte>.Shared.Return(array);
     }
 
     private static Segment RentSegment()
@@ -383,7 +393,7 @@ internal sealed class SocketReader : PipeReader, IValueTaskSource<ReadResult>, I
         while (s is not null)
         {
             Segment? next = (Segment?)s.Next;
-            ArrayPool<byte>.Shared.Return(s.Return());
+            GiveBack(s);
             ReturnSegment(s);
             s = next;
         }
@@ -428,7 +438,7 @@ internal sealed class SocketReader : PipeReader, IValueTaskSource<ReadResult>, I
             {
                 Segment done = _head!;
                 _head = (Segment?)done.Next;
-                ArrayPool<byte>.Shared.Return(done.Return());
+                GiveBack(done);
                 ReturnSegment(done);
                 if (_head is null)
                 {

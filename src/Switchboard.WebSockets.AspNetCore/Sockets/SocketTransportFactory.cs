@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
@@ -9,8 +10,10 @@ namespace Switchboard.WebSockets.AspNetCore.Sockets;
 /// Other endpoint kinds (e.g. an inherited file handle), and systems without epoll, are left to the next transport
 /// registered (Kestrel's).
 /// </summary>
-internal sealed class SocketTransportFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector
+internal sealed class SocketTransportFactory(IMeterFactory? meterFactory = null) : IConnectionListenerFactory, IConnectionListenerFactorySelector, IDisposable
 {
+    private readonly Meter _meter = SocketTransportMetrics.CreateMeter(meterFactory);
+
     /// <summary>The listen backlog (as Kestrel's socket transport).</summary>
     internal const int Backlog = 512;
 
@@ -24,4 +27,12 @@ internal sealed class SocketTransportFactory : IConnectionListenerFactory, IConn
 
     public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default) =>
         ValueTask.FromResult<IConnectionListener>(SocketListener.Bind(endpoint, Backlog, MaxReadBuffer));
+
+    public void Dispose()
+    {
+        if (meterFactory is null)
+        {
+            _meter.Dispose(); // a factory's meters are the factory's to dispose
+        }
+    }
 }

@@ -55,6 +55,7 @@ public sealed class SocketReaderTests : IAsyncLifetime
         await _peer.SendAsync(sent);
         ReadResult all = await ReadAtLeastAsync(sent.Length);
         Assert.Equal(sent, all.Buffer.ToArray()); // kept in several 4 KiB buffers, in order
+        Assert.True(SocketTransportMetrics.ReceiveBufferBytes >= _connection.Reader.HeldBufferBytes); // on the gauge
         Assert.False(all.Buffer.IsSingleSegment);
 
         // Everything examined, nothing consumed: the next read waits for new bytes, then returns old and new.
@@ -119,6 +120,7 @@ public sealed class SocketReaderTests : IAsyncLifetime
     public async Task More_unconsumed_bytes_than_the_bound_abort_the_connection()
     {
         byte[] flood = new byte[200_000]; // the listener's bound is 64 KiB
+        long abortsBefore = SocketTransportMetrics.BoundAborts;
         Task sending = _peer.SendAsync(flood);
         await Assert.ThrowsAsync<ConnectionAbortedException>(async () =>
         {
@@ -129,6 +131,7 @@ public sealed class SocketReaderTests : IAsyncLifetime
             }
         });
         await sending.WaitAsync(TimeSpan.FromSeconds(10)); // the kernel took it all
+        Assert.True(SocketTransportMetrics.BoundAborts > abortsBefore); // counted (switchboard_transport_read_bound_aborts_total)
 
         // The connection was shut down: the peer sees its end (a reset, as unread data was discarded).
         byte[] one = new byte[1];

@@ -138,7 +138,7 @@ public sealed class SocketTransportTests : IAsyncLifetime
         await ws.SendAsync(RawWebSocket.TextFrame("hi"));
         Assert.Equal("hi", (await ws.ReadFrameAsync())!.Text);
         SocketConnection server = Assert.IsType<SocketConnection>(Assert.Single(_connections));
-        Assert.Equal(0, server.Reader.HeldBufferBytes);
+        await WaitUntil(() => server.Reader.HeldBufferBytes == 0); // the echo may leave before the engine releases its read
 
         // Part of a frame's header (the engine consumes payload as it comes, but not half a header): the reader holds it.
         byte[] frame = RawWebSocket.TextFrame(new string('a', 1000));
