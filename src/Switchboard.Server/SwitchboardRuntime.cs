@@ -195,6 +195,7 @@ internal sealed class SwitchboardRuntime
             throw;
         }
 
+        StoreMetrics.Observe(MeterFactory, store);
         _hub = new Hub.Hub(store, Options.Hub, _hubLogger, broker, SwitchboardServerOptions.CreatePresence(broker, Options.NodeTimeout, _hubLogger), new HubMetrics(MeterFactory), EngineDeliveryBatching.Instance);
         await _hub.InitializeAsync(cancellationToken).ConfigureAwait(false);
         _retention = new Timer(_ => _ = ApplyRetentionAsync(), null, Options.RetentionInterval, Options.RetentionInterval);

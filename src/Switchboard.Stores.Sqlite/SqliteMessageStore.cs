@@ -8,7 +8,9 @@ namespace Switchboard.Stores.Sqlite;
 /// <see cref="IMessageStore"/> on SQLite. Write-ahead logging with <c>synchronous=FULL</c> (a commit is on disk
 /// before it is acknowledged); one writer connection owns every write and batches all requests waiting at that
 /// moment (publishes to any number of rooms) into one transaction, so many publishes share one fsync. Reads use
-/// their own pooled connections and never wait for the writer.
+/// their own pooled connections and never wait for the writer. The writer keeps its statement journals (a savepoint
+/// per request) in memory: SQLite otherwise moves one past 64 KiB into a temporary file outside the data directory
+/// (in <c>/var/tmp</c> on Linux), which costs a write per page and fails where that directory is not writable.
 /// </summary>
 public sealed class SqliteMessageStore : IMessageStore
 {
@@ -24,6 +26,14 @@ public sealed class SqliteMessageStore : IMessageStore
     private readonly Dictionary<string, RoomState> _rooms = new(StringComparer.Ordinal); // writer-owned cache
     private readonly Task _loop;
     private readonly WalCheckpointer _checkpointer;
+
+    /// <summary>
+    /// The writer's page cache, in KiB (SQLite's default is 2,000). A batch over many rooms dirties a table leaf and an
+    /// index leaf per room: past the default, SQLite spilled dirty pages into the log before the commit and read pages
+    /// back from the database file (measured over 100 rooms: ~17,000 reads a second, now ~4,400, all of them the
+    /// background checkpoint's). The bound on what the writer holds in memory for its pages.
+    /// </summary>
+    internal const int WriterCacheKiB = 16 * 1024;
 
     private SqliteMessageStore(string connectionString, SqliteConnection writer, TimeProvider time)
     {
@@ -41,6 +51,26 @@ public sealed class SqliteMessageStore : IMessageStore
 
     /// <summary>The database file.</summary>
     public string Path => new SqliteConnectionStringBuilder(_connectionString).DataSource;
+
+    /// <summary>
+    /// Bytes in the write-ahead log file now (0 when there is none). Bounded: the writer copies the log into the
+    /// database itself once it holds 16,000 pages, and the file is truncated back to 64 MiB when the log starts over.
+    /// </summary>
+    public long LogBytes
+    {
+        get
+        {
+            try
+            {
+                var log = new FileInfo(Path + "-wal");
+                return log.Exists ? log.Length : 0;
+            }
+            catch (IOException)
+            {
+                return 0;
+            }
+        }
+    }
 
     /// <summary>Opens (creating if needed) the database at <paramref name="path"/>.</summary>
     public static Task<SqliteMessageStore> OpenAsync(string path, CancellationToken cancellationToken = default) => OpenAsync(path, TimeProvider.System, cancellationToken);
@@ -64,6 +94,8 @@ public sealed class SqliteMessageStore : IMessageStore
             PRAGMA wal_autocheckpoint = {WalCheckpointer.WriterBoundPages};
             PRAGMA journal_size_limit = {WalCheckpointer.WriterBoundPages * 4096};
             PRAGMA busy_timeout = 30000;
+            PRAGMA cache_size = -{WriterCacheKiB};
+            PRAGMA temp_store = MEMORY;
             CREATE TABLE IF NOT EXISTS rooms (
                 name  TEXT PRIMARY KEY,
                 epoch TEXT NOT NULL,
@@ -124,6 +156,20 @@ public sealed class SqliteMessageStore : IMessageStore
     {
         public override void Execute(SqliteMessageStore store) => SetResult(store.Append(room, messages));
     }
+
+    private sealed class PragmaRequest(string name) : Request<long>
+    {
+        public override void Execute(SqliteMessageStore store)
+        {
+            using SqliteCommand pragma = store._writer.CreateCommand();
+            pragma.Transaction = store._tx;
+            pragma.CommandText = $"PRAGMA {name}";
+            SetResult(Convert.ToInt64(pragma.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture));
+        }
+    }
+
+    /// <summary>A setting of the writer's own connection (tests: settings are per connection).</summary>
+    internal Task<long> WriterPragmaAsync(string name) => SubmitAsync(new PragmaRequest(name));
 
     private sealed class TrimRequest(string room, RetentionPolicy policy, DateTimeOffset now) : Request<RoomState>
     {

@@ -43,6 +43,26 @@ public class OperationsTests
     }
 
     [Fact]
+    public async Task The_sqlite_logs_size_is_on_metrics()
+    {
+        HubTestServer server = await HubTestServer.StartAsync(null); // the default store: SQLite
+        try
+        {
+            await using (var hub = await HubClient.ConnectAsync(server.Ws, "logger"))
+            {
+                await hub.PublishAsync(HubTestServer.NewRoom("log"), "into the log");
+            }
+
+            Dictionary<string, double> values = await ScrapeAsync(server);
+            Assert.True(values["switchboard_sqlite_wal_bytes"] > 4096, $"log {values["switchboard_sqlite_wal_bytes"]} bytes"); // a committed page and its header
+        }
+        finally
+        {
+            await server.App.StopAsync();
+        }
+    }
+
+    [Fact]
     public async Task Closed_connections_are_counted_by_endpoint_and_close_code()
     {
         HubTestServer server = await HubTestServer.StartAsync(o => o.Store = "memory");

@@ -35,4 +35,37 @@ public sealed class SqliteCheckpointTests : IDisposable
         Assert.True(new FileInfo(path).Length > before + (1000 * 4096), $"database file {new FileInfo(path).Length} bytes after the checkpoint");
         Assert.Equal(2000, (await store.ReadAfterAsync("busy", 0, 5000)).Count);
     }
+
+    [Fact]
+    public async Task The_writer_holds_a_batch_in_its_own_cache_and_its_statement_journals_in_memory()
+    {
+        await using SqliteMessageStore store = await SqliteMessageStore.OpenAsync(Path.Combine(_dir, "store.db"), new FakeTimeProvider());
+
+        Assert.Equal(-SqliteMessageStore.WriterCacheKiB, await store.WriterPragmaAsync("cache_size")); // SQLite's default: -2000
+        Assert.Equal(2, await store.WriterPragmaAsync("temp_store")); // 2: memory; the default (0) is a file in /var/tmp
+    }
+
+    [Fact]
+    public async Task The_log_stays_within_its_bound_when_the_background_copy_never_runs()
+    {
+        // The background checkpointer's clock never moves: only the writer's own bound (16,000 pages) limits the log.
+        var time = new FakeTimeProvider();
+        await using SqliteMessageStore store = await SqliteMessageStore.OpenAsync(Path.Combine(_dir, "store.db"), time);
+        const long Frame = 4096 + 24;
+        long bound = WalCheckpointer.WriterBoundPages * Frame, batch = 0, largest = 0, written = 0;
+        string text = new('x', 100_000); // ~25 pages a message
+        for (int i = 0; written < bound + (16L << 20); i++)
+        {
+            await store.AppendAsync("big", [.. Enumerable.Range(0, 20).Select(j => new NewMessage($"m{i}-{j}", "u", "n", text, time.GetUtcNow()))]);
+            written += 20 * text.Length;
+            batch = Math.Max(batch, 20 * (text.Length / 4096 + 2) * Frame);
+            largest = Math.Max(largest, store.LogBytes);
+        }
+
+        Assert.Equal(0, store.Checkpoints);
+        Assert.True(largest > bound / 2, $"the log reached only {largest} bytes"); // the test did fill it
+        Assert.True(largest <= bound + batch + 32, $"the log reached {largest} bytes; bound {bound} + one batch {batch}");
+        Assert.True(store.LogBytes <= bound + batch + 32);
+        Assert.Equal(20, (await store.ReadBeforeAsync("big", long.MaxValue, 20)).Count);
+    }
 }
