@@ -43,8 +43,8 @@ public sealed record RetentionPolicy(long? MaxCount, TimeSpan? MaxAge)
 /// <item>Reads are stable: a page read twice returns the same messages; retention only removes a prefix
 /// (the oldest messages), so <see cref="RoomState.First"/> only grows — within an epoch: <see cref="ResetAsync"/> deletes
 /// everything and starts a new epoch, the only way offsets restart.</item>
-/// <item>Implementations are safe for concurrent use; appends to one room must be issued by one caller at a time
-/// (the hub's room worker) to keep offsets in the order the hub fans out.</item>
+/// <item>Implementations are safe for concurrent use; appends to one room are issued by one caller (the hub's room
+/// worker), one at a time unless the store applies them in issue order (<see cref="AppendsInIssueOrder"/>).</item>
 /// </list>
 /// </summary>
 public interface IMessageStore : IAsyncDisposable
@@ -73,4 +73,12 @@ public interface IMessageStore : IAsyncDisposable
 
     /// <summary>Names of all rooms with a history.</summary>
     ValueTask<IReadOnlyList<string>> ListRoomsAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// True when appends to one room issued one after another, each before the previous one completed, are applied in
+    /// the order they were issued (offsets follow that order) — a store with a single ordered writer. The hub then keeps
+    /// several appends per room in flight, so that a room's next publishes wait in the store's queue instead of in the
+    /// room's; otherwise it issues one at a time. Default false.
+    /// </summary>
+    bool AppendsInIssueOrder => false;
 }

@@ -52,6 +52,9 @@ public sealed class InMemoryMessageStore : IMessageStore
     }
 
     /// <inheritdoc />
+    public bool AppendsInIssueOrder => true; // appends complete before they return
+
+    /// <inheritdoc />
     public ValueTask<IReadOnlyList<AppendResult>> AppendAsync(string room, IReadOnlyList<NewMessage> messages, CancellationToken cancellationToken = default)
     {
         lock (_rooms)

@@ -185,6 +185,22 @@ internal sealed class Room
     private readonly TaskTracker _background;
     private readonly HubMetrics _metrics;
 
+    // Appends issued to the store and not yet fanned out, oldest first (worker only). A store that applies a room's
+    // appends in issue order gets up to MaxAppendsInFlight of them: the next batch waits in the store's queue and joins
+    // its next commit, instead of waiting here for the previous commit to come back first.
+    private readonly Queue<InFlightAppend> _appends = new();
+    private readonly int _maxAppendsInFlight;
+    private readonly Action _appendCompleted;
+    private const int MaxAppendsInFlight = 4;
+
+    private sealed class InFlightAppend(Publish[] items, Task<IReadOnlyList<AppendResult>> task, long started, System.Diagnostics.Activity? activity)
+    {
+        public Publish[] Items { get; } = items;
+        public Task<IReadOnlyList<AppendResult>> Task { get; } = task;
+        public long Started { get; } = started;
+        public System.Diagnostics.Activity? Activity { get; } = activity;
+    }
+
     private readonly IDeliveryBatching _batching;
 
     private Room(string name, IMessageStore store, HubOptions options, ILogger logger, IBroker broker, IPresence presence, TaskTracker background, HubMetrics metrics,
@@ -201,6 +217,8 @@ internal sealed class Room
         _broker = broker;
         _presence = presence;
         _lastActive = options.Time.GetUtcNow();
+        _maxAppendsInFlight = store.AppendsInIssueOrder ? MaxAppendsInFlight : 1;
+        _appendCompleted = () => _work.Writer.TryWrite(AppendCompleted.Instance);
     }
 
     public string Name { get; }
@@ -357,6 +375,12 @@ internal sealed class Room
     /// <summary>Read the store for the messages missing before the held ones (a hole the broker did not fill in time).</summary>
     internal sealed class FillHoles : Work;
 
+    /// <summary>An append in flight completed: fan out what has come back, in issue order (not counted as pending).</summary>
+    private sealed class AppendCompleted : Work
+    {
+        public static readonly AppendCompleted Instance = new();
+    }
+
     /// <summary>
     /// Delete the room's history in the store and start a new epoch (<paramref name="done"/> set), or (null) only reload
     /// the state another node's reset left in the store.
@@ -440,17 +464,26 @@ internal sealed class Room
         {
             while (reader.TryRead(out Work? work))
             {
-                Interlocked.Decrement(ref _pending);
-                _activeSincePass |= work is not (Trim or CheckHead or FillHoles or Remote or RemotePresence);
+                if (work is not AppendCompleted)
+                {
+                    Interlocked.Decrement(ref _pending);
+                    _activeSincePass |= work is not (Trim or CheckHead or FillHoles or Remote or RemotePresence);
+                }
 
                 try
                 {
+                    if (work is AppendCompleted)
+                    {
+                        CompleteReady();
+                        continue;
+                    }
+
                     if (work is Publish p)
                     {
                         batch.Add(p);
                         if (batch.Count >= _options.MaxPublishBatch)
                         {
-                            await AppendBatchAsync(batch).ConfigureAwait(false);
+                            await SubmitAsync(batch).ConfigureAwait(false);
                         }
 
                         continue;
@@ -458,9 +491,10 @@ internal sealed class Room
 
                     if (batch.Count > 0)
                     {
-                        await AppendBatchAsync(batch).ConfigureAwait(false);
+                        await SubmitAsync(batch).ConfigureAwait(false);
                     }
 
+                    await CompleteAllAsync().ConfigureAwait(false); // everything else sees every append fanned out
                     await HandleAsync(work).ConfigureAwait(false);
                 }
                 catch (Exception ex)
@@ -469,17 +503,26 @@ internal sealed class Room
                 }
             }
 
-            if (batch.Count > 0)
+            try
             {
-                try
+                if (batch.Count > 0)
                 {
-                    await AppendBatchAsync(batch).ConfigureAwait(false);
-                }
-                catch (Exception ex)
-                {
-                    _logger.LogError(ex, "Room {Room}: append failed", Name);
+                    await SubmitAsync(batch).ConfigureAwait(false);
                 }
             }
+            catch (Exception ex)
+            {
+                _logger.LogError(ex, "Room {Room}: append failed", Name);
+            }
+        }
+
+        try
+        {
+            await CompleteAllAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            _logger.LogError(ex, "Room {Room}: append failed", Name);
         }
 
         // Closed (idle) or stopped: nothing more arrives for this room object.
@@ -491,22 +534,93 @@ internal sealed class Room
         }
     }
 
-    private async Task AppendBatchAsync(List<Publish> batch)
+    /// <summary>
+    /// Issues the batch to the store. With the room's appends in flight at their limit, the oldest is completed first;
+    /// a batch the store completed at once (and nothing older in flight) is fanned out at once.
+    /// </summary>
+    private async Task SubmitAsync(List<Publish> batch)
     {
+        if (_appends.Count >= _maxAppendsInFlight)
+        {
+            await ((Task)_appends.Peek().Task).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            CompleteReady();
+        }
+
         Publish[] items = [.. batch];
         batch.Clear();
-        IReadOnlyList<AppendResult> results;
+        var messages = new NewMessage[items.Length];
+        for (int i = 0; i < items.Length; i++)
+        {
+            messages[i] = items[i].Message;
+        }
+
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
-        System.Diagnostics.Activity? append = HubTracing.StartAppend(Name, items);
+        System.Diagnostics.Activity? ambient = System.Diagnostics.Activity.Current;
+        System.Diagnostics.Activity? activity = HubTracing.StartAppend(Name, items);
+        System.Diagnostics.Activity.Current = ambient; // appends overlap: none is the parent of what follows
+        Task<IReadOnlyList<AppendResult>> task;
         try
         {
-            results = await _store.AppendAsync(Name, [.. items.Select(i => i.Message)]).ConfigureAwait(false);
-            append?.Stop(); // the commit only: the fan-out and the acks that follow are the publishes' own
+            task = _store.AppendAsync(Name, messages).AsTask();
         }
         catch (Exception ex)
         {
-            append?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ex.Message);
-            append?.Stop();
+            task = Task.FromException<IReadOnlyList<AppendResult>>(ex);
+        }
+
+        _appends.Enqueue(new InFlightAppend(items, task, started, activity));
+        if (task.IsCompleted)
+        {
+            CompleteReady(); // at once when nothing older is in flight; else when that one is
+            return;
+        }
+
+        task.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_appendCompleted);
+    }
+
+    /// <summary>Waits for every append in flight and fans each out, oldest first.</summary>
+    private async Task CompleteAllAsync()
+    {
+        while (_appends.TryPeek(out InFlightAppend? oldest))
+        {
+            await ((Task)oldest.Task).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            CompleteReady();
+        }
+    }
+
+    /// <summary>
+    /// Fans out the appends that have come back, oldest first, stopping at the first still in flight. All of them in one
+    /// delivery batch: appends that one commit completed together cost one write per member, as one append would.
+    /// </summary>
+    private void CompleteReady()
+    {
+        if (!_appends.TryPeek(out InFlightAppend? oldest) || !oldest.Task.IsCompleted)
+        {
+            return;
+        }
+
+        _batching.Begin();
+        try
+        {
+            while (_appends.TryPeek(out oldest) && oldest.Task.IsCompleted)
+            {
+                CompleteOldest(_appends.Dequeue());
+            }
+        }
+        finally
+        {
+            _batching.End();
+        }
+    }
+
+    private void CompleteOldest(InFlightAppend append)
+    {
+        Publish[] items = append.Items;
+        if (!append.Task.IsCompletedSuccessfully)
+        {
+            Exception ex = append.Task.Exception?.InnerException ?? new OperationCanceledException("The append was canceled.");
+            append.Activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ex.Message);
+            append.Activity?.Stop();
             _logger.LogError(ex, "Room {Room}: storing {Count} messages failed", Name, items.Length);
             foreach (Publish p in items)
             {
@@ -516,31 +630,30 @@ internal sealed class Room
             return;
         }
 
-        int duplicates = results.Count(r => r.Duplicate);
-        _metrics.Stored(Kind, items.Length - duplicates, duplicates, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
-        _batching.Begin(); // the whole commit's fan-out and acks: one write per member
-        try
+        IReadOnlyList<AppendResult> results = append.Task.Result;
+        append.Activity?.Stop(); // the commit only: the fan-out and the acks that follow are the publishes' own
+        int duplicates = 0;
+        for (int i = 0; i < results.Count; i++)
         {
-            for (int i = 0; i < items.Length; i++)
-            {
-                AppendResult r = results[i];
-                if (r.Duplicate)
-                {
-                    items[i].Done(r, null);
-                    continue;
-                }
-
-                if (_broker.IsDistributed)
-                {
-                    _background.Track(PublishToBrokerAsync(r.Message));
-                }
-
-                Accept(r.Message, items[i], r);
-            }
+            duplicates += results[i].Duplicate ? 1 : 0;
         }
-        finally
+
+        _metrics.Stored(Kind, items.Length - duplicates, duplicates, System.Diagnostics.Stopwatch.GetElapsedTime(append.Started).TotalSeconds);
+        for (int i = 0; i < items.Length; i++)
         {
-            _batching.End();
+            AppendResult r = results[i];
+            if (r.Duplicate)
+            {
+                items[i].Done(r, null);
+                continue;
+            }
+
+            if (_broker.IsDistributed)
+            {
+                _background.Track(PublishToBrokerAsync(r.Message));
+            }
+
+            Accept(r.Message, items[i], r);
         }
     }
 

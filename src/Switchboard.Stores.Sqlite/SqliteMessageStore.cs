@@ -422,6 +422,9 @@ public sealed class SqliteMessageStore : IMessageStore
         await SubmitAsync(new OpenRequest(room)).ConfigureAwait(false);
 
     /// <inheritdoc />
+    public bool AppendsInIssueOrder => true; // one writer takes requests in the order they were queued
+
+    /// <inheritdoc />
     public async ValueTask<IReadOnlyList<AppendResult>> AppendAsync(string room, IReadOnlyList<NewMessage> messages, CancellationToken cancellationToken = default) =>
         await SubmitAsync(new AppendRequest(room, messages)).ConfigureAwait(false);
 

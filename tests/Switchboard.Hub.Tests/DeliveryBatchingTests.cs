@@ -131,4 +131,82 @@ public class DeliveryBatchingTests
         Assert.Equal(["message 2", "message 3", "message 4", "message 5", "message 6"], events[(begin + 1)..end]);
         Assert.Equal(events.Count(e => e == "begin"), events.Count(e => e == "end"));
     }
+
+    /// <summary>Applies appends at once, in issue order, but holds the first one's completion until released (its commit is slow).</summary>
+    private sealed class SlowFirstCommitStore(InMemoryMessageStore inner) : IMessageStore
+    {
+        public TaskCompletionSource FirstAppendHeld { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public int Issued => Volatile.Read(ref _appends);
+
+        private int _appends;
+
+        public bool AppendsInIssueOrder => true;
+
+        public async ValueTask<IReadOnlyList<AppendResult>> AppendAsync(string room, IReadOnlyList<NewMessage> messages, CancellationToken cancellationToken = default)
+        {
+            IReadOnlyList<AppendResult> results = await inner.AppendAsync(room, messages, cancellationToken); // offsets in issue order
+            if (Interlocked.Increment(ref _appends) == 1)
+            {
+                FirstAppendHeld.TrySetResult();
+                await Release.Task;
+            }
+
+            return results;
+        }
+
+        public ValueTask<RoomState> OpenRoomAsync(string room, CancellationToken cancellationToken = default) => inner.OpenRoomAsync(room, cancellationToken);
+
+        public ValueTask<IReadOnlyList<StoredMessage>> ReadAfterAsync(string room, long afterOffset, int limit, CancellationToken cancellationToken = default) =>
+            inner.ReadAfterAsync(room, afterOffset, limit, cancellationToken);
+
+        public ValueTask<IReadOnlyList<StoredMessage>> ReadBeforeAsync(string room, long beforeOffset, int limit, CancellationToken cancellationToken = default) =>
+            inner.ReadBeforeAsync(room, beforeOffset, limit, cancellationToken);
+
+        public ValueTask<RoomState> TrimAsync(string room, RetentionPolicy policy, DateTimeOffset now, CancellationToken cancellationToken = default) =>
+            inner.TrimAsync(room, policy, now, cancellationToken);
+
+        public ValueTask<RoomState> ResetAsync(string room, CancellationToken cancellationToken = default) => inner.ResetAsync(room, cancellationToken);
+
+        public ValueTask<IReadOnlyList<string>> ListRoomsAsync(CancellationToken cancellationToken = default) => inner.ListRoomsAsync(cancellationToken);
+
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_room_issues_its_next_append_while_an_ordered_store_commits_the_previous_one_and_fans_out_in_offset_order()
+    {
+        var recorder = new Recorder();
+        var store = new SlowFirstCommitStore(new InMemoryMessageStore());
+        await using var hub = new Hub(store, new HubOptions(), batching: recorder);
+        var from = new HubIdentity("alice", "alice");
+        HubSession session = hub.Connect(new Member(recorder), new HubIdentity("bob", "bob"));
+        await session.HandleAsync(new System.Buffers.ReadOnlySequence<byte>("{\"type\":\"join\",\"room\":\"pipelined\"}"u8.ToArray()));
+
+        Task<AppendResult> first = hub.PublishAsync("pipelined", from, "first");
+        await store.FirstAppendHeld.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Task<AppendResult>[] behind = [.. Enumerable.Range(1, 5).Select(i => hub.PublishAsync("pipelined", from, "behind " + i))];
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (store.Issued < 2)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "no second append was issued while the first was committing");
+            await Task.Yield();
+        }
+
+        Assert.False(first.IsCompleted); // still committing: nothing acked or delivered out of order meanwhile
+        store.Release.SetResult();
+        AppendResult[] results = await Task.WhenAll([first, .. behind]).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal([1L, 2, 3, 4, 5, 6], results.Select(r => r.Message.Offset));
+
+        List<string> events;
+        lock (recorder.Events)
+        {
+            events = [.. recorder.Events];
+        }
+
+        Assert.Equal(["message 1", "message 2", "message 3", "message 4", "message 5", "message 6"], events.Where(e => e.StartsWith("message ", StringComparison.Ordinal)));
+        Assert.Equal(events.Count(e => e == "begin"), events.Count(e => e == "end"));
+    }
 }

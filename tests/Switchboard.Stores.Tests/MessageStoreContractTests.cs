@@ -171,6 +171,33 @@ public abstract class MessageStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_store_that_applies_appends_in_issue_order_does_so_while_they_are_in_flight()
+    {
+        if (!Store.AppendsInIssueOrder)
+        {
+            return; // the hub issues one append per room at a time to such a store
+        }
+
+        // Issued one after another without waiting, interleaved with another room's.
+        var ordered = new List<Task<IReadOnlyList<AppendResult>>>();
+        var other = new List<Task<IReadOnlyList<AppendResult>>>();
+        for (int i = 0; i < 50; i++)
+        {
+            ordered.Add(Store.AppendAsync("ordered", [Msg("a" + i), Msg("b" + i)]).AsTask());
+            other.Add(Store.AppendAsync("other", [Msg("c" + i)]).AsTask());
+        }
+
+        IReadOnlyList<AppendResult>[] results = await Task.WhenAll(ordered);
+        for (int i = 0; i < 50; i++)
+        {
+            Assert.Equal([(2L * i) + 1, (2L * i) + 2], results[i].Select(r => r.Message.Offset));
+            Assert.Equal(["a" + i, "b" + i], results[i].Select(r => r.Message.Id));
+        }
+
+        Assert.Equal(Enumerable.Range(1, 50).Select(i => (long)i), (await Task.WhenAll(other)).Select(r => r[0].Message.Offset));
+    }
+
+    [Fact]
     public async Task History_epoch_and_idempotency_survive_a_restart()
     {
         await Store.AppendAsync("r", [Msg("1"), Msg("2")]);
