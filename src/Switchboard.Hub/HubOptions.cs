@@ -84,8 +84,8 @@ public sealed partial class HubOptions
     public int MaxRoomsPerConnection { get; init; } = 128;
 
     /// <summary>
-    /// Upper bound of one room's recent cache in (estimated) bytes, whatever the message count: 256 messages of the
-    /// maximum size would otherwise hold ~12 MB per room. Default 1 MiB.
+    /// Upper bound of one room's recent cache in bytes (a message takes 2 bytes per character of its strings plus 28),
+    /// whatever the message count: 256 messages of the maximum size would otherwise hold ~12 MB per room. Default 1 MiB.
     /// </summary>
     public long RecentCacheBytes { get; init; } = 1024 * 1024;
 

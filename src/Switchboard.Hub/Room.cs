@@ -164,8 +164,7 @@ internal sealed class Room
     // Owned by the worker loop.
     private readonly List<Subscriber> _live = [];
     private readonly Dictionary<string, Member> _members = new(StringComparer.Ordinal);
-    private readonly Queue<RoomMessage> _recent = new(); // a ring: no node allocated per message
-    private long _recentBytes;
+    private readonly RecentMessages _recent;
     private int _cachedCount;
     private DateTimeOffset _lastActive;
     private bool _activeSincePass; // any work since the last maintenance pass (no clock read per work item)
@@ -218,6 +217,7 @@ internal sealed class Room
         _presence = presence;
         _lastActive = options.Time.GetUtcNow();
         _maxAppendsInFlight = store.AppendsInIssueOrder ? MaxAppendsInFlight : 1;
+        _recent = new RecentMessages(options.RecentCacheSize, options.RecentCacheBytes);
         _appendCompleted = () => _work.Writer.TryWrite(AppendCompleted.Instance);
     }
 
@@ -231,6 +231,9 @@ internal sealed class Room
 
     /// <summary>Messages in the recent cache (read outside the worker: a snapshot).</summary>
     internal int CachedCount => Volatile.Read(ref _cachedCount);
+
+    /// <summary>Bytes the recent cache's ring takes (tests; read outside the worker: a snapshot).</summary>
+    internal int CacheCapacity => _recent.Capacity;
 
     /// <summary>
     /// Opens a room. With a distributed broker the subscription starts before the store's head is read, so nothing
@@ -807,22 +810,14 @@ internal sealed class Room
 
     private void Remember(RoomMessage message)
     {
-        _recent.Enqueue(message);
-        _recentBytes += EstimatedBytes(message.Stored);
-        PruneCache();
+        _recent.Add(message.Stored);
+        Volatile.Write(ref _cachedCount, _recent.Count);
     }
 
-    /// <summary>What a cached message holds: its strings (UTF-16) and, once delivered, about as much again encoded.</summary>
-    private static long EstimatedBytes(StoredMessage m) => 128 + (3L * (m.Text.Length + m.Name.Length + m.Id.Length + m.UserId.Length));
-
+    /// <summary>Drops from the cache what retention removed from the history.</summary>
     private void PruneCache()
     {
-        while (_recent.Count > _options.RecentCacheSize || _recentBytes > _options.RecentCacheBytes ||
-               (_recent.TryPeek(out RoomMessage? oldest) && oldest.Stored.Offset < _state.First))
-        {
-            _recentBytes -= EstimatedBytes(_recent.Dequeue().Stored);
-        }
-
+        _recent.DropBefore(_state.First);
         Volatile.Write(ref _cachedCount, _recent.Count);
     }
 
@@ -856,7 +851,6 @@ internal sealed class Room
         }
 
         _recent.Clear();
-        _recentBytes = 0;
         Volatile.Write(ref _cachedCount, 0);
         if (_work.Writer.TryComplete())
         {
@@ -866,15 +860,15 @@ internal sealed class Room
 
     /// <summary>True when the recent cache holds every message after <paramref name="cursor"/> (or there are none).</summary>
     private bool CacheCovers(long cursor) =>
-        cursor >= _state.Head || (_recent.TryPeek(out RoomMessage? oldest) && oldest.Stored.Offset <= cursor + 1);
+        cursor >= _state.Head || (_recent.TryGetOldest(out long oldest) && oldest <= cursor + 1);
 
     /// <summary>Sends the cached messages after <paramref name="cursor"/>; false when the connection fell behind meanwhile.</summary>
     private bool SendCachedAfter(Subscriber s, long cursor)
     {
         s.LastOffset = cursor;
-        foreach (RoomMessage m in _recent)
+        foreach (StoredMessage m in _recent.After(cursor))
         {
-            if (m.Stored.Offset > cursor && !s.Deliver(m, _options.LiveQueueLimit))
+            if (!s.Deliver(new RoomMessage(Name, m), _options.LiveQueueLimit))
             {
                 return false;
             }
@@ -1033,7 +1027,6 @@ internal sealed class Room
     {
         _state = new RoomState(stored.Epoch, 0, 1);
         _recent.Clear();
-        _recentBytes = 0;
         Volatile.Write(ref _cachedCount, 0);
         foreach (Held held in _held.Values)
         {
