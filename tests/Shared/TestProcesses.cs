@@ -246,9 +246,21 @@ public static class ServerProcess
     /// <summary>Starts `switchboard serve` on <paramref name="port"/> (a free one when 0) with exactly these extra environment variables (settings like <c>Switchboard__Hub__...</c>) and waits until it listens.</summary>
     public static async Task<(PeerProcess Process, int Port)> StartAsync(IReadOnlyDictionary<string, string>? environment, int port = 0, params string[] args)
     {
-        port = port == 0 ? FreePort() : port;
-        PeerProcess server = PeerProcess.Start("dotnet", AppContext.BaseDirectory, environment, [SwitchboardDll, "serve", "--urls", $"http://127.0.0.1:{port}", .. args]);
-        await server.ReadLineAsync("info: Microsoft.Hosting.Lifetime[0] Application started");
-        return (server, port);
+        for (int attempt = 1; ; attempt++)
+        {
+            int chosen = port == 0 ? FreePort() : port;
+            PeerProcess server = PeerProcess.Start("dotnet", AppContext.BaseDirectory, environment, [SwitchboardDll, "serve", "--urls", $"http://127.0.0.1:{chosen}", .. args]);
+            try
+            {
+                await server.ReadLineAsync("info: Microsoft.Hosting.Lifetime[0] Application started");
+                return (server, chosen);
+            }
+            catch (InvalidOperationException ex) when (port == 0 && attempt < 5 && ex.Message.Contains("address already in use", StringComparison.Ordinal))
+            {
+                // The free port was taken between choosing it and the server binding it (another test's outgoing
+                // connection may get it as its ephemeral port): choose another.
+                await server.DisposeAsync();
+            }
+        }
     }
 }
