@@ -57,25 +57,14 @@ public class DeliveryBatchingTests
         }
     }
 
-    /// <summary>Holds the first append until released, so that the publishes behind it are committed together.</summary>
-    private sealed class GatedStore(IMessageStore inner) : IMessageStore
+    /// <summary>A store that passes everything to another; a test's store changes what it needs.</summary>
+    private abstract class DelegatingStore(IMessageStore inner) : IMessageStore
     {
-        public TaskCompletionSource FirstAppendHeld { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        protected IMessageStore Inner => inner;
 
-        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public virtual bool AppendsInIssueOrder => false;
 
-        private int _appends;
-
-        public async ValueTask<IReadOnlyList<AppendResult>> AppendAsync(string room, IReadOnlyList<NewMessage> messages, CancellationToken cancellationToken = default)
-        {
-            if (Interlocked.Increment(ref _appends) == 1)
-            {
-                FirstAppendHeld.TrySetResult();
-                await Release.Task;
-            }
-
-            return await inner.AppendAsync(room, messages, cancellationToken);
-        }
+        public abstract ValueTask<IReadOnlyList<AppendResult>> AppendAsync(string room, IReadOnlyList<NewMessage> messages, CancellationToken cancellationToken = default);
 
         public ValueTask<RoomState> OpenRoomAsync(string room, CancellationToken cancellationToken = default) => inner.OpenRoomAsync(room, cancellationToken);
 
@@ -93,6 +82,27 @@ public class DeliveryBatchingTests
         public ValueTask<IReadOnlyList<string>> ListRoomsAsync(CancellationToken cancellationToken = default) => inner.ListRoomsAsync(cancellationToken);
 
         public ValueTask DisposeAsync() => inner.DisposeAsync();
+    }
+
+    /// <summary>Holds the first append until released, so that the publishes behind it are committed together.</summary>
+    private sealed class GatedStore(IMessageStore inner) : DelegatingStore(inner)
+    {
+        public TaskCompletionSource FirstAppendHeld { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        private int _appends;
+
+        public override async ValueTask<IReadOnlyList<AppendResult>> AppendAsync(string room, IReadOnlyList<NewMessage> messages, CancellationToken cancellationToken = default)
+        {
+            if (Interlocked.Increment(ref _appends) == 1)
+            {
+                FirstAppendHeld.TrySetResult();
+                await Release.Task;
+            }
+
+            return await Inner.AppendAsync(room, messages, cancellationToken);
+        }
     }
 
     [Fact]
@@ -133,7 +143,7 @@ public class DeliveryBatchingTests
     }
 
     /// <summary>Applies appends at once, in issue order, but holds the first one's completion until released (its commit is slow).</summary>
-    private sealed class SlowFirstCommitStore(InMemoryMessageStore inner) : IMessageStore
+    private sealed class SlowFirstCommitStore(InMemoryMessageStore inner) : DelegatingStore(inner)
     {
         public TaskCompletionSource FirstAppendHeld { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -143,11 +153,11 @@ public class DeliveryBatchingTests
 
         private int _appends;
 
-        public bool AppendsInIssueOrder => true;
+        public override bool AppendsInIssueOrder => true;
 
-        public async ValueTask<IReadOnlyList<AppendResult>> AppendAsync(string room, IReadOnlyList<NewMessage> messages, CancellationToken cancellationToken = default)
+        public override async ValueTask<IReadOnlyList<AppendResult>> AppendAsync(string room, IReadOnlyList<NewMessage> messages, CancellationToken cancellationToken = default)
         {
-            IReadOnlyList<AppendResult> results = await inner.AppendAsync(room, messages, cancellationToken); // offsets in issue order
+            IReadOnlyList<AppendResult> results = await Inner.AppendAsync(room, messages, cancellationToken); // offsets in issue order
             if (Interlocked.Increment(ref _appends) == 1)
             {
                 FirstAppendHeld.TrySetResult();
@@ -156,23 +166,6 @@ public class DeliveryBatchingTests
 
             return results;
         }
-
-        public ValueTask<RoomState> OpenRoomAsync(string room, CancellationToken cancellationToken = default) => inner.OpenRoomAsync(room, cancellationToken);
-
-        public ValueTask<IReadOnlyList<StoredMessage>> ReadAfterAsync(string room, long afterOffset, int limit, CancellationToken cancellationToken = default) =>
-            inner.ReadAfterAsync(room, afterOffset, limit, cancellationToken);
-
-        public ValueTask<IReadOnlyList<StoredMessage>> ReadBeforeAsync(string room, long beforeOffset, int limit, CancellationToken cancellationToken = default) =>
-            inner.ReadBeforeAsync(room, beforeOffset, limit, cancellationToken);
-
-        public ValueTask<RoomState> TrimAsync(string room, RetentionPolicy policy, DateTimeOffset now, CancellationToken cancellationToken = default) =>
-            inner.TrimAsync(room, policy, now, cancellationToken);
-
-        public ValueTask<RoomState> ResetAsync(string room, CancellationToken cancellationToken = default) => inner.ResetAsync(room, cancellationToken);
-
-        public ValueTask<IReadOnlyList<string>> ListRoomsAsync(CancellationToken cancellationToken = default) => inner.ListRoomsAsync(cancellationToken);
-
-        public ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 
     [Fact]
