@@ -560,7 +560,10 @@ internal sealed class Room
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
         System.Diagnostics.Activity? ambient = System.Diagnostics.Activity.Current;
         System.Diagnostics.Activity? activity = HubTracing.StartAppend(Name, items);
-        System.Diagnostics.Activity.Current = ambient; // appends overlap: none is the parent of what follows
+        if (activity is not null)
+        {
+            System.Diagnostics.Activity.Current = ambient; // appends overlap: none is the parent of what follows
+        }
         Task<IReadOnlyList<AppendResult>> task;
         try
         {
