@@ -190,7 +190,7 @@ internal sealed class Room
     private readonly Queue<InFlightAppend> _appends = new();
     private readonly int _maxAppendsInFlight;
     private readonly Action _appendCompleted;
-    private const int MaxAppendsInFlight = 4;
+    private const int MaxAppendsInFlight = 2;
 
     private sealed class InFlightAppend(Publish[] items, Task<IReadOnlyList<AppendResult>> task, long started, System.Diagnostics.Activity? activity)
     {
