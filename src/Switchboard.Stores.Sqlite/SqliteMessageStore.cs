@@ -15,6 +15,7 @@ namespace Switchboard.Stores.Sqlite;
 public sealed class SqliteMessageStore : IMessageStore
 {
     private readonly string _connectionString;
+    private readonly string _logPath; // the write-ahead log beside the database file
     private readonly SqliteConnection _writer;
 
     // The writer loop's statements, prepared once and reused (writer loop only): preparing five statements per
@@ -38,6 +39,7 @@ public sealed class SqliteMessageStore : IMessageStore
     private SqliteMessageStore(string connectionString, SqliteConnection writer, TimeProvider time)
     {
         _connectionString = connectionString;
+        _logPath = Path + "-wal";
         _writer = writer;
         _checkpointer = new WalCheckpointer(connectionString, time);
         _loop = Task.Run(WriterLoopAsync);
@@ -62,7 +64,7 @@ public sealed class SqliteMessageStore : IMessageStore
         {
             try
             {
-                var log = new FileInfo(Path + "-wal");
+                var log = new FileInfo(_logPath);
                 return log.Exists ? log.Length : 0;
             }
             catch (IOException)
