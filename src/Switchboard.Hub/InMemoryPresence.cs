@@ -37,7 +37,10 @@ public sealed class InMemoryPresence : IPresence
         }
     }
 
-    /// <summary>Stops renewing this node's liveness without removing anything, as a killed process would.</summary>
+    /// <summary>
+    /// Stops this node as a killed process would: it no longer renews its liveness and no longer writes, and nothing it
+    /// recorded is removed. (A node that still wrote could put its connections back after the others dropped them.)
+    /// </summary>
     public void Kill() => Stopped = true;
 
     private bool Stopped { get; set; }
@@ -54,14 +57,22 @@ public sealed class InMemoryPresence : IPresence
     /// <inheritdoc />
     public ValueTask AddAsync(string room, string connection, HubIdentity identity)
     {
-        _medium?.Change(room, new PresenceChange(connection, identity, Joined: true));
+        if (!Stopped)
+        {
+            _medium?.Change(room, new PresenceChange(connection, identity, Joined: true));
+        }
+
         return ValueTask.CompletedTask;
     }
 
     /// <inheritdoc />
     public ValueTask RemoveAsync(string room, string connection, HubIdentity identity)
     {
-        _medium?.Change(room, new PresenceChange(connection, identity, Joined: false));
+        if (!Stopped)
+        {
+            _medium?.Change(room, new PresenceChange(connection, identity, Joined: false));
+        }
+
         return ValueTask.CompletedTask;
     }
 
