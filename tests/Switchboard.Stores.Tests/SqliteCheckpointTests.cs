@@ -46,6 +46,42 @@ public sealed class SqliteCheckpointTests : IDisposable
     }
 
     [Fact]
+    public async Task A_request_that_fails_fails_alone_and_the_rest_of_its_batch_commits()
+    {
+        string path = Path.Combine(_dir, "store.db");
+        var time = new FakeTimeProvider();
+        await using (SqliteMessageStore store = await SqliteMessageStore.OpenAsync(path, time))
+        {
+            // A large append keeps the writer busy while the rest queue up behind it, so they run as one batch.
+            string text = new('x', 100_000);
+            Task busy = store.AppendAsync("busy", [.. Enumerable.Range(0, 20).Select(i => new NewMessage($"b{i}", "u", "n", text, time.GetUtcNow()))]).AsTask();
+            var appends = new List<Task<IReadOnlyList<AppendResult>>>();
+            for (int i = 0; i < 10; i++)
+            {
+                appends.Add(store.AppendAsync("a", [new NewMessage($"m{i}", "u", "n", $"t{i}", time.GetUtcNow())]).AsTask());
+            }
+
+            Task<long> broken = store.WriterPragmaAsync("no such (syntax");
+            for (int i = 10; i < 20; i++)
+            {
+                appends.Add(store.AppendAsync("a", [new NewMessage($"m{i}", "u", "n", $"t{i}", time.GetUtcNow())]).AsTask());
+            }
+
+            await busy;
+            await Assert.ThrowsAsync<Microsoft.Data.Sqlite.SqliteException>(() => broken);
+            IReadOnlyList<AppendResult>[] results = await Task.WhenAll(appends);
+            Assert.Equal(Enumerable.Range(1, 20).Select(i => (long)i), results.Select(r => r.Single().Message.Offset));
+            Assert.All(results, r => Assert.False(r.Single().Duplicate));
+        }
+
+        await using (SqliteMessageStore reopened = await SqliteMessageStore.OpenAsync(path, time))
+        {
+            Assert.Equal(20, (await reopened.OpenRoomAsync("a")).Head); // the rolled-back first run left nothing behind
+            Assert.Equal(Enumerable.Range(0, 20).Select(i => $"t{i}"), (await reopened.ReadAfterAsync("a", 0, 100)).Select(m => m.Text));
+        }
+    }
+
+    [Fact]
     public async Task The_log_stays_within_its_bound_when_the_background_copy_never_runs()
     {
         // The background checkpointer's clock never moves: only the writer's own bound (16,000 pages) limits the log.
