@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Switchboard.Hub.Messages;
@@ -28,6 +29,28 @@ public sealed class HubMessagesUnitTests
         string json = Json(new MessageEvent("r", 1, "i", "u", "U", "hi", time));
         Assert.Contains("\"time\":\"2026-01-02T03:04:05.678Z\"", json, StringComparison.Ordinal);
         Assert.Equal(time, HubJson.Read<MessageEvent>(Utf8(json)).Time);
+    }
+
+    [Fact]
+    public void Times_are_written_as_the_custom_format_would_for_any_time()
+    {
+        var random = new Random(6455);
+        DateTimeOffset[] edges =
+        [
+            DateTimeOffset.MinValue, DateTimeOffset.MaxValue, new(1, 1, 1, 0, 0, 0, TimeSpan.Zero),
+            new(2026, 12, 31, 23, 59, 59, 999, TimeSpan.Zero), new(2026, 1, 1, 0, 30, 0, TimeSpan.FromHours(1)), // the day before in UTC
+            new(2024, 2, 29, 12, 0, 0, 5, TimeSpan.FromHours(-9.5)),
+            new DateTimeOffset(2026, 6, 1, 1, 2, 3, TimeSpan.Zero).AddTicks(9_999), // below a millisecond: truncated
+        ];
+        IEnumerable<DateTimeOffset> randomTimes = Enumerable.Range(0, 5000).Select(_ =>
+            new DateTimeOffset(random.NextInt64(DateTime.MinValue.Ticks + TimeSpan.TicksPerDay, DateTime.MaxValue.Ticks - TimeSpan.TicksPerDay), TimeSpan.Zero)
+                .ToOffset(TimeSpan.FromMinutes(random.Next(-14 * 60, 14 * 60))));
+        var options = new JsonSerializerOptions { Converters = { new UtcTimeConverter() } };
+        foreach (DateTimeOffset time in edges.Concat(randomTimes))
+        {
+            string expected = "\"" + time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture) + "\"";
+            Assert.Equal(expected, JsonSerializer.Serialize(time, options));
+        }
     }
 
     [Fact]
