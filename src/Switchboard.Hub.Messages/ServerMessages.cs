@@ -25,7 +25,7 @@ public sealed record WelcomeMessage(
     string ConnectionId,
     string User,
     string Name,
-    [property: JsonConverter(typeof(UtcTimeConverter))] DateTimeOffset ServerTime,
+    DateTimeOffset ServerTime,
     int Protocol) : ServerMessage(HubMessageTypes.Welcome);
 
 /// <summary>A member of a room: one entry per user.</summary>
@@ -63,7 +63,7 @@ public sealed record MessageEvent(
     string From,
     string Name,
     string Text,
-    [property: JsonConverter(typeof(UtcTimeConverter))] DateTimeOffset Time) : ServerMessage(HubMessageTypes.Message);
+    DateTimeOffset Time) : ServerMessage(HubMessageTypes.Message);
 
 /// <summary>A stored message in a <c>history</c> reply (the room is the reply's).</summary>
 /// <param name="Offset">Its offset.</param>
@@ -78,7 +78,7 @@ public sealed record HistoryItem(
     string From,
     string Name,
     string Text,
-    [property: JsonConverter(typeof(UtcTimeConverter))] DateTimeOffset Time);
+    DateTimeOffset Time);
 
 /// <summary>The acknowledgement of a publish: the message is durably stored.</summary>
 /// <param name="Id">The message id.</param>
