@@ -12,6 +12,7 @@ namespace Switchboard.Hub;
 internal readonly struct CommandEnvelope
 {
     private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 16 };
+    private static readonly RefConverter RefReader = new();
 
     private readonly ReadOnlySequence<byte> _utf8;
 
@@ -139,6 +140,13 @@ internal readonly struct CommandEnvelope
     public bool TryRead<T>(out T? command, out string? errorCode, out string? error)
         where T : ClientCommand
     {
+        if (typeof(T) == typeof(PublishCommand) && TryReadPublish() is { } publish)
+        {
+            command = (T)(ClientCommand)publish;
+            (errorCode, error) = (null, null);
+            return true;
+        }
+
         var reader = new Utf8JsonReader(_utf8, ReaderOptions);
         try
         {
@@ -162,6 +170,76 @@ internal readonly struct CommandEnvelope
             return false;
         }
     }
+
+    /// <summary>
+    /// A publish read field by field, as the full reader would read it, in the common case: <c>room</c>, <c>text</c> and
+    /// <c>id</c> strings or null, <c>ref</c> as <see cref="RefConverter"/> reads it, anything else skipped. Null
+    /// for anything else (a field of another type, a string that is not text), which <see cref="TryRead{T}"/> then
+    /// reads with System.Text.Json to name the error. Every message published comes through here, and the
+    /// serializer's constructor-parameter path costs several times this.
+    /// </summary>
+    internal PublishCommand? TryReadPublish()
+    {
+        var reader = new Utf8JsonReader(_utf8, ReaderOptions);
+        string? room = null, text = null, id = null, reference = null;
+        try
+        {
+            reader.Read();
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                int field = reader.ValueTextEquals("room"u8) ? 1
+                    : reader.ValueTextEquals("text"u8) ? 2
+                    : reader.ValueTextEquals("id"u8) ? 3
+                    : reader.ValueTextEquals("ref"u8) ? 4
+                    : reader.ValueTextEquals("type"u8) ? 5
+                    : 0;
+                reader.Read();
+                switch (field)
+                {
+                    case 0:
+                        reader.Skip();
+                        break;
+                    case 4:
+                        reference = ReadRef(ref reader);
+                        break;
+                    case 5 when reader.TokenType is not JsonTokenType.String:
+                        return null;
+                    case 5:
+                        break;
+                    default:
+                        if (reader.TokenType is not (JsonTokenType.String or JsonTokenType.Null))
+                        {
+                            return null;
+                        }
+
+                        string? value = reader.GetString(); // null for null; throws for a string that is not text
+                        if (field == 1)
+                        {
+                            room = value;
+                        }
+                        else if (field == 2)
+                        {
+                            text = value;
+                        }
+                        else
+                        {
+                            id = value;
+                        }
+
+                        break;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
+        {
+            return null;
+        }
+
+        return new PublishCommand(room, text, id) { Ref = reference };
+    }
+
+    /// <summary>A <c>ref</c> as <see cref="RefConverter"/> reads it: a string, a number's text, or null for anything else.</summary>
+    private static string? ReadRef(ref Utf8JsonReader reader) => RefReader.Read(ref reader, typeof(string), HubJson.Options);
 
     private static string Truncate(string s) => s.Length <= 64 ? s : s[..64] + "…";
 
