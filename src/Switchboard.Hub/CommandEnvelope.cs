@@ -78,6 +78,9 @@ internal readonly struct CommandEnvelope
 
                 switch (reader.TokenType)
                 {
+                    case JsonTokenType.String when isType && !reader.ValueIsEscaped && KnownType(ref reader) is { } known:
+                        type = known; // the command types are constants: no string per command
+                        break;
                     case JsonTokenType.String when isType || isRef || reader.ValueIsEscaped:
                         string? value = TryGetText(ref reader);
                         if (value is null)
@@ -242,6 +245,16 @@ internal readonly struct CommandEnvelope
     private static string? ReadRef(ref Utf8JsonReader reader) => RefReader.Read(ref reader, typeof(string), HubJson.Options);
 
     private static string Truncate(string s) => s.Length <= 64 ? s : s[..64] + "…";
+
+    /// <summary>The command type the current string names, as its constant; null for any other string.</summary>
+    private static string? KnownType(ref Utf8JsonReader reader) =>
+        reader.ValueTextEquals("publish"u8) ? HubMessageTypes.Publish
+        : reader.ValueTextEquals("join"u8) ? HubMessageTypes.Join
+        : reader.ValueTextEquals("leave"u8) ? HubMessageTypes.Leave
+        : reader.ValueTextEquals("history"u8) ? HubMessageTypes.History
+        : reader.ValueTextEquals("ping"u8) ? HubMessageTypes.Ping
+        : reader.ValueTextEquals("refresh"u8) ? HubMessageTypes.Refresh
+        : null;
 
     /// <summary>The current name or string as text; null when it has an unpaired surrogate escape (valid JSON, not text).</summary>
     private static string? TryGetText(ref Utf8JsonReader reader)
