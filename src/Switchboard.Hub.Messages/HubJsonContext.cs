@@ -7,8 +7,8 @@ namespace Switchboard.Hub.Messages;
 /// optional fields are not written, and reading is strict about the server's messages: a required field missing or
 /// null fails the read (a client then ignores that message), while a command's fields are all optional so the server
 /// can say which one is missing. Times go through <see cref="UtcTimeConverter"/>, registered for the whole context: a
-/// converter named on a property costs its type the generated writer (the message event was written through
-/// System.Text.Json's metadata, property by property, at 1.8 times the cost).
+/// converter named on a property costs its type the generated writer, and writing a message event through
+/// System.Text.Json's metadata instead, property by property, costs 1.8 times as much.
 /// </summary>
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
