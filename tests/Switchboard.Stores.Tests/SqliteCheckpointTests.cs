@@ -76,7 +76,7 @@ public sealed class SqliteCheckpointTests : IDisposable
 
         await using (SqliteMessageStore reopened = await SqliteMessageStore.OpenAsync(path, time))
         {
-            Assert.Equal(20, (await reopened.OpenRoomAsync("a")).Head); // the rolled-back first run left nothing behind
+            Assert.Equal(20, (await reopened.OpenRoomAsync("a")).Head); // the failed request rolled back to its savepoint, nothing more
             Assert.Equal(Enumerable.Range(0, 20).Select(i => $"t{i}"), (await reopened.ReadAfterAsync("a", 0, 100)).Select(m => m.Text));
         }
     }
