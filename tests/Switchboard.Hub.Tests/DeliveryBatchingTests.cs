@@ -35,6 +35,20 @@ public class DeliveryBatchingTests
     }
 
     /// <summary>
+    /// Bob joins <paramref name="room"/>; alice publishes one message, and five more once the store holds the first
+    /// append (<paramref name="held"/>).
+    /// </summary>
+    private static async Task<(Task<AppendResult> First, Task<AppendResult>[] Behind)> PublishBehindAHeldAppendAsync(Hub hub, Recorder recorder, TaskCompletionSource held, string room)
+    {
+        var from = new HubIdentity("alice", "alice");
+        HubSession session = hub.Connect(new Member(recorder), new HubIdentity("bob", "bob"));
+        await session.HandleAsync(new System.Buffers.ReadOnlySequence<byte>(System.Text.Encoding.UTF8.GetBytes($"{{\"type\":\"join\",\"room\":\"{room}\"}}")));
+        Task<AppendResult> first = hub.PublishAsync(room, from, "first");
+        await held.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        return (first, [.. Enumerable.Range(1, 5).Select(i => hub.PublishAsync(room, from, "behind " + i))]);
+    }
+
+    /// <summary>
     /// The recorded events once <paramref name="messages"/> messages went out and every batch begun has ended: an ack
     /// completes its publish while the room's worker is still inside the fan-out batch, before its End.
     /// </summary>
@@ -136,13 +150,7 @@ public class DeliveryBatchingTests
         var recorder = new Recorder();
         var store = new GatedStore(new InMemoryMessageStore());
         await using var hub = new Hub(store, new HubOptions(), batching: recorder);
-        var from = new HubIdentity("alice", "alice");
-        HubSession session = hub.Connect(new Member(recorder), new HubIdentity("bob", "bob"));
-        await session.HandleAsync(new System.Buffers.ReadOnlySequence<byte>("{\"type\":\"join\",\"room\":\"batched\"}"u8.ToArray()));
-
-        Task<AppendResult> first = hub.PublishAsync("batched", from, "first");
-        await store.FirstAppendHeld.Task.WaitAsync(TimeSpan.FromSeconds(10));
-        Task<AppendResult>[] behind = [.. Enumerable.Range(1, 5).Select(i => hub.PublishAsync("batched", from, "behind " + i))];
+        var (first, behind) = await PublishBehindAHeldAppendAsync(hub, recorder, store.FirstAppendHeld, "batched");
         Room room = (await hub.GetRoomAsync("batched", create: false))!;
         while (room.Pending < 5)
         {
@@ -193,13 +201,7 @@ public class DeliveryBatchingTests
         var recorder = new Recorder();
         var store = new SlowFirstCommitStore(new InMemoryMessageStore());
         await using var hub = new Hub(store, new HubOptions(), batching: recorder);
-        var from = new HubIdentity("alice", "alice");
-        HubSession session = hub.Connect(new Member(recorder), new HubIdentity("bob", "bob"));
-        await session.HandleAsync(new System.Buffers.ReadOnlySequence<byte>("{\"type\":\"join\",\"room\":\"pipelined\"}"u8.ToArray()));
-
-        Task<AppendResult> first = hub.PublishAsync("pipelined", from, "first");
-        await store.FirstAppendHeld.Task.WaitAsync(TimeSpan.FromSeconds(10));
-        Task<AppendResult>[] behind = [.. Enumerable.Range(1, 5).Select(i => hub.PublishAsync("pipelined", from, "behind " + i))];
+        var (first, behind) = await PublishBehindAHeldAppendAsync(hub, recorder, store.FirstAppendHeld, "pipelined");
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
         while (store.Issued < 2)
         {
