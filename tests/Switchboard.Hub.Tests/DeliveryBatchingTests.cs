@@ -130,6 +130,10 @@ public class DeliveryBatchingTests
 
         public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+        /// <summary>Set once the test has queued what must wait behind the first append: until then the room's worker
+        /// is held inside that append's call, so it cannot take any of it early.</summary>
+        public ManualResetEventSlim Queued { get; } = new();
+
         private int _appends;
 
         public override async ValueTask<IReadOnlyList<AppendResult>> AppendAsync(string room, IReadOnlyList<NewMessage> messages, CancellationToken cancellationToken = default)
@@ -137,6 +141,7 @@ public class DeliveryBatchingTests
             if (Interlocked.Increment(ref _appends) == 1)
             {
                 FirstAppendHeld.TrySetResult();
+                Assert.True(Queued.Wait(TimeSpan.FromSeconds(10)), "the test never queued the rest");
                 await Release.Task;
             }
 
@@ -152,11 +157,14 @@ public class DeliveryBatchingTests
         await using var hub = new Hub(store, new HubOptions(), batching: recorder);
         var (first, behind) = await PublishBehindAHeldAppendAsync(hub, recorder, store.FirstAppendHeld, "batched");
         Room room = (await hub.GetRoomAsync("batched", create: false))!;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
         while (room.Pending < 5)
         {
-            await Task.Yield(); // the five are queued behind the held append
+            Assert.True(DateTime.UtcNow < deadline, $"{room.Pending} of 5 queued behind the held append");
+            await Task.Yield();
         }
 
+        store.Queued.Set();
         store.Release.SetResult();
         await Task.WhenAll([first, .. behind]).WaitAsync(TimeSpan.FromSeconds(10));
         List<string> events = await SettledAsync(recorder, messages: 6);
