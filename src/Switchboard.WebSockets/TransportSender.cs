@@ -71,7 +71,7 @@ public static class SocketSend
         ArgumentNullException.ThrowIfNull(socket);
         if (!socket.Blocking)
         {
-            int sent = socket.Send(data.Span, SocketFlags.None, out SocketError error);
+            int sent = NonBlockingSocket.Send(socket, data.Span, out SocketError error);
             if (error is not (SocketError.Success or SocketError.WouldBlock))
             {
                 throw new SocketException((int)error);

@@ -289,7 +289,7 @@ internal sealed class SocketReader : PipeReader, IValueTaskSource<ReadResult>, I
         SocketError error;
         try
         {
-            n = _socket.Receive(free, SocketFlags.None, out error);
+            n = NonBlockingSocket.Receive(_socket, free, out error);
         }
         catch (ObjectDisposedException ex)
         {
