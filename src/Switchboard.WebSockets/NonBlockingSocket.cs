@@ -12,10 +12,10 @@ namespace Switchboard.WebSockets;
 /// </summary>
 /// <remarks>
 /// On Linux the call goes straight to the C library on the descriptor, held by its safe handle for the call's
-/// duration so a concurrent close cannot hand the number to another connection. The runtime's own path adds a general
-/// routine (buffer lists, addresses, flag translation, its native shim) to every call: at 1,000 members it was ~4% of a
-/// broadcasting server's samples, about a quarter of its user-space time (docs/benchmarks.md). Elsewhere, or without
-/// glibc, these are the runtime's calls.
+/// duration so a concurrent close cannot hand the number to another connection. The runtime's own path runs a general
+/// routine (buffer lists, addresses, flag translation, its native shim) around every call: in a broadcast to 1,000
+/// members that was ~3.5% of the server's samples, against ~2% for this one (docs/benchmarks.md). Elsewhere, or
+/// without glibc, these are the runtime's calls.
 /// </remarks>
 public static unsafe partial class NonBlockingSocket
 {
