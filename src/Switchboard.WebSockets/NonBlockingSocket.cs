@@ -34,38 +34,9 @@ public static unsafe partial class NonBlockingSocket
             return socket.Send(data, SocketFlags.None, out error);
         }
 
-        SafeSocketHandle handle = socket.SafeHandle;
-        bool added = false;
-        try
+        fixed (byte* p = data)
         {
-            handle.DangerousAddRef(ref added);
-            int fd = (int)handle.DangerousGetHandle();
-            fixed (byte* p = data)
-            {
-                while (true)
-                {
-                    nint n = send(fd, p, data.Length, MsgDontWait | MsgNoSignal);
-                    if (n >= 0)
-                    {
-                        error = SocketError.Success;
-                        return (int)n;
-                    }
-
-                    int errno = Marshal.GetLastSystemError(); // right after the call, where the SetLastError stub reads it too
-                    if (errno != Errno.Interrupted)
-                    {
-                        error = Errno.ToSocketError(errno);
-                        return 0;
-                    }
-                }
-            }
-        }
-        finally
-        {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
+            return Call(socket, p, data.Length, sending: true, out error);
         }
     }
 
@@ -78,29 +49,34 @@ public static unsafe partial class NonBlockingSocket
             return socket.Receive(buffer, SocketFlags.None, out error);
         }
 
+        fixed (byte* p = buffer)
+        {
+            return Call(socket, p, buffer.Length, sending: false, out error);
+        }
+    }
+
+    private static int Call(Socket socket, byte* p, int length, bool sending, out SocketError error)
+    {
         SafeSocketHandle handle = socket.SafeHandle;
         bool added = false;
         try
         {
-            handle.DangerousAddRef(ref added);
+            handle.DangerousAddRef(ref added); // ObjectDisposedException once the socket is disposed
             int fd = (int)handle.DangerousGetHandle();
-            fixed (byte* p = buffer)
+            while (true)
             {
-                while (true)
+                nint n = sending ? send(fd, p, length, MsgDontWait | MsgNoSignal) : recv(fd, p, length, MsgDontWait);
+                if (n >= 0)
                 {
-                    nint n = recv(fd, p, buffer.Length, MsgDontWait);
-                    if (n >= 0)
-                    {
-                        error = SocketError.Success;
-                        return (int)n;
-                    }
+                    error = SocketError.Success;
+                    return (int)n;
+                }
 
-                    int errno = Marshal.GetLastSystemError(); // right after the call, where the SetLastError stub reads it too
-                    if (errno != Errno.Interrupted)
-                    {
-                        error = Errno.ToSocketError(errno);
-                        return 0;
-                    }
+                int errno = Marshal.GetLastSystemError(); // right after the call, where the SetLastError stub reads it too
+                if (errno != Errno.Interrupted)
+                {
+                    error = Errno.ToSocketError(errno);
+                    return 0;
                 }
             }
         }

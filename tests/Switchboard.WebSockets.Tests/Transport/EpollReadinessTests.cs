@@ -16,16 +16,7 @@ public sealed class EpollReadinessTests
         public Task<bool> NextAsync() => Events.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
     }
 
-    private static async Task<(Socket Client, Socket Server, Socket Listen)> PairAsync()
-    {
-        var listen = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listen.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listen.Listen();
-        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await client.ConnectAsync(listen.LocalEndPoint!);
-        Socket server = await listen.AcceptAsync();
-        return (client, server, listen);
-    }
+    private static Task<(Socket Client, Socket Server, Socket Listen)> PairAsync() => LoopbackPair.ConnectAsync();
 
     [Fact]
     public async Task Data_and_then_the_peers_close_are_reported_to_the_listener()

@@ -43,12 +43,7 @@ public sealed class NonBlockingSocketTests
 
     private static async Task<Pair> PairAsync()
     {
-        var listen = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listen.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listen.Listen();
-        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await client.ConnectAsync(listen.LocalEndPoint!);
-        Socket server = await listen.AcceptAsync();
+        (Socket client, Socket server, Socket listen) = await LoopbackPair.ConnectAsync();
         server.Blocking = false;
         return new Pair { Listen = listen, Client = client, Server = server };
     }
