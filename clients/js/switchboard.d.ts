@@ -211,5 +211,8 @@ export declare class SwitchboardClient {
   close(): void;
 }
 
+/** A new message id, what `publish` uses when given none: a version 7 UUID as 32 hex digits, so ids sort by the time they were made. */
+export declare function newId(): string;
+
 /** Connects to a hub endpoint (default: this page's server, /hub). */
 export declare function connect(url?: string, options?: ConnectOptions): SwitchboardClient;

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Text.Json;
 using Switchboard.Client;
+using Switchboard.Hub.Messages;
 using Switchboard.WebSockets;
 
 namespace Switchboard.Cli;
@@ -97,7 +98,7 @@ internal static class HubCommands
     private static async Task<int> SendThroughApiAsync(Uri target, string key, string room, string text, string? id, string? name, bool insecure, CancellationToken ct)
     {
         var http = new UriBuilder(target) { Scheme = target.Scheme == "wss" ? "https" : "http", Path = "/api/rooms/" + Uri.EscapeDataString(room) + "/messages", Query = "" }.Uri;
-        id ??= Guid.NewGuid().ToString("N");
+        id ??= MessageIds.New(DateTimeOffset.UtcNow);
         using var handler = new HttpClientHandler();
         if (insecure)
         {

@@ -1,3 +1,5 @@
+using Switchboard.Hub.Messages;
+
 namespace Switchboard.Client;
 
 /// <summary>The client's connection state.</summary>
@@ -136,8 +138,11 @@ public sealed class SwitchboardClientOptions
     /// <summary>WebSocket settings (TLS validation, headers, connect timeout).</summary>
     public Switchboard.WebSockets.WebSocketClientOptions? WebSocket { get; init; }
 
-    /// <summary>Creates message ids for <see cref="SwitchboardClient.PublishAsync"/>. Default: a random GUID.</summary>
-    public Func<string> NewMessageId { get; init; } = () => Guid.NewGuid().ToString("N");
+    /// <summary>
+    /// Creates message ids for <see cref="SwitchboardClient.PublishAsync"/>. Default: <see cref="MessageIds.New"/>, ids that
+    /// sort by the time they were made (random ones cost the server's store far more: docs/protocol.md).
+    /// </summary>
+    public Func<string> NewMessageId { get; init; } = () => MessageIds.New(DateTimeOffset.UtcNow);
 
     /// <summary>
     /// Where the client notes what it ignored: a server message of a type it does not know (from a newer server) or one

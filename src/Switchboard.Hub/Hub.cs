@@ -118,7 +118,8 @@ public sealed class Hub : IAsyncDisposable
     public async Task<AppendResult> PublishAsync(string room, HubIdentity from, string text, string? id = null)
     {
         var done = new TaskCompletionSource<AppendResult>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var publish = new Room.Publish(new NewMessage(id ?? Guid.NewGuid().ToString("N"), from.UserId, from.Name, text, Options.Time.GetUtcNow()),
+        DateTimeOffset now = Options.Time.GetUtcNow();
+        var publish = new Room.Publish(new NewMessage(id ?? MessageIds.New(now), from.UserId, from.Name, text, now),
             (result, error) =>
             {
                 if (error is not null)

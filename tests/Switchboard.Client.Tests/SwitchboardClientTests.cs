@@ -34,8 +34,13 @@ public class SwitchboardClientTests
         await bob.JoinAsync(room);
         await using IAsyncEnumerator<HubMessage> bobs = bob.Messages().GetAsyncEnumerator();
 
+        long before = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         PublishResult r = await alice.PublishAsync(room, "hello bob");
+        long after = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         Assert.Equal((room, 1L, false), (r.Room, r.Offset, r.Duplicate));
+        // The id the client made: a version 7 UUID beginning with the time it was made (ids sort by time).
+        Assert.Matches("^[0-9a-f]{12}7[0-9a-f]{3}[89ab][0-9a-f]{15}$", r.Id);
+        Assert.InRange(Convert.ToInt64(r.Id[..12], 16), before, after);
         HubMessage m = await NextAsync(bobs);
         Assert.Equal((room, 1L, "Alice", "hello bob"), (m.Room, m.Offset, m.Name, m.Text));
 

@@ -84,6 +84,37 @@ public class BrowserModuleTests
         Assert.Contains($"reset {room} {epoch}", console);
     }
 
+    [Fact]
+    public async Task Message_ids_from_the_module_sort_by_the_time_they_were_made_and_publish_uses_them()
+    {
+        HubTestServer server = await HubTestServer.Shared;
+        string origin = server.Ws.ToString().Replace("ws://", "http://", StringComparison.Ordinal).TrimEnd('/');
+        using IPlaywright playwright = await Playwright.CreateAsync();
+        await using IBrowser browser = await Chromium.LaunchAsync(playwright);
+        IPage p = await browser.NewPageAsync();
+        await p.GotoAsync(origin + "/healthz");
+        // The page's clock is set around each call that makes an id (publish makes its id when called).
+        string[] ids = await p.EvaluateAsync<string[]>("""
+            async (room) => {
+              const m = await import('/switchboard.js');
+              const real = Date.now;
+              const at = (ms, f) => { Date.now = () => ms; try { return f(); } finally { Date.now = real; } };
+              const a = at(1764565200000, m.newId), b = at(1764565200000, m.newId), c = at(1764565200001, m.newId);
+              const client = m.connect('/hub', { name: 'ids' });
+              await client.join(room);
+              const ack = await at(1764565200002, () => client.publish(room, 'hello'));
+              client.close();
+              return [a, b, c, ack.id];
+            }
+            """, HubTestServer.NewRoom());
+
+        long Ms(string id) => Convert.ToInt64(id[..12], 16);
+        Assert.All(ids, id => Assert.Matches("^[0-9a-f]{12}7[0-9a-f]{3}[89ab][0-9a-f]{15}$", id));
+        Assert.Equal([1764565200000, 1764565200000, 1764565200001, 1764565200002], ids.Select(Ms));
+        Assert.NotEqual(ids[0], ids[1]);
+        Assert.True(string.CompareOrdinal(ids[0], ids[2]) < 0 && string.CompareOrdinal(ids[1], ids[2]) < 0 && string.CompareOrdinal(ids[2], ids[3]) < 0);
+    }
+
     private static async Task WaitForAsync(Func<bool> condition, IEnumerable<string> console)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);

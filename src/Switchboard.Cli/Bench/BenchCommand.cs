@@ -6,6 +6,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using Switchboard.Hub.Messages;
 using Switchboard.Protocol;
 using Switchboard.WebSockets;
 
@@ -395,12 +396,13 @@ internal static class BenchCommand
                 await Task.WhenAll(receivers.Select(r => r.Ready.Task)).WaitAsync(TimeSpan.FromSeconds(60));
             }
 
-            long seq = 0, sent = 0;
+            long sent = 0;
             void SendFrom(int sender)
             {
                 string payload = Payload(parse.GetValue(size));
+                // Ids as the clients make them: how they sort decides how many index pages the store rewrites per commit.
                 string text = hub
-                    ? $"{{\"type\":\"publish\",\"room\":\"{RoomOf(sender)}\",\"text\":\"{payload}\",\"id\":\"{Interlocked.Increment(ref seq)}\"}}"
+                    ? $"{{\"type\":\"publish\",\"room\":\"{RoomOf(sender)}\",\"text\":\"{payload}\",\"id\":\"{MessageIds.New(DateTimeOffset.UtcNow)}\"}}"
                     : $"{{\"name\":\"bench{sender}\",\"message\":\"{payload}\"}}";
                 if (connections[sender].SendText(text) == SendResult.Enqueued)
                 {

@@ -1,5 +1,5 @@
 // The Switchboard chat UI, built on the browser client module (/switchboard.js). No build step.
-import { connect } from '/switchboard.js';
+import { connect, newId } from '/switchboard.js';
 
 const $ = (id) => document.getElementById(id);
 const store = {
@@ -230,7 +230,7 @@ $('composer').addEventListener('submit', (e) => {
   if (!text.trim() || !active) return;
   $('text').value = '';
   const r = room(active);
-  const id = (crypto.randomUUID ? crypto.randomUUID() : String(Math.random())).replace(/-/g, '');
+  const id = newId();
   const pending = { id, name: store.get('name', 'Anonymous'), text, room: active };
   r.pending.set(id, pending);
   $('messages').append(messageNode(pending, true));
