@@ -73,7 +73,7 @@ public sealed class PostgresMessageStore : IMessageStore
         await using (NpgsqlCommand insert = new("INSERT INTO switchboard_rooms (name, epoch, head, first) VALUES ($1, $2, 0, 1) ON CONFLICT (name) DO NOTHING", c, tx))
         {
             insert.Parameters.AddWithValue(room);
-            insert.Parameters.AddWithValue(Guid.NewGuid().ToString("N")[..12]);
+            insert.Parameters.AddWithValue(NewEpoch());
             await insert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }
 
@@ -94,59 +94,122 @@ public sealed class PostgresMessageStore : IMessageStore
     /// <inheritdoc />
     public async ValueTask<IReadOnlyList<AppendResult>> AppendAsync(string room, IReadOnlyList<NewMessage> messages, CancellationToken cancellationToken = default)
     {
-        await using NpgsqlConnection c = await _data.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using NpgsqlTransaction tx = await c.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        RoomState state = await OpenRoomAsync(c, tx, room, forUpdate: true, cancellationToken).ConfigureAwait(false);
-        var results = new List<AppendResult>(messages.Count);
-        await using NpgsqlCommand find = new("SELECT seq, name, text, time_ms FROM switchboard_messages WHERE room = $1 AND user_id = $2 AND id = $3", c, tx);
-        find.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = room });
-        NpgsqlParameter fUser = find.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text });
-        NpgsqlParameter fId = find.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text });
-        await using NpgsqlCommand insert = new("INSERT INTO switchboard_messages (room, seq, id, user_id, name, text, time_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)", c, tx);
-        insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = room });
-        NpgsqlParameter iSeq = insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Bigint });
-        NpgsqlParameter iId = insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text });
-        NpgsqlParameter iUser = insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text });
-        NpgsqlParameter iName = insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text });
-        NpgsqlParameter iText = insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text });
-        NpgsqlParameter iTime = insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Bigint });
-        long head = state.Head;
-        foreach (NewMessage m in messages)
+        // Three round trips per batch, whatever its size: (1) create the room if needed, lock its row and find which of
+        // the batch's ids are stored already; (2) insert the new messages as arrays and move the head; (3) commit. The
+        // room's row lock (every writer takes it first) keeps the ids found in (1) true until the commit, so the offsets
+        // assigned here stay dense.
+        int count = messages.Count;
+        string[] users = new string[count], ids = new string[count];
+        for (int i = 0; i < count; i++)
         {
-            fUser.Value = PgText.Encode(m.UserId);
-            fId.Value = PgText.Encode(m.Id);
-            await using (NpgsqlDataReader r = await find.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
-            {
-                if (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    results.Add(new AppendResult(new StoredMessage(r.GetInt64(0), m.Id, m.UserId, PgText.Decode(r.GetString(1)), PgText.Decode(r.GetString(2)), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3))), true));
-                    continue;
-                }
-            }
-
-            head++;
-            long ms = m.Time.ToUnixTimeMilliseconds();
-            iSeq.Value = head;
-            iId.Value = fId.Value;
-            iUser.Value = fUser.Value;
-            iName.Value = PgText.Encode(m.Name);
-            iText.Value = PgText.Encode(m.Text);
-            iTime.Value = ms;
-            await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            results.Add(new AppendResult(new StoredMessage(head, m.Id, m.UserId, m.Name, m.Text, DateTimeOffset.FromUnixTimeMilliseconds(ms)), false));
+            users[i] = PgText.Encode(messages[i].UserId);
+            ids[i] = PgText.Encode(messages[i].Id);
         }
 
-        if (head != state.Head)
+        await using NpgsqlConnection c = await _data.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using NpgsqlTransaction tx = await c.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        RoomState state;
+        var stored = new Dictionary<(string User, string Id), StoredMessage>();
+        await using (NpgsqlBatch find = new(c, tx)
         {
-            await using NpgsqlCommand update = new("UPDATE switchboard_rooms SET head = $1 WHERE name = $2", c, tx);
-            update.Parameters.AddWithValue(head);
-            update.Parameters.AddWithValue(room);
-            await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            BatchCommands =
+            {
+                new NpgsqlBatchCommand("INSERT INTO switchboard_rooms (name, epoch, head, first) VALUES ($1, $2, 0, 1) ON CONFLICT (name) DO NOTHING")
+                {
+                    Parameters = { new() { Value = room }, new() { Value = NewEpoch() } },
+                },
+                new NpgsqlBatchCommand("SELECT epoch, head, first FROM switchboard_rooms WHERE name = $1 FOR UPDATE") { Parameters = { new() { Value = room } } },
+                new NpgsqlBatchCommand("""
+                    SELECT m.user_id, m.id, m.seq, m.name, m.text, m.time_ms
+                    FROM switchboard_messages m JOIN unnest($2::text[], $3::text[]) AS k(user_id, id) ON m.user_id = k.user_id AND m.id = k.id
+                    WHERE m.room = $1
+                    """)
+                {
+                    Parameters = { new() { Value = room }, new() { Value = users }, new() { Value = ids } },
+                },
+            },
+        })
+        {
+            await using NpgsqlDataReader r = await find.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await NextRowsAsync(r, cancellationToken).ConfigureAwait(false); // the room's row
+            await r.ReadAsync(cancellationToken).ConfigureAwait(false);
+            state = new RoomState(r.GetString(0), r.GetInt64(1), r.GetInt64(2));
+            await r.NextResultAsync(cancellationToken).ConfigureAwait(false);
+            await NextRowsAsync(r, cancellationToken).ConfigureAwait(false); // the ids stored already
+            while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                string user = r.GetString(0), id = r.GetString(1);
+                stored[(user, id)] = new StoredMessage(r.GetInt64(2), PgText.Decode(id), PgText.Decode(user), PgText.Decode(r.GetString(3)), PgText.Decode(r.GetString(4)),
+                    DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(5)));
+            }
+        }
+
+        var results = new AppendResult[count];
+        var fresh = new List<int>(count);
+        long head = state.Head;
+        for (int i = 0; i < count; i++)
+        {
+            NewMessage m = messages[i];
+            if (stored.TryGetValue((users[i], ids[i]), out StoredMessage? original))
+            {
+                results[i] = new AppendResult(original, true); // stored before, or earlier in this batch
+                continue;
+            }
+
+            long ms = m.Time.ToUnixTimeMilliseconds();
+            var message = new StoredMessage(++head, m.Id, m.UserId, m.Name, m.Text, DateTimeOffset.FromUnixTimeMilliseconds(ms));
+            stored[(users[i], ids[i])] = message;
+            results[i] = new AppendResult(message, false);
+            fresh.Add(i);
+        }
+
+        if (fresh.Count > 0)
+        {
+            var seqs = new long[fresh.Count];
+            var times = new long[fresh.Count];
+            string[] newIds = new string[fresh.Count], newUsers = new string[fresh.Count], names = new string[fresh.Count], texts = new string[fresh.Count];
+            for (int k = 0; k < fresh.Count; k++)
+            {
+                int i = fresh[k];
+                StoredMessage m = results[i].Message;
+                (seqs[k], newIds[k], newUsers[k], names[k], texts[k], times[k]) =
+                    (m.Offset, ids[i], users[i], PgText.Encode(m.Name), PgText.Encode(m.Text), m.Time.ToUnixTimeMilliseconds());
+            }
+
+            await using NpgsqlBatch write = new(c, tx)
+            {
+                BatchCommands =
+                {
+                    new NpgsqlBatchCommand("""
+                        INSERT INTO switchboard_messages (room, seq, id, user_id, name, text, time_ms)
+                        SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])
+                        """)
+                    {
+                        Parameters =
+                        {
+                            new() { Value = room }, new() { Value = seqs }, new() { Value = newIds }, new() { Value = newUsers },
+                            new() { Value = names }, new() { Value = texts }, new() { Value = times },
+                        },
+                    },
+                    new NpgsqlBatchCommand("UPDATE switchboard_rooms SET head = $1 WHERE name = $2") { Parameters = { new() { Value = head }, new() { Value = room } } },
+                },
+            };
+            await write.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
         await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
         return results;
     }
+
+    /// <summary>Moves a batch's reader past results that carry no rows (statements that return none).</summary>
+    private static async Task NextRowsAsync(NpgsqlDataReader r, CancellationToken ct)
+    {
+        while (r.FieldCount == 0 && await r.NextResultAsync(ct).ConfigureAwait(false))
+        {
+        }
+    }
+
+    private static string NewEpoch() => Guid.NewGuid().ToString("N")[..12];
 
     /// <inheritdoc />
     public ValueTask<IReadOnlyList<StoredMessage>> ReadAfterAsync(string room, long afterOffset, int limit, CancellationToken cancellationToken = default) =>
@@ -184,7 +247,7 @@ public sealed class PostgresMessageStore : IMessageStore
         await using NpgsqlConnection c = await _data.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using NpgsqlTransaction tx = await c.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         _ = await OpenRoomAsync(c, tx, room, forUpdate: true, cancellationToken).ConfigureAwait(false); // appends by other nodes wait for the commit
-        var state = new RoomState(Guid.NewGuid().ToString("N")[..12], 0, 1);
+        var state = new RoomState(NewEpoch(), 0, 1);
         await using NpgsqlBatch batch = new(c, tx)
         {
             BatchCommands =
