@@ -20,6 +20,7 @@ public class CliTests
         {
             using JsonDocument ack = JsonDocument.Parse(await send1.ReadLineAsync("{"));
             Assert.Equal((room, 1L), (ack.RootElement.GetProperty("room").GetString(), ack.RootElement.GetProperty("offset").GetInt64()));
+            Assert.Matches("^[0-9a-f]{12}7[0-9a-f]{3}[89ab][0-9a-f]{15}$", ack.RootElement.GetProperty("id").GetString()); // made by the client: sorts by time
             Assert.Equal(0, await send1.WaitForExitAsync());
         }
 
