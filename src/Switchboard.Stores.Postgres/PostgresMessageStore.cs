@@ -1,5 +1,4 @@
 using Npgsql;
-using NpgsqlTypes;
 using Switchboard.Hub;
 
 namespace Switchboard.Stores.Postgres;
@@ -68,9 +67,12 @@ public sealed class PostgresMessageStore : IMessageStore
         return new PostgresMessageStore(data);
     }
 
+    /// <summary>Creates a room's row if it is missing ($1 name, $2 a new epoch).</summary>
+    private const string CreateRoomSql = "INSERT INTO switchboard_rooms (name, epoch, head, first) VALUES ($1, $2, 0, 1) ON CONFLICT (name) DO NOTHING";
+
     private static async Task<RoomState> OpenRoomAsync(NpgsqlConnection c, NpgsqlTransaction? tx, string room, bool forUpdate, CancellationToken ct)
     {
-        await using (NpgsqlCommand insert = new("INSERT INTO switchboard_rooms (name, epoch, head, first) VALUES ($1, $2, 0, 1) ON CONFLICT (name) DO NOTHING", c, tx))
+        await using (NpgsqlCommand insert = new(CreateRoomSql, c, tx))
         {
             insert.Parameters.AddWithValue(room);
             insert.Parameters.AddWithValue(NewEpoch());
@@ -114,7 +116,7 @@ public sealed class PostgresMessageStore : IMessageStore
         {
             BatchCommands =
             {
-                new NpgsqlBatchCommand("INSERT INTO switchboard_rooms (name, epoch, head, first) VALUES ($1, $2, 0, 1) ON CONFLICT (name) DO NOTHING")
+                new NpgsqlBatchCommand(CreateRoomSql)
                 {
                     Parameters = { new() { Value = room }, new() { Value = NewEpoch() } },
                 },
