@@ -90,6 +90,10 @@ public sealed class SqliteMessageStore : IMessageStore
         string cs = new SqliteConnectionStringBuilder { DataSource = full, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = true, DefaultTimeout = 30 }.ToString();
         var writer = new SqliteConnection(cs);
         await writer.OpenAsync(cancellationToken).ConfigureAwait(false);
+        // The idempotency index leads with the message id, not the room: ids sort by time (MessageIds), so every
+        // commit's new entries land together at the index's end, a few pages whatever the number of rooms. Led by
+        // the room, each room's entries had a leaf of their own and a commit rewrote one more 4 KiB page per room.
+        // A database made with that index gets this one when it opens (built once, from the table).
         await ExecAsync(writer, $"""
             PRAGMA journal_mode = WAL;
             PRAGMA synchronous = FULL;
@@ -114,7 +118,8 @@ public sealed class SqliteMessageStore : IMessageStore
                 time_ms INTEGER NOT NULL,
                 PRIMARY KEY (room, seq)
             ) WITHOUT ROWID;
-            CREATE UNIQUE INDEX IF NOT EXISTS messages_idempotency ON messages (room, user_id, id);
+            DROP INDEX IF EXISTS messages_idempotency;
+            CREATE UNIQUE INDEX IF NOT EXISTS messages_by_id ON messages (id, room, user_id);
             """).ConfigureAwait(false);
         return new SqliteMessageStore(cs, writer, time);
     }
@@ -324,7 +329,7 @@ public sealed class SqliteMessageStore : IMessageStore
         SqliteParameter fRoom = find.Parameters[0], fUser = find.Parameters[1], fId = find.Parameters[2];
         // Insert first and look the original up only when the id was taken: one index probe per new message, not two.
         RawStatement insert = Raw(ref _insert,
-            "INSERT INTO messages (room, seq, id, user_id, name, text, time_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (room, user_id, id) DO NOTHING");
+            "INSERT INTO messages (room, seq, id, user_id, name, text, time_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id, room, user_id) DO NOTHING");
         fRoom.Value = room;
         insert.Bind(1, room);
         long head = state.Head;
