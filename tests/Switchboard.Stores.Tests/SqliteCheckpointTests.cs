@@ -82,6 +82,43 @@ public sealed class SqliteCheckpointTests : IDisposable
     }
 
     [Fact]
+    public async Task After_a_batch_that_fails_as_a_whole_rooms_are_what_the_database_holds()
+    {
+        string path = Path.Combine(_dir, "store.db");
+        var time = new FakeTimeProvider();
+        await using SqliteMessageStore store = await SqliteMessageStore.OpenAsync(path, time);
+        await store.AppendAsync("a", [new NewMessage("m0", "u", "n", "t0", time.GetUtcNow())]);
+
+        // What is submitted while the writer is held makes its next batch. A request in it ends the transaction, as a
+        // failed write or commit would: the whole batch fails, after appends to "a" (a cached room) and "new" (a room
+        // created in the batch) have changed the writer's cache of rooms.
+        var release = new TaskCompletionSource();
+        await store.HoldWriterAsync(release.Task);
+        Task<IReadOnlyList<AppendResult>>[] appends =
+        [
+            store.AppendAsync("a", [new NewMessage("m1", "u", "n", "t1", time.GetUtcNow())]).AsTask(),
+            store.AppendAsync("new", [new NewMessage("n1", "u", "n", "t1", time.GetUtcNow())]).AsTask(),
+        ];
+        Task<long> ender = store.WriterPragmaAsync("user_version = 7; ROLLBACK");
+        Task<IReadOnlyList<AppendResult>> after = store.AppendAsync("a", [new NewMessage("m2", "u", "n", "t2", time.GetUtcNow())]).AsTask();
+        release.SetResult();
+
+        await Assert.ThrowsAnyAsync<Exception>(() => ender);
+        foreach (Task<IReadOnlyList<AppendResult>> failed in appends.Append(after))
+        {
+            await Assert.ThrowsAnyAsync<Exception>(() => failed);
+        }
+
+        Assert.Equal(1, (await store.OpenRoomAsync("a")).Head);
+        RoomState created = await store.OpenRoomAsync("new");
+        Assert.Equal(0, created.Head);
+        Assert.Equal(2, (await store.AppendAsync("a", [new NewMessage("m1", "u", "n", "t1", time.GetUtcNow())])).Single().Message.Offset);
+        Assert.Equal(1, (await store.AppendAsync("new", [new NewMessage("n1", "u", "n", "t1", time.GetUtcNow())])).Single().Message.Offset);
+        Assert.Equal(["t0", "t1"], (await store.ReadAfterAsync("a", 0, 10)).Select(m => m.Text));
+        Assert.Equal(0, await store.WriterPragmaAsync("user_version"));
+    }
+
+    [Fact]
     public async Task The_log_stays_within_its_bound_when_the_background_copy_never_runs()
     {
         // The background checkpointer's clock never moves: only the writer's own bound (16,000 pages) limits the log.
