@@ -24,7 +24,7 @@ public sealed class SqliteMessageStore : IMessageStore
     private RawStatement? _savepoint, _release, _rollbackTo, _insert, _updateHead; // run per request or per message
     private SqliteTransaction? _tx; // the batch's transaction, which every command must name
     private readonly Channel<Request> _requests = Channel.CreateUnbounded<Request>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly Dictionary<string, RoomState> _rooms = new(StringComparer.Ordinal); // writer-owned cache
+    private readonly Dictionary<string, RoomState> _rooms = new(StringComparer.Ordinal); // writer-owned cache, see RoomCacheLimit
     private readonly Task _loop;
     private readonly WalCheckpointer _checkpointer;
 
@@ -35,6 +35,16 @@ public sealed class SqliteMessageStore : IMessageStore
     /// background checkpoint's). The bound on what the writer holds in memory for its pages.
     /// </summary>
     internal const int WriterCacheKiB = 16 * 1024;
+
+    /// <summary>
+    /// Rooms whose state (epoch, head, first offset) the writer keeps between batches: a room used once does not hold
+    /// memory for the life of the process. Past this the cache starts over, and rooms are read again when next used
+    /// (one indexed read each; ~2 MB at the limit with 20-character names).
+    /// </summary>
+    public const int RoomCacheLimit = 10_000;
+
+    /// <summary>Rooms the writer holds in its cache now (bound: <see cref="RoomCacheLimit"/>).</summary>
+    public int CachedRooms => _rooms.Count; // read from other threads for a gauge: an int, possibly a moment old
 
     private SqliteMessageStore(string connectionString, SqliteConnection writer, TimeProvider time)
     {
@@ -322,7 +332,7 @@ public sealed class SqliteMessageStore : IMessageStore
             if (reader.Read())
             {
                 state = new RoomState(reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2));
-                _rooms[room] = state;
+                Cache(room, state);
                 return state;
             }
         }
@@ -333,8 +343,18 @@ public sealed class SqliteMessageStore : IMessageStore
         insert.Parameters.AddWithValue("$room", room);
         insert.Parameters.AddWithValue("$epoch", state.Epoch);
         insert.ExecuteNonQuery();
-        _rooms[room] = state;
+        Cache(room, state);
         return state;
+    }
+
+    private void Cache(string room, RoomState state)
+    {
+        if (_rooms.Count >= RoomCacheLimit && !_rooms.ContainsKey(room))
+        {
+            _rooms.Clear();
+        }
+
+        _rooms[room] = state;
     }
 
     private IReadOnlyList<AppendResult> Append(string room, IReadOnlyList<NewMessage> messages)
@@ -383,7 +403,7 @@ public sealed class SqliteMessageStore : IMessageStore
             update.Bind(1, head);
             update.Bind(2, room);
             update.Execute();
-            _rooms[room] = state with { Head = head };
+            Cache(room, state with { Head = head });
         }
 
         return results;
@@ -401,7 +421,7 @@ public sealed class SqliteMessageStore : IMessageStore
         reset.Parameters.AddWithValue("$room", room);
         reset.Parameters.AddWithValue("$epoch", state.Epoch);
         reset.ExecuteNonQuery();
-        _rooms[room] = state;
+        Cache(room, state);
         return state;
     }
 
@@ -435,7 +455,7 @@ public sealed class SqliteMessageStore : IMessageStore
         delete.Parameters.AddWithValue("$first", first);
         delete.ExecuteNonQuery();
         state = state with { First = first };
-        _rooms[room] = state;
+        Cache(room, state);
         return state;
     }
 

@@ -43,7 +43,7 @@ public class OperationsTests
     }
 
     [Fact]
-    public async Task The_sqlite_logs_size_is_on_metrics()
+    public async Task The_sqlite_logs_size_and_its_cached_rooms_are_on_metrics()
     {
         HubTestServer server = await HubTestServer.StartAsync(null); // the default store: SQLite
         try
@@ -55,6 +55,7 @@ public class OperationsTests
 
             Dictionary<string, double> values = await ScrapeAsync(server);
             Assert.True(values["switchboard_sqlite_wal_bytes"] > 4096, $"log {values["switchboard_sqlite_wal_bytes"]} bytes"); // a committed page and its header
+            Assert.True(values["switchboard_sqlite_cached_rooms"] >= 1); // the room just published to
         }
         finally
         {

@@ -119,6 +119,30 @@ public sealed class SqliteCheckpointTests : IDisposable
     }
 
     [Fact]
+    public async Task The_writers_cache_of_rooms_stays_within_its_bound_and_rooms_read_again_are_right()
+    {
+        var time = new FakeTimeProvider();
+        await using SqliteMessageStore store = await SqliteMessageStore.OpenAsync(Path.Combine(_dir, "store.db"), time);
+        await store.AppendAsync("first", [new NewMessage("m1", "u", "n", "t1", time.GetUtcNow()), new NewMessage("m2", "u", "n", "t2", time.GetUtcNow())]);
+        await store.TrimAsync("first", new RetentionPolicy(1, null), time.GetUtcNow());
+
+        // "first" and 9,999 more fill the cache; the next new room makes it start over.
+        for (int start = 0; start < SqliteMessageStore.RoomCacheLimit - 1; start += 1000)
+        {
+            int count = Math.Min(1000, SqliteMessageStore.RoomCacheLimit - 1 - start);
+            await Task.WhenAll(Enumerable.Range(start, count).Select(i => store.OpenRoomAsync($"room-{i}").AsTask()));
+        }
+
+        Assert.Equal(SqliteMessageStore.RoomCacheLimit, store.CachedRooms);
+        await Task.WhenAll(Enumerable.Range(0, 10).Select(i => store.OpenRoomAsync($"more-{i}").AsTask()));
+        Assert.InRange(store.CachedRooms, 1, 10);
+        RoomState first = await store.OpenRoomAsync("first"); // no longer cached: read again
+        Assert.Equal((2L, 2L), (first.Head, first.First));
+        Assert.Equal(3, (await store.AppendAsync("first", [new NewMessage("m3", "u", "n", "t3", time.GetUtcNow())])).Single().Message.Offset);
+        Assert.True((await store.AppendAsync("first", [new NewMessage("m2", "u", "n", "again", time.GetUtcNow())])).Single().Duplicate);
+    }
+
+    [Fact]
     public async Task The_log_stays_within_its_bound_when_the_background_copy_never_runs()
     {
         // The background checkpointer's clock never moves: only the writer's own bound (16,000 pages) limits the log.
