@@ -40,6 +40,7 @@ public sealed class Hub : IAsyncDisposable
         Store = store;
         _ownsMetrics = metrics is null;
         Metrics = metrics ?? new HubMetrics();
+        Metrics.ObserveKnownRooms(() => KnownRooms);
         Broker = broker ?? InMemoryBroker.Local;
         Presence = presence ?? InMemoryPresence.Local;
         Options = options ?? new HubOptions();
@@ -82,6 +83,24 @@ public sealed class Hub : IAsyncDisposable
                 room.TryPost(Room.CheckHead.Instance);
             }
         }
+    }
+
+    /// <summary>Rooms this server knows (with a history, configured, or created here); bound: <see cref="HubOptions.MaxRooms"/>.</summary>
+    public int KnownRooms
+    {
+        get
+        {
+            lock (_known)
+            {
+                return _known.Count;
+            }
+        }
+    }
+
+    private RoomLimitReachedException RoomLimitReached()
+    {
+        Metrics.RoomCreationRefused();
+        return new RoomLimitReachedException($"The server holds {Options.MaxRooms} rooms, its limit");
     }
 
     /// <summary>Names of the rooms open in memory.</summary>
@@ -337,6 +356,7 @@ public sealed class Hub : IAsyncDisposable
     {
         while (true)
         {
+            bool created = false;
             if (!_rooms.ContainsKey(name))
             {
                 bool exists;
@@ -352,7 +372,14 @@ public sealed class Hub : IAsyncDisposable
 
                 if (!exists)
                 {
-                    // A new room (memory now, disk soon): within the connection's and the server's allowance only.
+                    // A new room (memory now, disk soon): within the server's total and the connection's and the
+                    // server's allowances only. It counts as known from here (the total is checked again as it is
+                    // added, so concurrent creations cannot pass it together).
+                    if (Options.MaxRooms > 0 && KnownRooms >= Options.MaxRooms)
+                    {
+                        throw RoomLimitReached();
+                    }
+
                     if (creations is not null && !creations.TryTake(out TimeSpan retry))
                     {
                         Metrics.RoomCreationRefused();
@@ -363,6 +390,16 @@ public sealed class Hub : IAsyncDisposable
                     {
                         Metrics.RoomCreationRefused();
                         throw new RoomCreationRefusedException(retry, $"The server created {Options.NewRoomsPerMinute} new rooms in the last minute");
+                    }
+
+                    lock (_known)
+                    {
+                        if (Options.MaxRooms > 0 && _known.Count >= Options.MaxRooms && !_known.Contains(name))
+                        {
+                            throw RoomLimitReached();
+                        }
+
+                        created = _known.Add(name);
                     }
                 }
             }
@@ -377,6 +414,14 @@ public sealed class Hub : IAsyncDisposable
             catch
             {
                 _rooms.TryRemove(new KeyValuePair<string, Lazy<Task<Room>>>(name, lazy)); // let a later attempt retry
+                if (created)
+                {
+                    lock (_known)
+                    {
+                        _known.Remove(name); // it was never opened: it does not count
+                    }
+                }
+
                 throw;
             }
 

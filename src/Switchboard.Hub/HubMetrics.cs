@@ -15,6 +15,7 @@ public sealed class HubMetrics : IDisposable
     private readonly bool _ownsMeter;
     private readonly Histogram<double> _storeLatency;
     private long _inFlight, _backpressure, _roomsRefused, _readPauses, _holes, _holeFills, _tails;
+    private Func<int>? _knownRooms;
 
     // Per room kind (index: RoomKind), reported with a room_kind tag.
     private readonly long[] _rooms = new long[KindCount], _stored = new long[KindCount], _duplicates = new long[KindCount],
@@ -54,7 +55,8 @@ public sealed class HubMetrics : IDisposable
         Meter.CreateObservableCounter("switchboard_broker_tail_recoveries_total", () => Volatile.Read(ref _tails), description: "Head checks that found committed messages the broker never brought");
         Meter.CreateObservableCounter("switchboard_history_resets_total", () => ByKind(_resets), description: "Room histories deleted and started over in a new epoch, as applied by this server's open rooms");
         Meter.CreateObservableCounter("switchboard_read_pauses_total", () => Volatile.Read(ref _readPauses), description: "Times the server stopped reading a connection's commands until its replies had gone out");
-        Meter.CreateObservableCounter("switchboard_room_creations_refused_total", () => Volatile.Read(ref _roomsRefused), description: "New rooms refused because a connection or the server created too many");
+        Meter.CreateObservableCounter("switchboard_room_creations_refused_total", () => Volatile.Read(ref _roomsRefused), description: "New rooms refused because a connection or the server created too many, or the server holds its limit of rooms");
+        Meter.CreateObservableGauge("switchboard_rooms_known", () => _knownRooms?.Invoke() ?? 0, description: "Rooms the server knows: with a history, configured, or created (bound: Hub:MaxRooms)");
         Meter.CreateObservableCounter("switchboard_slow_consumer_recoveries_total", () => ByKind(_lagging), description: "Members taken off a live stream because they fell behind, then replayed from history");
     }
 
@@ -117,4 +119,7 @@ public sealed class HubMetrics : IDisposable
     internal void ReadPaused() => Interlocked.Increment(ref _readPauses);
 
     internal void RoomCreationRefused() => Interlocked.Increment(ref _roomsRefused);
+
+    /// <summary>Where <c>switchboard_rooms_known</c> reads its count (the hub that uses these metrics).</summary>
+    internal void ObserveKnownRooms(Func<int> count) => _knownRooms = count;
 }

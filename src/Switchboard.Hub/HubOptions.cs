@@ -78,6 +78,14 @@ public sealed partial class HubOptions
     public int NewRoomsPerMinute { get; init; } = 600;
 
     /// <summary>
+    /// Rooms this server knows at most: with a history in the store, configured, or open. A <c>join</c> or
+    /// <c>publish</c> that would create one more gets <c>room_limit</c>; existing rooms are not affected. Each known room
+    /// holds its name in memory and a row in the store for as long as the store keeps it, so the allowances per minute
+    /// alone bound only how fast they accumulate. Default 100,000; 0: no limit.
+    /// </summary>
+    public int MaxRooms { get; init; } = 100_000;
+
+    /// <summary>
     /// Rooms one connection may be in at once (each holds a subscription and presence in a room that then stays
     /// open); a <c>join</c> beyond it gets the error <c>too_many_rooms</c>. Default 128.
     /// </summary>

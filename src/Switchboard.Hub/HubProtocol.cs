@@ -39,6 +39,8 @@ public static class HubErrorCodes
     public const string Busy = "busy";
     /// <summary>The connection (or the server) created too many new rooms lately; retry later (<c>retryAfterMs</c>).</summary>
     public const string TooManyNewRooms = "too_many_new_rooms";
+    /// <summary>The server holds <see cref="HubOptions.MaxRooms"/> rooms: no new room can be created (existing ones work).</summary>
+    public const string RoomLimit = "room_limit";
 }
 
 /// <summary>The hub protocol's version, sent in <c>welcome</c>, and how the hub writes the protocol's messages.</summary>

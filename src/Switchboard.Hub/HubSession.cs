@@ -179,6 +179,11 @@ public sealed class HubSession
             Reply(HubProtocol.Error(HubErrorCodes.TooManyNewRooms, $"{refused.Message}; '{name}' was not created. Use existing rooms, or retry later.", refused.RetryAfter, cmd.Ref));
             return null;
         }
+        catch (RoomLimitReachedException full)
+        {
+            Reply(HubProtocol.Error(HubErrorCodes.RoomLimit, $"{full.Message}; '{name}' was not created. Use existing rooms.", cmd.Ref));
+            return null;
+        }
         catch (Exception)
         {
             Reply(HubProtocol.Error(HubErrorCodes.Internal, "The room could not be opened; try again.", cmd.Ref));

@@ -86,7 +86,7 @@ internal static class ServerApi
 
             return await PublishAsync(runtime.Hub, room, body.Text!, body.Id!, body.Name, r => TypedResults.Ok(new ApiPublished(r.Message.Offset, r.Duplicate))).ConfigureAwait(false);
         }).WithName("PublishToRoom").WithSummary("Publishes a message to a room; answers once it is committed.")
-            .Produces<ApiPublished>().ProducesProblem(400).ProducesProblem(401).ProducesProblem(404).ProducesProblem(429);
+            .Produces<ApiPublished>().ProducesProblem(400).ProducesProblem(401).ProducesProblem(404).ProducesProblem(429).ProducesProblem(507);
 
         api.MapPost("/publish", async (ApiMultiPublish body) =>
         {
@@ -114,7 +114,7 @@ internal static class ServerApi
 
             return TypedResults.Ok(published);
         }).WithName("PublishToRooms").WithSummary("Publishes one message to several rooms: an offset per room.")
-            .Produces<List<ApiRoomPublished>>().ProducesProblem(400).ProducesProblem(401).ProducesProblem(404).ProducesProblem(429);
+            .Produces<List<ApiRoomPublished>>().ProducesProblem(400).ProducesProblem(401).ProducesProblem(404).ProducesProblem(429).ProducesProblem(507);
 
         api.MapGet("/rooms/{room}/messages", async (string room, long? after, int? limit) =>
         {
@@ -206,6 +206,10 @@ internal static class ServerApi
         {
             return Results.Problem(statusCode: 429, title: "Too many new rooms", detail: e.Message,
                 extensions: new Dictionary<string, object?> { ["retryAfterSeconds"] = (int)Math.Ceiling(e.RetryAfter.TotalSeconds) });
+        }
+        catch (RoomLimitReachedException e)
+        {
+            return Results.Problem(statusCode: 507, title: "Room limit reached", detail: e.Message);
         }
         catch (InvalidOperationException) when (!hub.RoomExists(room))
         {
