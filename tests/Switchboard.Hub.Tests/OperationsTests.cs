@@ -43,7 +43,7 @@ public class OperationsTests
     }
 
     [Fact]
-    public async Task The_sqlite_logs_size_and_its_cached_rooms_are_on_metrics()
+    public async Task The_sqlite_logs_size_its_cached_rooms_and_the_rooms_known_are_on_metrics()
     {
         HubTestServer server = await HubTestServer.StartAsync(null); // the default store: SQLite
         try
@@ -56,6 +56,8 @@ public class OperationsTests
             Dictionary<string, double> values = await ScrapeAsync(server);
             Assert.True(values["switchboard_sqlite_wal_bytes"] > 4096, $"log {values["switchboard_sqlite_wal_bytes"]} bytes"); // a committed page and its header
             Assert.True(values["switchboard_sqlite_cached_rooms"] >= 1); // the room just published to
+            Assert.Equal(server.Hub.KnownRooms, values["switchboard_rooms_known"]);
+            Assert.True(server.Hub.KnownRooms >= 2, $"{server.Hub.KnownRooms} rooms known"); // "general" and that room
         }
         finally
         {
