@@ -10,8 +10,9 @@ namespace Switchboard.Stores.Sqlite;
 /// before it is acknowledged); one writer connection owns every write and batches all requests waiting at that
 /// moment (publishes to any number of rooms) into one transaction, so many publishes share one fsync. Reads use
 /// their own pooled connections and never wait for the writer. The writer keeps its statement journals (a savepoint
-/// per request) in memory: SQLite otherwise moves one past 64 KiB into a temporary file outside the data directory
-/// (in <c>/var/tmp</c> on Linux), which costs a write per page and fails where that directory is not writable.
+/// per request when a batch that failed runs again, and SQLite's own per statement) in memory: SQLite otherwise moves
+/// one past 64 KiB into a temporary file outside the data directory (in <c>/var/tmp</c> on Linux), which costs a
+/// write per page and fails where that directory is not writable.
 /// </summary>
 public sealed class SqliteMessageStore : IMessageStore
 {
