@@ -429,6 +429,11 @@ public sealed class SwitchboardServerOptions
             yield return "Switchboard:Hub:MaxRoomsPerConnection must be positive.";
         }
 
+        if (Hub.MaxRooms < 0)
+        {
+            yield return "Switchboard:Hub:MaxRooms must be zero (no limit) or more.";
+        }
+
         if (Hub.RecentCacheSize < 0 || Hub.RecentCacheBytes < 0 || Hub.IdleRoomRelease < TimeSpan.Zero)
         {
             yield return "Switchboard:Hub: RecentCacheSize, RecentCacheBytes and IdleRoomRelease must be zero or more.";

@@ -95,6 +95,7 @@ public class ConfigurationTests
     [InlineData("""{"Switchboard":{"Hub":{"Retention":{"MaxCount":0}}}}""", "retention")]
     [InlineData("""{"Switchboard":{"Hub":{"RecentCacheBytes":-1}}}""", "RecentCacheBytes")]
     [InlineData("""{"Switchboard":{"Hub":{"MaxRoomsPerConnection":0}}}""", "MaxRoomsPerConnection")]
+    [InlineData("""{"Switchboard":{"Hub":{"MaxRooms":-1}}}""", "MaxRooms")]
     [InlineData("""{"Switchboard":{"Hub":{"PublishRateLimit":5,"PublishBurst":0}}}""", "PublishBurst")]
     [InlineData("""{"Switchboard":{"Hub":{"IdleRoomRelease":"-00:01:00"}}}""", "IdleRoomRelease")]
     [InlineData("""{"Switchboard":{"Transport":"uring"}}""", "Switchboard:Transport")]
