@@ -4,16 +4,12 @@ using Switchboard.Stores.Sqlite;
 
 namespace Switchboard.Stores.Tests;
 
-public sealed class SqliteCheckpointTests : IDisposable
+public sealed class SqliteCheckpointTests() : TempDirectoryTests("switchboard-checkpoint-")
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("switchboard-checkpoint-").FullName;
-
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
-
     [Fact]
     public async Task The_log_is_copied_into_the_database_in_the_background_not_by_the_writer()
     {
-        string path = Path.Combine(_dir, "store.db");
+        string path = Path.Combine(Dir, "store.db");
         var time = new FakeTimeProvider();
         await using SqliteMessageStore store = await SqliteMessageStore.OpenAsync(path, time);
         long before = new FileInfo(path).Length;
@@ -39,7 +35,7 @@ public sealed class SqliteCheckpointTests : IDisposable
     [Fact]
     public async Task The_writer_holds_a_batch_in_its_own_cache_and_its_statement_journals_in_memory()
     {
-        await using SqliteMessageStore store = await SqliteMessageStore.OpenAsync(Path.Combine(_dir, "store.db"), new FakeTimeProvider());
+        await using SqliteMessageStore store = await SqliteMessageStore.OpenAsync(Path.Combine(Dir, "store.db"), new FakeTimeProvider());
 
         Assert.Equal(-SqliteMessageStore.WriterCacheKiB, await store.WriterPragmaAsync("cache_size")); // SQLite's default: -2000
         Assert.Equal(2, await store.WriterPragmaAsync("temp_store")); // 2: memory; the default (0) is a file in /var/tmp
@@ -48,7 +44,7 @@ public sealed class SqliteCheckpointTests : IDisposable
     [Fact]
     public async Task A_request_that_fails_fails_alone_and_the_rest_of_its_batch_commits()
     {
-        string path = Path.Combine(_dir, "store.db");
+        string path = Path.Combine(Dir, "store.db");
         var time = new FakeTimeProvider();
         await using (SqliteMessageStore store = await SqliteMessageStore.OpenAsync(path, time))
         {
@@ -84,7 +80,7 @@ public sealed class SqliteCheckpointTests : IDisposable
     [Fact]
     public async Task After_a_batch_that_fails_as_a_whole_rooms_are_what_the_database_holds()
     {
-        string path = Path.Combine(_dir, "store.db");
+        string path = Path.Combine(Dir, "store.db");
         var time = new FakeTimeProvider();
         await using SqliteMessageStore store = await SqliteMessageStore.OpenAsync(path, time);
         await store.AppendAsync("a", [new NewMessage("m0", "u", "n", "t0", time.GetUtcNow())]);
@@ -122,7 +118,7 @@ public sealed class SqliteCheckpointTests : IDisposable
     public async Task The_writers_cache_of_rooms_stays_within_its_bound_and_rooms_read_again_are_right()
     {
         var time = new FakeTimeProvider();
-        await using SqliteMessageStore store = await SqliteMessageStore.OpenAsync(Path.Combine(_dir, "store.db"), time);
+        await using SqliteMessageStore store = await SqliteMessageStore.OpenAsync(Path.Combine(Dir, "store.db"), time);
         await store.AppendAsync("first", [new NewMessage("m1", "u", "n", "t1", time.GetUtcNow()), new NewMessage("m2", "u", "n", "t2", time.GetUtcNow())]);
         await store.TrimAsync("first", new RetentionPolicy(1, null), time.GetUtcNow());
 
@@ -147,7 +143,7 @@ public sealed class SqliteCheckpointTests : IDisposable
     {
         // The background checkpointer's clock never moves: only the writer's own bound (16,000 pages) limits the log.
         var time = new FakeTimeProvider();
-        await using SqliteMessageStore store = await SqliteMessageStore.OpenAsync(Path.Combine(_dir, "store.db"), time);
+        await using SqliteMessageStore store = await SqliteMessageStore.OpenAsync(Path.Combine(Dir, "store.db"), time);
         const long Frame = 4096 + 24;
         long bound = WalCheckpointer.WriterBoundPages * Frame, batch = 0, largest = 0, written = 0;
         string text = new('x', 100_000); // ~25 pages a message

@@ -4,16 +4,12 @@ using Switchboard.Stores.Sqlite;
 
 namespace Switchboard.Stores.Tests;
 
-public sealed class SqliteSchemaTests : IDisposable
+public sealed class SqliteSchemaTests() : TempDirectoryTests("switchboard-schema-")
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("switchboard-schema-").FullName;
-
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
-
     [Fact]
     public async Task The_idempotency_index_leads_with_the_message_id_so_a_commit_appends_at_its_end()
     {
-        string path = Path.Combine(_dir, "store.db");
+        string path = Path.Combine(Dir, "store.db");
         await using (SqliteMessageStore store = await SqliteMessageStore.OpenAsync(path))
         {
             await store.AppendAsync("r", [new NewMessage("a", "u", "n", "t", DateTimeOffset.UnixEpoch)]);
@@ -26,7 +22,7 @@ public sealed class SqliteSchemaTests : IDisposable
     [Fact]
     public async Task A_database_made_with_the_room_first_index_opens_with_the_new_one_and_still_recognises_retries()
     {
-        string path = Path.Combine(_dir, "old.db");
+        string path = Path.Combine(Dir, "old.db");
         await using (var c = new SqliteConnection($"Data Source={path};Pooling=False"))
         {
             await c.OpenAsync();
