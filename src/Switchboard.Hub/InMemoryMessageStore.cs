@@ -85,7 +85,7 @@ public sealed class InMemoryMessageStore : IMessageStore
         lock (_rooms)
         {
             List<StoredMessage> list = Get(room).Messages;
-            int start = LowerBound(list, afterOffset + 1);
+            int start = afterOffset == long.MaxValue ? list.Count : LowerBound(list, afterOffset + 1); // + 1 would wrap to the start
             return ValueTask.FromResult<IReadOnlyList<StoredMessage>>(list.GetRange(start, Math.Min(limit, list.Count - start)));
         }
     }

@@ -102,6 +102,19 @@ public abstract class MessageStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Reads_stay_inside_their_room_whatever_the_offset()
+    {
+        await Store.AppendAsync("a", [Msg("a1"), Msg("a2")]);
+        await Store.AppendAsync("b", [Msg("b1"), Msg("b2")]);
+        await Store.AppendAsync("c", [Msg("c1")]);
+        Assert.Equal(["b1", "b2"], (await Store.ReadAfterAsync("b", long.MinValue, 10)).Select(m => m.Id));
+        Assert.Equal(["b1", "b2"], (await Store.ReadBeforeAsync("b", long.MaxValue, 10)).Select(m => m.Id));
+        Assert.Empty(await Store.ReadAfterAsync("b", long.MaxValue, 10));
+        Assert.Empty(await Store.ReadBeforeAsync("b", long.MinValue, 10));
+        Assert.Empty(await Store.ReadBeforeAsync("b", 1, 10));
+    }
+
+    [Fact]
     public async Task Retention_by_count_and_age_removes_only_a_prefix()
     {
         await Store.AppendAsync("r", [.. Enumerable.Range(1, 20).Select(i => Msg(i.ToString(System.Globalization.CultureInfo.InvariantCulture), time: T0.AddMinutes(i)))]);
