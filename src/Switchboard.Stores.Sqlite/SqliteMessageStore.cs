@@ -26,7 +26,7 @@ public sealed class SqliteMessageStore : IMessageStore
     private RawStatement? _savepoint, _release, _rollbackTo, _insert, _updateHead; // run per request or per message
     private SqliteTransaction? _tx; // the batch's transaction, which every command must name
     private readonly Channel<Request> _requests = Channel.CreateUnbounded<Request>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly Dictionary<string, RoomState> _rooms = new(StringComparer.Ordinal); // writer-owned cache, see RoomCacheLimit
+    private readonly Dictionary<string, KnownRoom> _rooms = new(StringComparer.Ordinal); // writer-owned cache, see RoomCacheLimit
     private readonly Task _loop;
     private readonly WalCheckpointer _checkpointer;
 
@@ -102,10 +102,6 @@ public sealed class SqliteMessageStore : IMessageStore
         string cs = new SqliteConnectionStringBuilder { DataSource = full, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = true, DefaultTimeout = 30 }.ToString();
         var writer = new SqliteConnection(cs);
         await writer.OpenAsync(cancellationToken).ConfigureAwait(false);
-        // The idempotency index leads with the message id, not the room: ids sort by time (MessageIds), so every
-        // commit's new entries land together at the index's end, a few pages whatever the number of rooms. Led by
-        // the room, each room's entries had a leaf of their own and a commit rewrote one more 4 KiB page per room.
-        // A database made with that index gets this one when it opens (built once, from the table).
         await ExecAsync(writer, $"""
             PRAGMA journal_mode = WAL;
             PRAGMA synchronous = FULL;
@@ -114,25 +110,8 @@ public sealed class SqliteMessageStore : IMessageStore
             PRAGMA busy_timeout = 30000;
             PRAGMA cache_size = -{WriterCacheKiB};
             PRAGMA temp_store = MEMORY;
-            CREATE TABLE IF NOT EXISTS rooms (
-                name  TEXT PRIMARY KEY,
-                epoch TEXT NOT NULL,
-                head  INTEGER NOT NULL,
-                first INTEGER NOT NULL
-            ) WITHOUT ROWID;
-            CREATE TABLE IF NOT EXISTS messages (
-                room    TEXT NOT NULL,
-                seq     INTEGER NOT NULL,
-                id      TEXT NOT NULL,
-                user_id TEXT NOT NULL,
-                name    TEXT NOT NULL,
-                text    TEXT NOT NULL,
-                time_ms INTEGER NOT NULL,
-                PRIMARY KEY (room, seq)
-            ) WITHOUT ROWID;
-            DROP INDEX IF EXISTS messages_idempotency;
-            CREATE UNIQUE INDEX IF NOT EXISTS messages_by_id ON messages (id, room, user_id);
             """).ConfigureAwait(false);
+        await SqliteSchema.CreateOrUpgradeAsync(writer, cancellationToken).ConfigureAwait(false);
         return new SqliteMessageStore(cs, writer, time);
     }
 
@@ -168,7 +147,7 @@ public sealed class SqliteMessageStore : IMessageStore
 
     private sealed class OpenRequest(string room) : Request<RoomState>
     {
-        public override void Execute(SqliteMessageStore store) => SetResult(store.OpenRoom(room));
+        public override void Execute(SqliteMessageStore store) => SetResult(store.OpenRoom(room).State);
     }
 
     private sealed class AppendRequest(string room, IReadOnlyList<NewMessage> messages) : Request<IReadOnlyList<AppendResult>>
@@ -360,68 +339,86 @@ public sealed class SqliteMessageStore : IMessageStore
         return cached;
     }
 
-    private RoomState OpenRoom(string room)
+    /// <summary>A room's number in the database (<c>rooms.rid</c>, what its messages carry) and its state.</summary>
+    private readonly record struct KnownRoom(long Id, RoomState State);
+
+    private KnownRoom OpenRoom(string room)
     {
-        if (_rooms.TryGetValue(room, out RoomState state))
+        if (_rooms.TryGetValue(room, out KnownRoom known))
         {
-            return state;
+            return known;
         }
 
         using (SqliteCommand select = _writer.CreateCommand())
         {
-            select.CommandText = "SELECT epoch, head, first FROM rooms WHERE name = $room";
+            select.CommandText = "SELECT rid, epoch, head, first FROM rooms WHERE name = $room";
             select.Parameters.AddWithValue("$room", room);
             using SqliteDataReader reader = select.ExecuteReader();
             if (reader.Read())
             {
-                state = new RoomState(reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2));
-                Cache(room, state);
-                return state;
+                known = new KnownRoom(reader.GetInt64(0), new RoomState(reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3)));
+                Cache(room, known);
+                return known;
             }
         }
 
-        state = new RoomState(Guid.NewGuid().ToString("N")[..12], 0, 1);
+        var state = new RoomState(Guid.NewGuid().ToString("N")[..12], 0, 1);
         using SqliteCommand insert = _writer.CreateCommand();
-        insert.CommandText = "INSERT INTO rooms (name, epoch, head, first) VALUES ($room, $epoch, 0, 1)";
+        insert.CommandText = """
+            INSERT INTO rooms (name, rid, epoch, head, first)
+                VALUES ($room, (SELECT COALESCE(MAX(rid), 0) + 1 FROM rooms), $epoch, 0, 1)
+                RETURNING rid
+            """;
         insert.Parameters.AddWithValue("$room", room);
         insert.Parameters.AddWithValue("$epoch", state.Epoch);
-        insert.ExecuteNonQuery();
-        Cache(room, state);
-        return state;
+        long rid = (long)insert.ExecuteScalar()!;
+        if (rid > SqliteSchema.MaxRoomId)
+        {
+            // Rolled back with the batch: the request fails, nothing is created.
+            throw new InvalidOperationException($"Room '{room}' cannot be created: the database has numbered the most rooms it can ({SqliteSchema.MaxRoomId}).");
+        }
+
+        known = new KnownRoom(rid, state);
+        Cache(room, known);
+        return known;
     }
 
-    private void Cache(string room, RoomState state)
+    private void Cache(string room, KnownRoom known)
     {
         if (_rooms.Count >= RoomCacheLimit && !_rooms.ContainsKey(room))
         {
             _rooms.Clear();
         }
 
-        _rooms[room] = state;
+        _rooms[room] = known;
     }
 
     private IReadOnlyList<AppendResult> Append(string room, IReadOnlyList<NewMessage> messages)
     {
-        RoomState state = OpenRoom(room);
+        (long rid, RoomState state) = OpenRoom(room);
         var results = new List<AppendResult>(messages.Count);
         SqliteCommand find = Statement(ref _find, "SELECT seq, name, text, time_ms FROM messages WHERE room = $room AND user_id = $user AND id = $id",
-            ("$room", SqliteType.Text), ("$user", SqliteType.Text), ("$id", SqliteType.Text));
+            ("$room", SqliteType.Integer), ("$user", SqliteType.Text), ("$id", SqliteType.Text));
         SqliteParameter fRoom = find.Parameters[0], fUser = find.Parameters[1], fId = find.Parameters[2];
         // Insert first and look the original up only when the id was taken: one index probe per new message, not two.
         RawStatement insert = Raw(ref _insert,
-            "INSERT INTO messages (room, seq, id, user_id, name, text, time_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id, room, user_id) DO NOTHING");
-        fRoom.Value = room;
-        insert.Bind(1, room);
+            "INSERT INTO messages (k, id, user_id, name, text, time_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id, room, user_id) DO NOTHING");
+        fRoom.Value = rid;
         long head = state.Head;
         foreach (NewMessage m in messages)
         {
+            if (head == SqliteSchema.MaxOffset)
+            {
+                throw new InvalidOperationException($"Room '{room}' is full: its offsets reached {SqliteSchema.MaxOffset}.");
+            }
+
             long ms = m.Time.ToUnixTimeMilliseconds();
-            insert.Bind(2, head + 1);
-            insert.Bind(3, m.Id);
-            insert.Bind(4, m.UserId);
-            insert.Bind(5, m.Name);
-            insert.Bind(6, m.Text);
-            insert.Bind(7, ms);
+            insert.Bind(1, SqliteSchema.Key(rid, head + 1));
+            insert.Bind(2, m.Id);
+            insert.Bind(3, m.UserId);
+            insert.Bind(4, m.Name);
+            insert.Bind(5, m.Text);
+            insert.Bind(6, ms);
             if (insert.Execute() == 1)
             {
                 head++;
@@ -446,7 +443,7 @@ public sealed class SqliteMessageStore : IMessageStore
             update.Bind(1, head);
             update.Bind(2, room);
             update.Execute();
-            Cache(room, state with { Head = head });
+            Cache(room, new KnownRoom(rid, state with { Head = head }));
         }
 
         return results;
@@ -454,23 +451,25 @@ public sealed class SqliteMessageStore : IMessageStore
 
     private RoomState Reset(string room)
     {
+        long rid = OpenRoom(room).Id;
         var state = new RoomState(Guid.NewGuid().ToString("N")[..12], 0, 1);
         using SqliteCommand reset = _writer.CreateCommand();
         reset.CommandText = """
-            DELETE FROM messages WHERE room = $room;
-            INSERT INTO rooms (name, epoch, head, first) VALUES ($room, $epoch, 0, 1)
-                ON CONFLICT (name) DO UPDATE SET epoch = excluded.epoch, head = 0, first = 1;
+            DELETE FROM messages WHERE k >= $from AND k < $to;
+            UPDATE rooms SET epoch = $epoch, head = 0, first = 1 WHERE rid = $rid;
             """;
-        reset.Parameters.AddWithValue("$room", room);
+        reset.Parameters.AddWithValue("$from", SqliteSchema.Key(rid, 0));
+        reset.Parameters.AddWithValue("$to", SqliteSchema.Key(rid + 1, 0));
+        reset.Parameters.AddWithValue("$rid", rid);
         reset.Parameters.AddWithValue("$epoch", state.Epoch);
         reset.ExecuteNonQuery();
-        Cache(room, state);
+        Cache(room, new KnownRoom(rid, state));
         return state;
     }
 
     private RoomState Trim(string room, RetentionPolicy policy, DateTimeOffset now)
     {
-        RoomState state = OpenRoom(room);
+        (long rid, RoomState state) = OpenRoom(room);
         long first = state.First;
         if (policy.MaxCount is long max)
         {
@@ -480,8 +479,10 @@ public sealed class SqliteMessageStore : IMessageStore
         if (policy.MaxAge is TimeSpan age)
         {
             using SqliteCommand oldest = _writer.CreateCommand();
-            oldest.CommandText = "SELECT MIN(seq) FROM messages WHERE room = $room AND time_ms >= $cutoff";
-            oldest.Parameters.AddWithValue("$room", room);
+            // The first in offset order young enough to keep: the scan stops there instead of reading the whole room.
+            oldest.CommandText = "SELECT seq FROM messages WHERE k > $from AND k < $to AND time_ms >= $cutoff ORDER BY k LIMIT 1";
+            oldest.Parameters.AddWithValue("$from", SqliteSchema.Key(rid, 0));
+            oldest.Parameters.AddWithValue("$to", SqliteSchema.Key(rid + 1, 0));
             oldest.Parameters.AddWithValue("$cutoff", (now - age).ToUnixTimeMilliseconds());
             object? v = oldest.ExecuteScalar();
             first = Math.Max(first, v is long s ? s : state.Head + 1);
@@ -493,12 +494,14 @@ public sealed class SqliteMessageStore : IMessageStore
         }
 
         using SqliteCommand delete = _writer.CreateCommand();
-        delete.CommandText = "DELETE FROM messages WHERE room = $room AND seq < $first; UPDATE rooms SET first = $first WHERE name = $room";
-        delete.Parameters.AddWithValue("$room", room);
+        delete.CommandText = "DELETE FROM messages WHERE k > $from AND k < $to; UPDATE rooms SET first = $first WHERE rid = $rid";
+        delete.Parameters.AddWithValue("$from", SqliteSchema.Key(rid, 0));
+        delete.Parameters.AddWithValue("$to", SqliteSchema.Key(rid, first));
+        delete.Parameters.AddWithValue("$rid", rid);
         delete.Parameters.AddWithValue("$first", first);
         delete.ExecuteNonQuery();
         state = state with { First = first };
-        Cache(room, state);
+        Cache(room, new KnownRoom(rid, state));
         return state;
     }
 
@@ -525,13 +528,24 @@ public sealed class SqliteMessageStore : IMessageStore
 
     /// <inheritdoc />
     public ValueTask<IReadOnlyList<StoredMessage>> ReadAfterAsync(string room, long afterOffset, int limit, CancellationToken cancellationToken = default) =>
-        ReadAsync("SELECT seq, id, user_id, name, text, time_ms FROM messages WHERE room = $room AND seq > $offset ORDER BY seq LIMIT $limit",
-            room, afterOffset, limit, reverse: false, cancellationToken);
+        ReadAsync(ReadAfterSql, room, afterOffset, limit, reverse: false, cancellationToken);
 
     /// <inheritdoc />
     public ValueTask<IReadOnlyList<StoredMessage>> ReadBeforeAsync(string room, long beforeOffset, int limit, CancellationToken cancellationToken = default) =>
-        ReadAsync("SELECT seq, id, user_id, name, text, time_ms FROM messages WHERE room = $room AND seq < $offset ORDER BY seq DESC LIMIT $limit",
-            room, beforeOffset, limit, reverse: true, cancellationToken);
+        ReadAsync(ReadBeforeSql, room, beforeOffset, limit, reverse: true, cancellationToken);
+
+    // A room's messages are one range of row ids (SqliteSchema.Key): the room's number, then a range scan of the table.
+    private static readonly string ReadAfterSql = $"""
+        SELECT m.seq, m.id, m.user_id, m.name, m.text, m.time_ms FROM rooms r
+        JOIN messages m ON m.k > (r.rid << {SqliteSchema.OffsetBits}) + $offset AND m.k < ((r.rid + 1) << {SqliteSchema.OffsetBits})
+        WHERE r.name = $room ORDER BY m.k LIMIT $limit
+        """;
+
+    private static readonly string ReadBeforeSql = $"""
+        SELECT m.seq, m.id, m.user_id, m.name, m.text, m.time_ms FROM rooms r
+        JOIN messages m ON m.k > (r.rid << {SqliteSchema.OffsetBits}) AND m.k < (r.rid << {SqliteSchema.OffsetBits}) + $offset
+        WHERE r.name = $room ORDER BY m.k DESC LIMIT $limit
+        """;
 
     // SQLite's "async" methods run synchronously on the caller's thread, and the caller may be a socket engine thread
     // running I/O continuations inline: reads go to the thread pool so that a large page never stalls other sockets.
@@ -545,7 +559,7 @@ public sealed class SqliteMessageStore : IMessageStore
         using SqliteCommand cmd = c.CreateCommand();
         cmd.CommandText = sql;
         cmd.Parameters.AddWithValue("$room", room);
-        cmd.Parameters.AddWithValue("$offset", offset);
+        cmd.Parameters.AddWithValue("$offset", Math.Clamp(offset, 0, SqliteSchema.MaxOffset + 1)); // the range stays inside the room's keys
         cmd.Parameters.AddWithValue("$limit", limit);
         var list = new List<StoredMessage>(Math.Min(limit, 1024));
         using SqliteDataReader r = cmd.ExecuteReader();
