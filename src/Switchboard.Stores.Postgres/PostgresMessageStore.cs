@@ -4,15 +4,21 @@ using Switchboard.Hub;
 namespace Switchboard.Stores.Postgres;
 
 /// <summary>
-/// <see cref="IMessageStore"/> on PostgreSQL. Each append batch is one transaction that locks its room's row
-/// (<c>SELECT … FOR UPDATE</c>), so offsets stay dense even with several writers; commits are durable
-/// (<c>synchronous_commit</c> on, the default) before the batch is acknowledged.
+/// <see cref="IMessageStore"/> on PostgreSQL. Appends go through one writer per store (<see cref="PostgresAppendWriter"/>),
+/// which puts the appends waiting at that moment, to any rooms, into one transaction that locks their rooms' rows
+/// (<c>SELECT … FOR UPDATE</c>), so offsets stay dense even with several servers writing; commits are durable
+/// (<c>synchronous_commit</c> on, the default) before an append is acknowledged.
 /// </summary>
 public sealed class PostgresMessageStore : IMessageStore
 {
     private readonly NpgsqlDataSource _data;
+    private readonly PostgresAppendWriter _writer;
 
-    private PostgresMessageStore(NpgsqlDataSource data) => _data = data;
+    private PostgresMessageStore(NpgsqlDataSource data)
+    {
+        _data = data;
+        _writer = new PostgresAppendWriter(data);
+    }
 
     /// <summary>True when PostgreSQL answers a trivial query within <paramref name="timeout"/> (for health checks).</summary>
     public async Task<bool> PingAsync(TimeSpan timeout)
@@ -94,135 +100,27 @@ public sealed class PostgresMessageStore : IMessageStore
     }
 
     /// <inheritdoc />
-    public async ValueTask<IReadOnlyList<AppendResult>> AppendAsync(string room, IReadOnlyList<NewMessage> messages, CancellationToken cancellationToken = default)
-    {
-        // Three round trips per batch, whatever its size: (1) create the room if needed, lock its row and find which of
-        // the batch's ids are stored already; (2) insert the new messages as arrays and move the head; (3) commit. The
-        // room's row lock (every writer takes it first) keeps the ids found in (1) true until the commit, so the offsets
-        // assigned here stay dense.
-        int count = messages.Count;
-        string[] users = new string[count], ids = new string[count];
-        for (int i = 0; i < count; i++)
-        {
-            users[i] = PgText.Encode(messages[i].UserId);
-            ids[i] = PgText.Encode(messages[i].Id);
-        }
+    public bool AppendsInIssueOrder => true; // one writer per store takes appends in the order they were queued
 
-        await using NpgsqlConnection c = await _data.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using NpgsqlTransaction tx = await c.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        RoomState state;
-        var stored = new Dictionary<(string User, string Id), StoredMessage>();
-        await using (NpgsqlBatch find = new(c, tx)
-        {
-            BatchCommands =
-            {
-                new NpgsqlBatchCommand(CreateRoomSql)
-                {
-                    Parameters = { new() { Value = room }, new() { Value = NewEpoch() } },
-                },
-                new NpgsqlBatchCommand("SELECT epoch, head, first FROM switchboard_rooms WHERE name = $1 FOR UPDATE") { Parameters = { new() { Value = room } } },
-                new NpgsqlBatchCommand(FindStoredSql)
-                {
-                    Parameters = { new() { Value = room }, new() { Value = users }, new() { Value = ids } },
-                },
-            },
-        })
-        {
-            await using NpgsqlDataReader r = await find.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            await NextRowsAsync(r, cancellationToken).ConfigureAwait(false); // the room's row
-            await r.ReadAsync(cancellationToken).ConfigureAwait(false);
-            state = new RoomState(r.GetString(0), r.GetInt64(1), r.GetInt64(2));
-            await r.NextResultAsync(cancellationToken).ConfigureAwait(false);
-            await NextRowsAsync(r, cancellationToken).ConfigureAwait(false); // the ids stored already
-            while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                string user = r.GetString(0), id = r.GetString(1);
-                stored[(user, id)] = new StoredMessage(r.GetInt64(2), PgText.Decode(id), PgText.Decode(user), PgText.Decode(r.GetString(3)), PgText.Decode(r.GetString(4)),
-                    DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(5)));
-            }
-        }
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<AppendResult>> AppendAsync(string room, IReadOnlyList<NewMessage> messages, CancellationToken cancellationToken = default) =>
+        await _writer.AppendAsync(room, messages).ConfigureAwait(false);
 
-        var results = new AppendResult[count];
-        var fresh = new List<int>(count);
-        long head = state.Head;
-        for (int i = 0; i < count; i++)
-        {
-            NewMessage m = messages[i];
-            if (stored.TryGetValue((users[i], ids[i]), out StoredMessage? original))
-            {
-                results[i] = new AppendResult(original, true); // stored before, or earlier in this batch
-                continue;
-            }
+    /// <summary>Keeps the writer from starting a transaction until <paramref name="release"/> completes (tests).</summary>
+    internal Task HoldWriterAsync(Task release) => _writer.HoldAsync(release);
 
-            long ms = m.Time.ToUnixTimeMilliseconds();
-            var message = new StoredMessage(++head, m.Id, m.UserId, m.Name, m.Text, DateTimeOffset.FromUnixTimeMilliseconds(ms));
-            stored[(users[i], ids[i])] = message;
-            results[i] = new AppendResult(message, false);
-            fresh.Add(i);
-        }
-
-        if (fresh.Count > 0)
-        {
-            var seqs = new long[fresh.Count];
-            var times = new long[fresh.Count];
-            string[] newIds = new string[fresh.Count], newUsers = new string[fresh.Count], names = new string[fresh.Count], texts = new string[fresh.Count];
-            for (int k = 0; k < fresh.Count; k++)
-            {
-                int i = fresh[k];
-                StoredMessage m = results[i].Message;
-                (seqs[k], newIds[k], newUsers[k], names[k], texts[k], times[k]) =
-                    (m.Offset, ids[i], users[i], PgText.Encode(m.Name), PgText.Encode(m.Text), m.Time.ToUnixTimeMilliseconds());
-            }
-
-            await using NpgsqlBatch write = new(c, tx)
-            {
-                BatchCommands =
-                {
-                    new NpgsqlBatchCommand("""
-                        INSERT INTO switchboard_messages (room, seq, id, user_id, name, text, time_ms)
-                        SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])
-                        """)
-                    {
-                        Parameters =
-                        {
-                            new() { Value = room }, new() { Value = seqs }, new() { Value = newIds }, new() { Value = newUsers },
-                            new() { Value = names }, new() { Value = texts }, new() { Value = times },
-                        },
-                    },
-                    new NpgsqlBatchCommand("UPDATE switchboard_rooms SET head = $1 WHERE name = $2") { Parameters = { new() { Value = head }, new() { Value = room } } },
-                },
-            };
-            await write.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-
-        await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
-        return results;
-    }
-
-    /// <summary>
-    /// Which of a batch's (user, id) pairs ($2, $3) room $1 holds already: one probe of the unique index per pair. Written
-    /// as a join, PostgreSQL planned it as a hash join over the room's whole history once the room held more rows than
-    /// the batch has ids (its estimate for the index probes was higher than for scanning the room): every batch then read
-    /// every stored message of its room, and the database's CPU, not its commits, bounded a room at ~5,000 publishes/s.
-    /// The <c>LIMIT</c> keeps the subquery from being merged into a join, so it runs once per pair, as an index probe.
-    /// </summary>
-    internal const string FindStoredSql = """
-        SELECT m.user_id, m.id, m.seq, m.name, m.text, m.time_ms
-        FROM unnest($2::text[], $3::text[]) AS k(user_id, id)
-        CROSS JOIN LATERAL (
-            SELECT * FROM switchboard_messages s WHERE s.room = $1 AND s.user_id = k.user_id AND s.id = k.id LIMIT 1
-        ) AS m
-        """;
+    /// <summary>Shared transactions that failed and ran again one append each (tests).</summary>
+    internal int SplitTransactions => _writer.SplitTransactions;
 
     /// <summary>Moves a batch's reader past results that carry no rows (statements that return none).</summary>
-    private static async Task NextRowsAsync(NpgsqlDataReader r, CancellationToken ct)
+    internal static async Task NextRowsAsync(NpgsqlDataReader r, CancellationToken ct)
     {
         while (r.FieldCount == 0 && await r.NextResultAsync(ct).ConfigureAwait(false))
         {
         }
     }
 
-    private static string NewEpoch() => Guid.NewGuid().ToString("N")[..12];
+    internal static string NewEpoch() => Guid.NewGuid().ToString("N")[..12];
 
     /// <inheritdoc />
     public ValueTask<IReadOnlyList<StoredMessage>> ReadAfterAsync(string room, long afterOffset, int limit, CancellationToken cancellationToken = default) =>
@@ -328,7 +226,11 @@ public sealed class PostgresMessageStore : IMessageStore
     }
 
     /// <inheritdoc />
-    public ValueTask DisposeAsync() => _data.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await _writer.DisposeAsync().ConfigureAwait(false); // what is queued is written first
+        await _data.DisposeAsync().ConfigureAwait(false);
+    }
 }
 
 /// <summary>

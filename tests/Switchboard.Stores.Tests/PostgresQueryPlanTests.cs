@@ -27,8 +27,8 @@ public sealed class PostgresQueryPlanTests(PostgresServer server)
             await analyze.ExecuteNonQueryAsync(); // the statistics a long-running database has
         }
 
-        await using NpgsqlCommand explain = data.CreateCommand("EXPLAIN (FORMAT JSON) " + PostgresMessageStore.FindStoredSql);
-        explain.Parameters.AddWithValue("r");
+        await using NpgsqlCommand explain = data.CreateCommand("EXPLAIN (FORMAT JSON) " + PostgresAppendWriter.FindStoredSql);
+        explain.Parameters.AddWithValue(Enumerable.Repeat("r", 256).ToArray());
         explain.Parameters.AddWithValue(Enumerable.Repeat("u", 256).ToArray());
         explain.Parameters.AddWithValue(Enumerable.Range(0, 256).Select(i => $"new-{i}").ToArray());
         using JsonDocument plan = JsonDocument.Parse((string)(await explain.ExecuteScalarAsync())!);
