@@ -15,8 +15,8 @@ namespace Switchboard.Stores.Postgres;
 /// A transaction is three round trips whatever it holds: (1) create the rooms that are missing, lock the rooms' rows
 /// in name order and find which of the (room, user, id) triples are stored already; (2) insert the new messages and
 /// move the heads; (3) commit. Every server locks rooms in the database's name order, so two servers' transactions
-/// never wait on each other in a cycle. If a transaction fails, its appends run again one per transaction, so that
-/// an append that fails fails alone.
+/// never wait on each other in a cycle. If a statement fails, the transaction's appends run again one per transaction,
+/// so that an append that fails fails alone; if the database cannot be reached, they all fail at once.
 /// </para>
 /// </summary>
 internal sealed class PostgresAppendWriter : IAsyncDisposable
@@ -123,15 +123,22 @@ internal sealed class PostgresAppendWriter : IAsyncDisposable
 
             return;
         }
-        catch (Exception ex) when (batch.Count == 1)
+        catch (PostgresException) when (batch.Count > 1)
         {
-            batch[0].Done.TrySetException(ex);
-            return;
-        }
-        catch (Exception)
-        {
-            // Rolled back as a whole: each append again in a transaction of its own.
+            // A statement failed (an append's data, a deadlock PostgreSQL broke): rolled back as a whole, each append
+            // runs again in a transaction of its own.
             Interlocked.Increment(ref _splitTransactions);
+        }
+        catch (Exception ex)
+        {
+            // One append, or the database out of reach (a connection that failed or timed out): one attempt each would
+            // only repeat the wait, one append after another.
+            foreach (Append append in batch)
+            {
+                append.Done.TrySetException(ex);
+            }
+
+            return;
         }
 
         foreach (Append append in batch)
