@@ -106,6 +106,9 @@ public sealed class PostgresMessageStore : IMessageStore
     public async ValueTask<IReadOnlyList<AppendResult>> AppendAsync(string room, IReadOnlyList<NewMessage> messages, CancellationToken cancellationToken = default) =>
         await _writer.AppendAsync(room, messages).ConfigureAwait(false);
 
+    /// <summary>A store on <paramref name="connectionString"/> that has not connected yet (tests: a database out of reach).</summary>
+    internal static PostgresMessageStore Unconnected(string connectionString) => new(NpgsqlDataSource.Create(connectionString));
+
     /// <summary>Keeps the writer from starting a transaction until <paramref name="release"/> completes (tests).</summary>
     internal Task HoldWriterAsync(Task release) => _writer.HoldAsync(release);
 

@@ -35,6 +35,28 @@ public sealed class PostgresAppendWriterTests(PostgresServer server)
     }
 
     [Fact]
+    public async Task With_the_database_out_of_reach_a_shared_transactions_appends_all_fail_at_once()
+    {
+        var nothing = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        nothing.Start();
+        int port = ((System.Net.IPEndPoint)nothing.LocalEndpoint).Port;
+        nothing.Stop(); // a loopback port nobody listens on: every connection is refused
+
+        await using PostgresMessageStore store = PostgresMessageStore.Unconnected($"Host=127.0.0.1;Port={port};Username=postgres;Timeout=5");
+        var release = new TaskCompletionSource();
+        await store.HoldWriterAsync(release.Task);
+        Task<IReadOnlyList<AppendResult>>[] appends = [.. Enumerable.Range(0, 3).Select(i => store.AppendAsync($"r{i}", [Msg("1")]).AsTask())];
+        release.SetResult();
+
+        foreach (Task<IReadOnlyList<AppendResult>> append in appends)
+        {
+            await Assert.ThrowsAnyAsync<NpgsqlException>(() => append);
+        }
+
+        Assert.Equal(0, store.SplitTransactions); // not one connection attempt per append after the first failed
+    }
+
+    [Fact]
     public async Task Two_servers_creating_the_same_rooms_in_opposite_orders_wait_for_each_other_without_a_deadlock()
     {
         string cs = await server.CreateDatabaseAsync();
