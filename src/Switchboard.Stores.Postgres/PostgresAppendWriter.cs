@@ -30,10 +30,13 @@ internal sealed class PostgresAppendWriter : IAsyncDisposable
     private readonly NpgsqlDataSource _data;
     private readonly Channel<Item> _queue = Channel.CreateUnbounded<Item>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _loop;
-    private int _splitTransactions;
+    private int _splitTransactions, _transactions;
 
     /// <summary>Transactions of several appends that failed and were run again one append each (tests).</summary>
     internal int SplitTransactions => Volatile.Read(ref _splitTransactions);
+
+    /// <summary>Transactions started, shared or not (tests).</summary>
+    internal int Transactions => Volatile.Read(ref _transactions);
 
     public PostgresAppendWriter(NpgsqlDataSource data)
     {
@@ -192,6 +195,7 @@ internal sealed class PostgresAppendWriter : IAsyncDisposable
             }
         }
 
+        Interlocked.Increment(ref _transactions);
         string[] epochs = [.. rooms.Select(_ => PostgresMessageStore.NewEpoch())];
         await using NpgsqlConnection c = await _data.OpenConnectionAsync().ConfigureAwait(false);
         await using NpgsqlTransaction tx = await c.BeginTransactionAsync().ConfigureAwait(false);

@@ -115,6 +115,9 @@ public sealed class PostgresMessageStore : IMessageStore
     /// <summary>Shared transactions that failed and ran again one append each (tests).</summary>
     internal int SplitTransactions => _writer.SplitTransactions;
 
+    /// <summary>Transactions the writer started (tests).</summary>
+    internal int Transactions => _writer.Transactions;
+
     /// <summary>Moves a batch's reader past results that carry no rows (statements that return none).</summary>
     internal static async Task NextRowsAsync(NpgsqlDataReader r, CancellationToken ct)
     {

@@ -35,6 +35,25 @@ public sealed class PostgresAppendWriterTests(PostgresServer server)
     }
 
     [Fact]
+    public async Task A_transaction_takes_appends_until_it_holds_its_bound_of_messages_and_the_next_takes_the_rest()
+    {
+        string cs = await server.CreateDatabaseAsync();
+        await using PostgresMessageStore store = await PostgresMessageStore.OpenAsync(cs);
+        int half = PostgresAppendWriter.MaxMessages / 2;
+        var release = new TaskCompletionSource();
+        await store.HoldWriterAsync(release.Task);
+        Task<IReadOnlyList<AppendResult>>[] appends = [.. Enumerable.Range(0, 3).Select(b =>
+            store.AppendAsync("r", [.. Enumerable.Range(0, half).Select(i => Msg($"{b}-{i}"))]).AsTask())];
+        int before = store.Transactions;
+        release.SetResult();
+        await Task.WhenAll(appends);
+
+        Assert.Equal(2, store.Transactions - before); // two appends fill the first (its bound), the third goes in the next
+        Assert.Equal([1L, half + 1L, 2L * half + 1], appends.Select(a => a.Result[0].Message.Offset));
+        Assert.Equal(3L * half, (await store.OpenRoomAsync("r")).Head);
+    }
+
+    [Fact]
     public async Task With_the_database_out_of_reach_a_shared_transactions_appends_all_fail_at_once()
     {
         var nothing = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
