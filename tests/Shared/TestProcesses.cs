@@ -244,12 +244,16 @@ public static class ServerProcess
         StartAsync(new Dictionary<string, string> { ["Switchboard__Hub__PublishRateLimit"] = "0" }, port, args);
 
     /// <summary>Starts `switchboard serve` on <paramref name="port"/> (a free one when 0) with exactly these extra environment variables (settings like <c>Switchboard__Hub__...</c>) and waits until it listens.</summary>
-    public static async Task<(PeerProcess Process, int Port)> StartAsync(IReadOnlyDictionary<string, string>? environment, int port = 0, params string[] args)
+    public static Task<(PeerProcess Process, int Port)> StartAsync(IReadOnlyDictionary<string, string>? environment, int port = 0, params string[] args) =>
+        StartInAsync(AppContext.BaseDirectory, environment, port, args);
+
+    /// <summary>As <see cref="StartAsync(IReadOnlyDictionary{string, string}?, int, string[])"/>, in <paramref name="workingDirectory"/> (where its default database goes).</summary>
+    public static async Task<(PeerProcess Process, int Port)> StartInAsync(string workingDirectory, IReadOnlyDictionary<string, string>? environment, int port = 0, params string[] args)
     {
         for (int attempt = 1; ; attempt++)
         {
             int chosen = port == 0 ? FreePort() : port;
-            PeerProcess server = PeerProcess.Start("dotnet", AppContext.BaseDirectory, environment, [SwitchboardDll, "serve", "--urls", $"http://127.0.0.1:{chosen}", .. args]);
+            PeerProcess server = PeerProcess.Start("dotnet", workingDirectory, environment, [SwitchboardDll, "serve", "--urls", $"http://127.0.0.1:{chosen}", .. args]);
             try
             {
                 await server.ReadLineAsync("info: Microsoft.Hosting.Lifetime[0] Application started");

@@ -37,6 +37,31 @@ public class ServerStartupTests
         }
     }
 
+    [Fact]
+    public async Task Serve_watches_no_files_so_the_writes_to_a_database_in_its_working_directory_wake_no_thread()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return; // the watch is looked for among the process's descriptors
+        }
+
+        // The defaults: the database is "switchboard.db" in the working directory, which is also the host's content root.
+        string dir = TempDir();
+        var (server, port) = await ServerProcess.StartInAsync(dir, new Dictionary<string, string> { ["Switchboard__Hub__PublishRateLimit"] = "0" });
+        await using var _ = server;
+        await using (var client = await HubClient.ConnectAsync(new Uri($"ws://127.0.0.1:{port}"), "writer"))
+        {
+            for (int i = 0; i < 20; i++)
+            {
+                Assert.Equal("ack", HubClient.Type(await client.ReplyAsync(client.Send(new { type = "publish", room = "lobby", text = $"m{i}", id = $"w{i}" }))));
+            }
+        }
+
+        Assert.True(File.Exists(Path.Combine(dir, "switchboard.db")));
+        string[] watches = [.. Directory.GetFiles($"/proc/{server.Pid}/fd").Where(fd => new FileInfo(fd).LinkTarget == "anon_inode:inotify")];
+        Assert.Empty(watches); // a configuration file watch covers the whole content root, the database's log included
+    }
+
     [Theory]
     [InlineData("text", false)]
     [InlineData("json", true)]
