@@ -74,6 +74,8 @@ public class HubProtocolTests
         { "{\"type\":\"join\"}", "bad_command" },
         { "{\"type\":\"join\",\"room\":\"has space\"}", "invalid_room" },
         { "{\"type\":\"join\",\"room\":\"\"}", "invalid_room" },
+        { "{\"type\":\"join\",\"room\":\"lobby\\n\"}", "invalid_room" }, // a line break after a valid name
+        { "{\"type\":\"publish\",\"room\":\"-lobby\",\"text\":\"hi\",\"id\":\"1\"}", "invalid_room" },
         { "{\"type\":\"join\",\"room\":\"" + "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" + "\"}", "invalid_room" },
         { "{\"type\":\"join\",\"room\":\"ok\",\"since\":-1}", "invalid_argument" },
         { "{\"type\":\"join\",\"room\":\"ok\",\"since\":\"x\"}", "invalid_argument" },
