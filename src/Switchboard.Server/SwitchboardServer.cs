@@ -32,7 +32,7 @@ public static class SwitchboardServer
 
         // The host watches its appsettings.json for changes by default, and that watch covers the whole content root
         // (the working directory) and everything under it: with the database there (the default "switchboard.db"), each
-        // log write woke the watcher's thread, a quarter of the CPU of durable publishing over 100 rooms. The settings
+        // log write woke the watcher's thread, 17–30% of the CPU of durable publishing over 100 rooms. The settings
         // are read once at start (SwitchboardServerOptions.Load), so nothing here reloads.
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
         builder.Logging.ClearProviders();
