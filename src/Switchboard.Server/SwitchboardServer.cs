@@ -180,7 +180,7 @@ public static class SwitchboardServer
                string.Equals(o.Host, own.Host, StringComparison.OrdinalIgnoreCase) && o.Port == own.Port;
     }
 
-    private const string StartupCategory = "Switchboard.Server.Startup";
+    internal const string StartupCategory = "Switchboard.Server.Startup";
 
     /// <summary>What a newcomer needs to see once the server listens: every endpoint's full URL, the store, auth, compression.</summary>
     private static void LogStartup(ILogger logger, WebApplication app, SwitchboardServerOptions options, int maxConnections)

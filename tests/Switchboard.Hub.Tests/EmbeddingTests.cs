@@ -2,6 +2,8 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Switchboard.Sample;
 using Switchboard.Server;
@@ -74,5 +76,37 @@ public class EmbeddingTests
             await app.StopAsync();
             await app.DisposeAsync();
         }
+    }
+
+    [Fact]
+    public async Task An_app_whose_configuration_watch_covers_the_SQLite_database_is_told_at_start()
+    {
+        string root = Directory.CreateTempSubdirectory("switchboard-app-").FullName;
+        string elsewhere = Directory.CreateTempSubdirectory("switchboard-data-").FullName;
+
+        // ASP.NET Core's defaults: appsettings.json in the content root, reloaded on change, so the root is watched.
+        IReadOnlyList<string> watched = await StartLogsAsync(root, [], Path.Combine(root, "chat.db"));
+        string warning = Assert.Single(watched, l => l.StartsWith("Warning Switchboard.Server.Startup", StringComparison.Ordinal));
+        Assert.Contains(Path.Combine(root, "chat.db"), warning, StringComparison.Ordinal);
+        Assert.Contains("--hostBuilder:reloadConfigOnChange=false", warning, StringComparison.Ordinal);
+
+        Assert.DoesNotContain(await StartLogsAsync(root, ["--hostBuilder:reloadConfigOnChange=false"], Path.Combine(root, "chat2.db")),
+            l => l.StartsWith("Warning", StringComparison.Ordinal)); // nothing watched
+        Assert.DoesNotContain(await StartLogsAsync(root, [], Path.Combine(elsewhere, "chat.db")),
+            l => l.StartsWith("Warning", StringComparison.Ordinal)); // watched, but the database is not under it
+    }
+
+    private static async Task<IReadOnlyList<string>> StartLogsAsync(string contentRoot, string[] args, string database)
+    {
+        var logs = new ListLoggerProvider();
+        WebApplicationBuilder builder = WebApplication.CreateBuilder(new WebApplicationOptions { ContentRootPath = contentRoot, Args = args });
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders().AddProvider(logs);
+        builder.Services.AddSwitchboard(o => o.Database = database);
+        await using WebApplication app = builder.Build();
+        app.MapSwitchboardHub();
+        await app.StartAsync();
+        await app.StopAsync();
+        return logs.Lines;
     }
 }
