@@ -13,7 +13,8 @@ namespace Switchboard.Hub;
 public sealed class HubSession
 {
     private readonly Hub _hub;
-    private readonly Dictionary<string, Subscriber> _rooms = new(StringComparer.Ordinal);
+    // Made by the first command that needs it: most connections of a large server sit idle in no room (80 bytes each).
+    private Dictionary<string, Subscriber>? _rooms;
 
     private readonly IHubAccess? _access;
     // Created by the first command that needs them (the read loop's, one at a time): an idle connection holds none.
@@ -31,6 +32,13 @@ public sealed class HubSession
     }
 
     private PublishWindow InFlight => _inFlight ??= new PublishWindow(_hub.Options, _hub.Metrics);
+
+    /// <summary>Whether the connection has made its table of rooms (tests: an idle connection has not).</summary>
+    internal bool HoldsRoomTable => Volatile.Read(ref _rooms) is not null;
+
+    /// <summary>The rooms this connection is in, by name; also the lock for changing them.</summary>
+    private Dictionary<string, Subscriber> Rooms =>
+        Volatile.Read(ref _rooms) ?? Interlocked.CompareExchange(ref _rooms, new(StringComparer.Ordinal), null) ?? _rooms!;
 
     private TokenBucket? NewRooms => _newRooms ??= _hub.Options.NewRoomsPerConnectionPerMinute > 0
         ? new TokenBucket(_hub.Options.NewRoomsPerConnectionPerMinute / 60.0, _hub.Options.NewRoomsPerConnectionPerMinute, _hub.Options.Time)
@@ -92,14 +100,19 @@ public sealed class HubSession
     public async ValueTask DisconnectedAsync()
     {
         _hub.Forget(this);
-        List<(string Room, Subscriber Subscriber)> rooms;
-        lock (_rooms)
+        if (Volatile.Read(ref _rooms) is not { } rooms)
         {
-            rooms = [.. _rooms.Select(kv => (kv.Key, kv.Value))];
-            _rooms.Clear();
+            return; // never in a room
         }
 
-        foreach (var (name, subscriber) in rooms)
+        List<(string Room, Subscriber Subscriber)> joined;
+        lock (rooms)
+        {
+            joined = [.. rooms.Select(kv => (kv.Key, kv.Value))];
+            rooms.Clear();
+        }
+
+        foreach (var (name, subscriber) in joined)
         {
             await LeaveRoomAsync(name, subscriber).ConfigureAwait(false);
         }
@@ -212,30 +225,31 @@ public sealed class HubSession
 
         string? epoch = cmd.Epoch;
         var subscriber = new Subscriber(Connection, Identity, RecoverAsync);
-        lock (_rooms)
+        Dictionary<string, Subscriber> rooms = Rooms;
+        lock (rooms)
         {
-            if (_rooms.ContainsKey(name))
+            if (rooms.ContainsKey(name))
             {
                 Reply(HubProtocol.Error(HubErrorCodes.AlreadyJoined, $"Already joined '{name}'.", cmd.Ref));
                 return;
             }
 
-            if (_rooms.Count >= Options.MaxRoomsPerConnection)
+            if (rooms.Count >= Options.MaxRoomsPerConnection)
             {
                 Reply(HubProtocol.Error(HubErrorCodes.TooManyRooms, $"A connection may be in at most {Options.MaxRoomsPerConnection} rooms at once; leave one first.", cmd.Ref));
                 return;
             }
 
-            _rooms.Add(name, subscriber);
+            rooms.Add(name, subscriber);
         }
 
         var started = new TaskCompletionSource<(long Cursor, string Epoch)?>(TaskCreationOptions.RunContinuationsAsynchronously);
         Room? room = await PostToRoomAsync(cmd, name, new Room.JoinStart(subscriber, since, epoch, cmd.Ref, started)).ConfigureAwait(false);
         if (room is null)
         {
-            lock (_rooms)
+            lock (rooms)
             {
-                _rooms.Remove(name);
+                rooms.Remove(name);
             }
 
             return;
@@ -390,9 +404,14 @@ public sealed class HubSession
     private async Task LeaveRevokedRoomsAsync()
     {
         List<(string Room, Subscriber Subscriber)> revoked = [];
-        lock (_rooms)
+        if (Volatile.Read(ref _rooms) is not { } rooms)
         {
-            foreach (var (name, subscriber) in _rooms)
+            return; // in no room
+        }
+
+        lock (rooms)
+        {
+            foreach (var (name, subscriber) in rooms)
             {
                 if (!_access!.CanJoin(name))
                 {
@@ -402,7 +421,7 @@ public sealed class HubSession
 
             foreach (var (name, _) in revoked)
             {
-                _rooms.Remove(name);
+                rooms.Remove(name);
             }
         }
 
@@ -431,10 +450,13 @@ public sealed class HubSession
             return;
         }
 
-        Subscriber? subscriber;
-        lock (_rooms)
+        Subscriber? subscriber = null;
+        if (Volatile.Read(ref _rooms) is { } rooms)
         {
-            _rooms.Remove(name, out subscriber);
+            lock (rooms)
+            {
+                rooms.Remove(name, out subscriber);
+            }
         }
 
         if (subscriber is null)

@@ -78,6 +78,23 @@ internal sealed class SlowConnection : IHubConnection
 public class HubSessionUnitTests
 {
     [Fact]
+    public async Task A_connection_makes_its_table_of_rooms_only_when_it_joins_one()
+    {
+        await using var hub = new Hub(new InMemoryMessageStore(), new HubOptions());
+        HubSession session = hub.Connect(new SlowConnection(), new HubIdentity("u", "u"));
+        await session.HandleAsync(new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes("{\"type\":\"ping\"}")));
+        await session.HandleAsync(new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes("{\"type\":\"publish\",\"room\":\"r\",\"text\":\"hi\",\"id\":\"1\"}")));
+        await session.HandleAsync(new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes("{\"type\":\"leave\",\"room\":\"r\"}"))); // not joined
+        await session.DisconnectedAsync();
+        Assert.False(session.HoldsRoomTable); // idle, publishing or disconnecting: no table (80 bytes a connection)
+
+        HubSession member = hub.Connect(new SlowConnection(), new HubIdentity("m", "m"));
+        await member.HandleAsync(new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes("{\"type\":\"join\",\"room\":\"r\"}")));
+        Assert.True(member.HoldsRoomTable);
+        await member.DisconnectedAsync();
+    }
+
+    [Fact]
     public async Task A_member_that_falls_behind_is_taken_off_live_then_replays_from_history_losing_nothing()
     {
         var options = new HubOptions { LiveQueueLimit = 4 * 1024, CatchUpQueueLimit = 4 * 1024, CatchUpPageSize = 50 };
