@@ -16,7 +16,8 @@ internal sealed class HubConnectionAdapter(WebSocketConnection connection) : IHu
             ? PreparedFrame.Wrap(MessageType.Text, buffer)
             : PreparedFrame.Create(MessageType.Text, m.Utf8Json.Span);
 
-    public string Id { get; } = connection.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    // Made when asked (the welcome, presence keys): kept, it would be a string per idle connection.
+    public string Id => connection.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     public long QueuedBytes => connection.QueuedBytes;
 
