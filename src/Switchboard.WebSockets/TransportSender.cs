@@ -40,22 +40,6 @@ internal abstract class TransportSender
     }
 }
 
-/// <summary>Sends each batch with one <c>send</c> on the connected socket, from an array rented while data flows.</summary>
-internal sealed class SocketSender(Socket socket) : TransportSender
-{
-    private readonly SocketSendBuffer _buffer = new();
-
-    public override IBufferWriter<byte> Output => _buffer;
-
-    public override async ValueTask FlushAsync()
-    {
-        await SocketSend.SendAllAsync(socket, _buffer.Written).ConfigureAwait(false);
-        _buffer.Reset();
-    }
-
-    public override void Idle() => _buffer.Release(); // an idle connection holds no send buffer
-}
-
 /// <summary>Sending on a connected socket without per-socket state for the common case.</summary>
 public static class SocketSend
 {
