@@ -13,7 +13,7 @@ namespace Switchboard.Hub;
 public sealed class HubSession
 {
     private readonly Hub _hub;
-    // Made by the first command that needs it: most connections of a large server sit idle in no room (80 bytes each).
+    // Made by the first join: most connections of a large server sit idle in no room (80 bytes each).
     private Dictionary<string, Subscriber>? _rooms;
 
     private readonly IHubAccess? _access;
