@@ -196,6 +196,7 @@ internal sealed class PostgresAppendWriter : IAsyncDisposable
         }
 
         Interlocked.Increment(ref _transactions);
+        string[] roomNames = [.. rooms];
         string[] epochs = [.. rooms.Select(_ => PostgresMessageStore.NewEpoch())];
         await using NpgsqlConnection c = await _data.OpenConnectionAsync().ConfigureAwait(false);
         await using NpgsqlTransaction tx = await c.BeginTransactionAsync().ConfigureAwait(false);
@@ -212,11 +213,11 @@ internal sealed class PostgresAppendWriter : IAsyncDisposable
                     ON CONFLICT (name) DO NOTHING
                     """)
                 {
-                    Parameters = { new() { Value = rooms.ToArray() }, new() { Value = epochs } },
+                    Parameters = { new() { Value = roomNames }, new() { Value = epochs } },
                 },
                 new NpgsqlBatchCommand("SELECT name, epoch, head, first FROM switchboard_rooms WHERE name = ANY($1) ORDER BY name FOR UPDATE")
                 {
-                    Parameters = { new() { Value = rooms.ToArray() } },
+                    Parameters = { new() { Value = roomNames } },
                 },
                 new NpgsqlBatchCommand(FindStoredSql)
                 {
@@ -292,7 +293,7 @@ internal sealed class PostgresAppendWriter : IAsyncDisposable
                     },
                     new NpgsqlBatchCommand("UPDATE switchboard_rooms r SET head = x.head FROM unnest($1::text[], $2::bigint[]) AS x(name, head) WHERE r.name = x.name")
                     {
-                        Parameters = { new() { Value = rooms.ToArray() }, new() { Value = rooms.Select(n => heads[n].Head).ToArray() } },
+                        Parameters = { new() { Value = roomNames }, new() { Value = rooms.Select(n => heads[n].Head).ToArray() } },
                     },
                 },
             };
