@@ -20,7 +20,7 @@ for r in rows:
         cpu[key].append(x["serverCpuUsPerUnit"])
     if x.get("rssPerConnectionKiB") is not None:
         rss[key].append(x["rssPerConnectionKiB"])
-    extra[key].append((x["throughput"], x["p99Us"] / 1000, x["lost"]))
+    extra[key].append((x["throughput"], x["p99Us"] / 1000, x["lost"], x.get("generatorCpuShare")))
 
 servers = ["switchboard", "aspnetcore", "node-ws"]
 scenarios = sorted({k[0] for k in cpu}, key=lambda s: [r["scenario"] for r in rows].index(s))
@@ -42,4 +42,6 @@ for sc in scenarios:
     for s in servers:
         e = extra[(sc, s)]
         if e:
-            print(f"{sc} {s}: throughput median {statistics.median(t for t, _, _ in e):,.0f}/s, p99 median {statistics.median(p for _, p, _ in e):.1f} ms, lost {sum(l for _, _, l in e)}")
+            shares = [g for _, _, _, g in e if g is not None]
+            busy = f", generator {100 * max(shares):.0f}% busy at most" if shares else ""
+            print(f"{sc} {s}: throughput median {statistics.median(t for t, _, _, _ in e):,.0f}/s, p99 median {statistics.median(p for _, p, _, _ in e):.1f} ms, lost {sum(l for _, _, l, _ in e)}{busy}")

@@ -12,7 +12,19 @@ public class BenchCommandTests
         await using var bench = PeerProcess.Start("dotnet", AppContext.BaseDirectory, [ServerProcess.SwitchboardDll, "bench", .. args, "--json"]);
         using JsonDocument doc = JsonDocument.Parse(await bench.ReadLineAsync("{"));
         Assert.Equal(0, await bench.WaitForExitAsync());
+        AssertGeneratorLoad(doc.RootElement, bench.Stderr);
         return doc.RootElement.Clone();
+    }
+
+    // Every result says how busy the generator itself was, over the CPUs it may run on (this process's, inherited),
+    // and the warning on standard error appears exactly when it was busy enough to delay what it measures.
+    private static void AssertGeneratorLoad(JsonElement result, string stderr)
+    {
+        Assert.Equal(Environment.ProcessorCount, result.GetProperty("generatorCpus").GetInt32());
+        double cpu = result.GetProperty("generatorCpuSeconds").GetDouble(), share = result.GetProperty("generatorCpuShare").GetDouble();
+        Assert.True(cpu > 0, $"generator CPU {cpu}");
+        Assert.InRange(share, double.Epsilon, 1.05);
+        Assert.Equal(share >= 0.9, stderr.Contains("warning: the load generator used", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -16,7 +16,8 @@ namespace Switchboard.Cli.Bench;
 internal sealed record BenchResult(
     string Scenario, string Url, int Clients, double Seconds, long Sent, long Received, long Expected, long Lost,
     double Throughput, long P50Us, long P90Us, long P99Us, long MaxUs,
-    double? ServerCpuSeconds, double? ServerCpuUsPerUnit, string Unit, long? ServerRssBytes, double? RssPerConnectionKiB);
+    double? ServerCpuSeconds, double? ServerCpuUsPerUnit, string Unit, long? ServerRssBytes, double? RssPerConnectionKiB,
+    double GeneratorCpuSeconds, double GeneratorCpuShare, int GeneratorCpus);
 
 /// <summary>`switchboard bench`: a load generator (echo, broadcast, connections) for Switchboard and other servers.</summary>
 internal static class BenchCommand
@@ -188,13 +189,24 @@ internal static class BenchCommand
 
     private static int Print(BenchResult r, bool json)
     {
+        string? warning = GeneratorLoad.Warning(r.GeneratorCpuShare, r.GeneratorCpus); // on standard error: standard output keeps the result alone
         if (json)
         {
+            if (warning is not null)
+            {
+                Console.Error.WriteLine(warning);
+            }
+
             Console.WriteLine(JsonSerializer.Serialize(r, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
             return 0;
         }
 
-        Console.Error.WriteLine();
+        Console.Error.WriteLine(); // ends the progress line
+        if (warning is not null)
+        {
+            Console.Error.WriteLine(warning);
+        }
+
         Console.WriteLine($"{r.Scenario} {r.Url}: {r.Clients} clients, {r.Seconds:0.0} s");
         Console.WriteLine($"  throughput  {r.Throughput:N0} {r.Unit}/s   sent {r.Sent:N0}   received {r.Received:N0}   lost {r.Lost:N0}");
         Console.WriteLine($"  latency     p50 {r.P50Us / 1000.0:0.00} ms   p90 {r.P90Us / 1000.0:0.00} ms   p99 {r.P99Us / 1000.0:0.00} ms   max {r.MaxUs / 1000.0:0.00} ms");
@@ -203,6 +215,7 @@ internal static class BenchCommand
             Console.WriteLine($"  server      {cpu:0.00} s CPU   {r.ServerCpuUsPerUnit:0.00} µs per {r.Unit}" + (r.ServerRssBytes is long rss ? $"   RSS {rss / 1048576.0:0.0} MiB" : ""));
         }
 
+        Console.WriteLine($"  generator   {r.GeneratorCpuSeconds:0.00} s CPU   {r.GeneratorCpuShare * 100:0}% of its {r.GeneratorCpus} CPU{(r.GeneratorCpus == 1 ? "" : "s")}");
         if (r.RssPerConnectionKiB is double kib)
         {
             Console.WriteLine($"  memory      {kib:0.00} KiB RSS per connection");
@@ -258,6 +271,7 @@ internal static class BenchCommand
 
             await Task.Delay(TimeSpan.FromSeconds(parse.GetValue(common.WarmUpSeconds)));
             double cpu0 = probe.CpuSeconds();
+            GeneratorLoad load = GeneratorLoad.Start();
             var clock = Stopwatch.StartNew();
             Volatile.Write(ref s_measureFrom, Stopwatch.GetTimestamp());
             double seconds = parse.GetValue(common.Duration);
@@ -271,6 +285,7 @@ internal static class BenchCommand
             double elapsed = clock.Elapsed.TotalSeconds;
             long done = histogram.Count;
             double cpu = probe.CpuSeconds() - cpu0;
+            (double generatorCpu, double generatorShare) = load.Stop();
             foreach (WebSocketConnection conn in connections)
             {
                 conn.Abort();
@@ -278,7 +293,8 @@ internal static class BenchCommand
 
             return Print(new BenchResult("echo", url.ToString(), n, elapsed, done, done, done, 0, done / elapsed,
                 histogram.Percentile(50), histogram.Percentile(90), histogram.Percentile(99), histogram.Max,
-                probe.Available ? cpu : null, probe.Available && done > 0 ? cpu * 1e6 / done : null, "message", probe.Available ? probe.ResidentBytes() : null, null), json);
+                probe.Available ? cpu : null, probe.Available && done > 0 ? cpu * 1e6 / done : null, "message", probe.Available ? probe.ResidentBytes() : null, null,
+                generatorCpu, generatorShare, GeneratorLoad.Cpus), json);
         });
         return c;
     }
@@ -417,6 +433,7 @@ internal static class BenchCommand
             Volatile.Write(ref s_measureFrom, long.MaxValue); // until the warm-up ends, deliveries are not measured
             bool measuring = false;
             double cpu0 = 0;
+            GeneratorLoad load = default;
             long sentBefore = 0;
             var clock = Stopwatch.StartNew();
             var measureClock = new Stopwatch();
@@ -452,6 +469,7 @@ internal static class BenchCommand
                     // From here on: messages stamped now or later are measured (this loop is the only sender).
                     measuring = true;
                     cpu0 = probe.CpuSeconds();
+                    load = GeneratorLoad.Start();
                     sentBefore = Interlocked.Read(ref sent);
                     Volatile.Write(ref s_measureFrom, Stopwatch.GetTimestamp());
                     measureClock.Start();
@@ -540,6 +558,7 @@ internal static class BenchCommand
 
             double elapsed = measureClock.Elapsed.TotalSeconds;
             double cpu = probe.CpuSeconds() - cpu0;
+            (double generatorCpu, double generatorShare) = load.Stop();
             long received = histogram.Count;
             foreach (WebSocketConnection conn in connections)
             {
@@ -548,7 +567,8 @@ internal static class BenchCommand
 
             return Print(new BenchResult("broadcast", url.ToString(), n, sendSeconds, measuredSent, received, expected, expected - received,
                 received / elapsed, histogram.Percentile(50), histogram.Percentile(90), histogram.Percentile(99), histogram.Max,
-                probe.Available ? cpu : null, probe.Available && received > 0 ? cpu * 1e6 / received : null, "delivery", probe.Available ? probe.ResidentBytes() : null, null), json);
+                probe.Available ? cpu : null, probe.Available && received > 0 ? cpu * 1e6 / received : null, "delivery", probe.Available ? probe.ResidentBytes() : null, null,
+                generatorCpu, generatorShare, GeneratorLoad.Cpus), json);
         });
         return c;
     }
@@ -583,10 +603,12 @@ internal static class BenchCommand
 
             long rss0 = probe.ResidentBytes();
             double cpu0 = probe.CpuSeconds();
+            GeneratorLoad load = GeneratorLoad.Start();
             var clock = Stopwatch.StartNew();
             List<WebSocketConnection> connections = await OpenAsync(url, n, _ => new Idle(), parse.GetValue(concurrency));
             double elapsed = clock.Elapsed.TotalSeconds;
             double cpu = probe.CpuSeconds() - cpu0;
+            (double generatorCpu, double generatorShare) = load.Stop();
             await Task.Delay(TimeSpan.FromSeconds(Math.Min(5, parse.GetValue(common.Duration)))); // let the server settle before sampling
             long rss = probe.ResidentBytes();
             foreach (WebSocketConnection conn in connections)
@@ -596,7 +618,8 @@ internal static class BenchCommand
 
             return Print(new BenchResult("connections", url.ToString(), n, elapsed, n, n, n, 0, n / elapsed, 0, 0, 0, 0,
                 probe.Available ? cpu : null, probe.Available ? cpu * 1e6 / n : null, "handshake",
-                probe.Available ? rss : null, probe.Available ? (rss - rss0) / 1024.0 / n : null), json);
+                probe.Available ? rss : null, probe.Available ? (rss - rss0) / 1024.0 / n : null,
+                generatorCpu, generatorShare, GeneratorLoad.Cpus), json);
         });
         return c;
     }
