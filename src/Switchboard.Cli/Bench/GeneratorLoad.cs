@@ -26,12 +26,12 @@ internal readonly struct GeneratorLoad
     public static int Cpus => Environment.ProcessorCount;
 
     /// <summary>Starts a window now.</summary>
-    public static GeneratorLoad Start() => new(Process.GetCurrentProcess().TotalProcessorTime, Stopwatch.GetTimestamp());
+    public static GeneratorLoad Start() => new(Environment.CpuUsage.TotalTime, Stopwatch.GetTimestamp());
 
     /// <summary>CPU seconds the generator used since <see cref="Start"/>, and their share of its CPUs over that time.</summary>
     public (double CpuSeconds, double Share) Stop()
     {
-        double cpu = (Process.GetCurrentProcess().TotalProcessorTime - _cpu0).TotalSeconds;
+        double cpu = (Environment.CpuUsage.TotalTime - _cpu0).TotalSeconds;
         return (cpu, Share(cpu, Stopwatch.GetElapsedTime(_clock0).TotalSeconds, Cpus));
     }
 
