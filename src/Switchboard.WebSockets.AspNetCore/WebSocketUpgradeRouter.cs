@@ -244,7 +244,7 @@ public sealed class WebSocketUpgradeRouter
         }
         else
         {
-            socket.Blocking = false; // the engine's sends never wait in the kernel (Kestrel itself uses only async operations)
+            NonBlockingSocket.Prepare(socket); // the engine's sends never wait in the kernel (Kestrel itself uses only async operations)
             await SocketSend.SendAllAsync(socket, response).ConfigureAwait(false);
         }
 

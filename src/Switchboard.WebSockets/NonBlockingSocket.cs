@@ -25,6 +25,29 @@ public static unsafe partial class NonBlockingSocket
 
     private static readonly bool s_direct = OperatingSystem.IsLinux() && NativeLibrary.TryLoad(Libc, out _);
 
+    /// <summary>
+    /// Readies a connected socket for <see cref="Send"/> and <see cref="Receive"/>. On Linux each of those calls asks
+    /// the kernel not to wait (<c>MSG_DONTWAIT</c>), so the socket is left as it is: switching it to non-blocking mode
+    /// through <see cref="Socket.Blocking"/> makes the runtime create its asynchronous state for the socket (224 bytes
+    /// in three objects, kept for the socket's life), which an idle connection would hold for nothing. Elsewhere the
+    /// socket is switched to non-blocking mode.
+    /// </summary>
+    public static void Prepare(Socket socket)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        if (!s_direct)
+        {
+            socket.Blocking = false;
+        }
+    }
+
+    /// <summary>True when <see cref="Send"/> and <see cref="Receive"/> return at once on this socket rather than wait.</summary>
+    public static bool NeverWaits(Socket socket)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        return s_direct || !socket.Blocking;
+    }
+
     /// <summary>Sends what the socket buffer takes of <paramref name="data"/> without waiting.</summary>
     public static int Send(Socket socket, ReadOnlySpan<byte> data, out SocketError error)
     {

@@ -44,7 +44,7 @@ internal abstract class TransportSender
 public static class SocketSend
 {
     /// <summary>
-    /// Sends all of <paramref name="data"/>. On a non-blocking socket it first tries one plain <c>send</c>, which
+    /// Sends all of <paramref name="data"/>. Where a send cannot wait (<see cref="NonBlockingSocket.NeverWaits"/>) it first tries one plain <c>send</c>, which
     /// finishes the job whenever the socket buffer has room (the common case) and creates no per-socket state; only
     /// what did not fit waits in <see cref="Socket.SendAsync(ReadOnlyMemory{byte}, SocketFlags, CancellationToken)"/>
     /// (which keeps an operation object on the socket from then on: idle connections that never filled their socket
@@ -53,7 +53,7 @@ public static class SocketSend
     public static ValueTask SendAllAsync(Socket socket, ReadOnlyMemory<byte> data)
     {
         ArgumentNullException.ThrowIfNull(socket);
-        if (!socket.Blocking)
+        if (NonBlockingSocket.NeverWaits(socket))
         {
             int sent = NonBlockingSocket.Send(socket, data.Span, out SocketError error);
             if (error is not (SocketError.Success or SocketError.WouldBlock))

@@ -86,7 +86,7 @@ internal sealed class SocketListener : IConnectionListener
                     socket.NoDelay = true; // messages are small and latency matters; batching is done above
                 }
 
-                socket.Blocking = false; // reads and writes try the kernel once and never wait in it
+                NonBlockingSocket.Prepare(socket); // reads and writes try the kernel once and never wait in it
             }
             catch (SocketException)
             {

@@ -41,10 +41,19 @@ public sealed class NonBlockingSocketTests
         }
     }
 
-    private static async Task<Pair> PairAsync()
+    // The engine's calls run on a socket readied as its transport readies one; the runtime's need non-blocking mode.
+    private static async Task<Pair> PairAsync(string which)
     {
         (Socket client, Socket server, Socket listen) = await LoopbackPair.ConnectAsync();
-        server.Blocking = false;
+        if (which == "own")
+        {
+            NonBlockingSocket.Prepare(server);
+        }
+        else
+        {
+            server.Blocking = false;
+        }
+
         return new Pair { Listen = listen, Client = client, Server = server };
     }
 
@@ -56,7 +65,7 @@ public sealed class NonBlockingSocketTests
     public async Task Data_goes_both_ways_and_an_empty_socket_would_block(string which)
     {
         (SendCall send, ReceiveCall receive) = Calls(which);
-        using Pair p = await PairAsync();
+        using Pair p = await PairAsync(which);
         var buffer = new byte[64];
 
         Assert.Equal(0, receive(p.Server, buffer, out SocketError error));
@@ -88,7 +97,7 @@ public sealed class NonBlockingSocketTests
     public async Task A_full_socket_buffer_takes_part_then_would_block_and_loses_nothing(string which)
     {
         (SendCall send, _) = Calls(which);
-        using Pair p = await PairAsync();
+        using Pair p = await PairAsync(which);
         p.Server.SendBufferSize = 4096;
         p.Client.ReceiveBufferSize = 4096;
         var chunk = new byte[64 * 1024];
@@ -135,7 +144,7 @@ public sealed class NonBlockingSocketTests
     public async Task The_peers_orderly_close_is_the_end_of_the_stream(string which)
     {
         (SendCall send, ReceiveCall receive) = Calls(which);
-        using Pair p = await PairAsync();
+        using Pair p = await PairAsync(which);
         p.Client.Send("last"u8);
         p.Client.Shutdown(SocketShutdown.Send);
         var buffer = new byte[64];
@@ -157,7 +166,7 @@ public sealed class NonBlockingSocketTests
         foreach ((int i, string which) in new[] { (0, "runtime"), (1, "own") })
         {
             (SendCall send, ReceiveCall receive) = Calls(which);
-            using Pair p = await PairAsync();
+            using Pair p = await PairAsync(which);
             p.Client.LingerState = new LingerOption(true, 0);
             p.Client.Close(); // RST
             AwaitReadable(p.Server);
@@ -176,12 +185,34 @@ public sealed class NonBlockingSocketTests
         Assert.Equal(results[0], results[1]);
     }
 
+    [Fact]
+    public async Task A_readied_socket_never_waits_and_holds_no_runtime_state_on_linux()
+    {
+        using Pair p = await PairAsync("own");
+        Assert.True(NonBlockingSocket.NeverWaits(p.Server));
+        var buffer = new byte[8];
+        Assert.Equal(0, NonBlockingSocket.Receive(p.Server, buffer, out SocketError error)); // nothing there: returns
+        Assert.Equal(SocketError.WouldBlock, error);
+        Assert.Equal(2, NonBlockingSocket.Send(p.Server, "hi"u8, out error));
+        Assert.Equal(2, p.Client.Receive(buffer));
+        if (OperatingSystem.IsLinux())
+        {
+            // Each call asks the kernel not to wait; the socket was not switched, so the runtime made nothing for it.
+            Assert.True(p.Server.Blocking);
+            Assert.False(RuntimeSocketState.HasAsyncContext(p.Server));
+        }
+        else
+        {
+            Assert.False(p.Server.Blocking);
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Implementations))]
     public async Task A_disposed_socket_throws_ObjectDisposedException(string which)
     {
         (SendCall send, ReceiveCall receive) = Calls(which);
-        Pair p = await PairAsync();
+        Pair p = await PairAsync(which);
         p.Dispose();
         Assert.Throws<ObjectDisposedException>(() => send(p.Server, "x"u8, out _));
         Assert.Throws<ObjectDisposedException>(() => receive(p.Server, new byte[8], out _));

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -147,6 +148,20 @@ public sealed class SocketTransportTests : IAsyncLifetime
         await ws.SendAsync(frame[3..]);
         Assert.Equal(1000, (await ws.ReadFrameAsync())!.Payload.Length);
         await WaitUntil(() => server.Reader.HeldBufferBytes == 0);
+    }
+
+    [Fact]
+    public async Task A_websocket_connection_holds_no_runtime_socket_state()
+    {
+        await using RawWebSocket ws = await RawWebSocket.ConnectAsync(_port, "/echo");
+        await ws.SendAsync(RawWebSocket.TextFrame("hi"));
+        Assert.Equal("hi", (await ws.ReadFrameAsync())!.Text);
+        SocketConnection server = Assert.IsType<SocketConnection>(Assert.Single(_connections));
+        Socket socket = server.Features.Get<IConnectionSocketFeature>()!.Socket;
+
+        // Accepted, upgraded, read from and written to: the runtime's asynchronous state for a socket (224 bytes) is
+        // made when a socket is switched to non-blocking mode or used asynchronously, and this one was neither.
+        Assert.Equal(!OperatingSystem.IsLinux(), RuntimeSocketState.HasAsyncContext(socket));
     }
 
     [Fact]
