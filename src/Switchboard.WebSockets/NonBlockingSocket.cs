@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 namespace Switchboard.WebSockets;
 
 /// <summary>
-/// One <c>send</c> or <c>recv</c> on a connected socket that is in non-blocking mode, with the contract of
+/// One <c>send</c> or <c>recv</c> that never waits, on a connected socket readied by <see cref="Prepare"/>, with the contract of
 /// <see cref="Socket.Send(ReadOnlySpan{byte}, SocketFlags, out SocketError)"/> and
 /// <see cref="Socket.Receive(Span{byte}, SocketFlags, out SocketError)"/>: the count moved, or
 /// <see cref="SocketError.WouldBlock"/> when nothing could be, or the error; <see cref="ObjectDisposedException"/>
@@ -15,7 +15,7 @@ namespace Switchboard.WebSockets;
 /// duration so a concurrent close cannot hand the number to another connection. The runtime's own path runs a general
 /// routine (buffer lists, addresses, flag translation, its native shim) around every call: in a broadcast to 1,000
 /// members that was ~3.5% of the server's samples, against ~2% for this one (docs/benchmarks.md). Elsewhere, or
-/// without glibc, these are the runtime's calls.
+/// without glibc, these are the runtime's calls, on a socket <see cref="Prepare"/> switched to non-blocking mode.
 /// </remarks>
 public static unsafe partial class NonBlockingSocket
 {

@@ -44,11 +44,12 @@ internal abstract class TransportSender
 public static class SocketSend
 {
     /// <summary>
-    /// Sends all of <paramref name="data"/>. Where a send cannot wait (<see cref="NonBlockingSocket.NeverWaits"/>) it first tries one plain <c>send</c>, which
-    /// finishes the job whenever the socket buffer has room (the common case) and creates no per-socket state; only
-    /// what did not fit waits in <see cref="Socket.SendAsync(ReadOnlyMemory{byte}, SocketFlags, CancellationToken)"/>
-    /// (which keeps an operation object on the socket from then on: idle connections that never filled their socket
-    /// buffer hold none).
+    /// Sends all of <paramref name="data"/>. Where a send cannot wait (<see cref="NonBlockingSocket.NeverWaits"/>) it
+    /// first tries one plain <c>send</c>, which finishes the job whenever the socket buffer has room (the common case)
+    /// and creates no per-socket state; only what did not fit waits in
+    /// <see cref="Socket.SendAsync(ReadOnlyMemory{byte}, SocketFlags, CancellationToken)"/> (which makes the runtime's
+    /// state for the socket and keeps an operation object on it from then on: idle connections that never filled their
+    /// socket buffer hold neither).
     /// </summary>
     public static ValueTask SendAllAsync(Socket socket, ReadOnlyMemory<byte> data)
     {
