@@ -4,7 +4,8 @@ namespace Switchboard.Cli.Bench;
 
 /// <summary>
 /// The load generator's own CPU use over a measured window. A generator that is itself busy all the time adds its own
-/// queueing to every latency it reports: a message waits in the socket until the generator gets to it. So each result
+/// queueing to what it measures: a message waits in the socket until the generator gets to it (latencies), and the
+/// next connection or message waits until it has time to make it (rates). So each result
 /// says how busy the generator was, as a share of the CPUs it may run on (its affinity, e.g. `taskset`), and a share of
 /// <see cref="SaturatedShare"/> or more is reported as a warning.
 /// </summary>
@@ -42,6 +43,6 @@ internal readonly struct GeneratorLoad
     /// <summary>The warning for a generator this busy, or null.</summary>
     public static string? Warning(double share, int cpus) => share >= SaturatedShare
         ? $"warning: the load generator used {share * 100:0}% of the {cpus} CPU{(cpus == 1 ? "" : "s")} it may run on: its own " +
-          "delays are part of these latencies (give it more CPU, or less load)"
+          "delays are part of what it measured (give it more CPU, or less load)"
         : null;
 }
