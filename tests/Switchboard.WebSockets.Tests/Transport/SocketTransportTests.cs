@@ -132,13 +132,20 @@ public sealed class SocketTransportTests : IAsyncLifetime
         await _aborted.Task.WaitAsync(TimeSpan.FromSeconds(10));
     }
 
+    /// <summary>A WebSocket through the transport that has had one message echoed, and the server's side of it.</summary>
+    private async Task<(RawWebSocket Ws, SocketConnection Server)> EchoedOnceAsync()
+    {
+        RawWebSocket ws = await RawWebSocket.ConnectAsync(_port, "/echo");
+        await ws.SendAsync(RawWebSocket.TextFrame("hi"));
+        Assert.Equal("hi", (await ws.ReadFrameAsync())!.Text);
+        return (ws, Assert.IsType<SocketConnection>(Assert.Single(_connections)));
+    }
+
     [Fact]
     public async Task An_idle_websocket_holds_no_receive_buffer_and_one_with_a_partial_frame_does()
     {
-        await using RawWebSocket ws = await RawWebSocket.ConnectAsync(_port, "/echo");
-        await ws.SendAsync(RawWebSocket.TextFrame("hi"));
-        Assert.Equal("hi", (await ws.ReadFrameAsync())!.Text);
-        SocketConnection server = Assert.IsType<SocketConnection>(Assert.Single(_connections));
+        (RawWebSocket ws, SocketConnection server) = await EchoedOnceAsync();
+        await using RawWebSocket _ = ws;
         await WaitUntil(() => server.Reader.HeldBufferBytes == 0); // the echo may leave before the engine releases its read
 
         // Part of a frame's header (the engine consumes payload as it comes, but not half a header): the reader holds it.
@@ -153,10 +160,8 @@ public sealed class SocketTransportTests : IAsyncLifetime
     [Fact]
     public async Task A_websocket_connection_holds_no_runtime_socket_state()
     {
-        await using RawWebSocket ws = await RawWebSocket.ConnectAsync(_port, "/echo");
-        await ws.SendAsync(RawWebSocket.TextFrame("hi"));
-        Assert.Equal("hi", (await ws.ReadFrameAsync())!.Text);
-        SocketConnection server = Assert.IsType<SocketConnection>(Assert.Single(_connections));
+        (RawWebSocket ws, SocketConnection server) = await EchoedOnceAsync();
+        await using RawWebSocket _ = ws;
         Socket socket = server.Features.Get<IConnectionSocketFeature>()!.Socket;
 
         // Accepted, upgraded, read from and written to: the runtime's asynchronous state for a socket (224 bytes) is
