@@ -72,6 +72,37 @@ public abstract class MessageStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Long_fields_round_trip_and_their_retry_is_recognised()
+    {
+        // Past any small buffer a store may encode into: fields mixing one-, two-, three- and four-byte UTF-8 (the last
+        // as surrogate pairs) — the id at the hub's longest (128), user and name longer, the text at 60,000 characters.
+        static string Mixed(string tag, int characters)
+        {
+            var text = new System.Text.StringBuilder(tag);
+            while (text.Length < characters)
+            {
+                text.Append("aé€😀");
+            }
+
+            text.Length = characters;
+            if (char.IsHighSurrogate(text[^1]))
+            {
+                text[^1] = 'z'; // a pair cut in two is not text
+            }
+
+            return text.ToString();
+        }
+
+        var message = new NewMessage(Mixed("id", 128), Mixed("user", 300), Mixed("name", 2_000), Mixed("text", 60_000), T0);
+        await Store.AppendAsync("r", [message]);
+        StoredMessage m = (await Store.ReadAfterAsync("r", 0, 1))[0];
+        Assert.Equal(new StoredMessage(1, message.Id, message.UserId, message.Name, message.Text, T0), m);
+        IReadOnlyList<AppendResult> again = await Store.AppendAsync("r", [message with { Text = "retry" }]);
+        Assert.True(again[0].Duplicate);
+        Assert.Equal(m, again[0].Message);
+    }
+
+    [Fact]
     public async Task Appends_are_idempotent_per_room_user_and_id()
     {
         AppendResult first = (await Store.AppendAsync("r", [Msg("x", text: "original")]))[0];
