@@ -185,9 +185,12 @@ internal sealed class SocketWriter : PipeWriter
         if (!_flushing)
         {
             // Callers flush before completing; anything left is sent if the socket takes it now, never waited for.
-            for (int i = 0; i < _count && NonBlockingSocket.NeverWaits(_socket); i++)
+            if (NonBlockingSocket.NeverWaits(_socket))
             {
-                NonBlockingSocket.Send(_socket, _buffers[i].AsSpan(0, _lengths[i]), out SocketError _);
+                for (int i = 0; i < _count; i++)
+                {
+                    NonBlockingSocket.Send(_socket, _buffers[i].AsSpan(0, _lengths[i]), out SocketError _);
+                }
             }
 
             Release(); // a flush in progress gives its buffers back when its send ends (it fails once the socket closes)
