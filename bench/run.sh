@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: Switchboard vs. the same chat contract on ASP.NET Core's built-in WebSockets and on
-# Node `ws`. Each server is pinned to core 0 and the load generator (`switchboard bench`) to core 1; every
+# Side-by-side benchmark: Switchboard vs. the same chat contract on ASP.NET Core's built-in WebSockets, on Node `ws`
+# and on uWebSockets (C++, through its Node binding: the native anchor). Each server is pinned to core 0 and the load generator (`switchboard bench`) to core 1; every
 # scenario runs RUNS times per server and the median server-CPU-per-unit is reported (docs/benchmarks.md).
 # Switchboard runs with its defaults (SQLite store in a fresh file, compression on, its runtime configuration),
 # except the per-connection publish rate limit (20/s by default) and the new-room allowances, which are off: these
@@ -17,12 +17,13 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
 OUT=${OUT:-artifacts/bench}
-SERVERS=${SERVERS:-switchboard aspnetcore node-ws}
+SERVERS=${SERVERS:-switchboard aspnetcore node-ws uws}
 mkdir -p "$OUT"
 
 dotnet build -c Release src/Switchboard.Cli -v q -nologo >/dev/null
 dotnet build -c Release bench/baselines/AspNetCoreChat -v q -nologo >/dev/null
 (cd bench/baselines/node-ws && npm install --silent --no-audit --no-fund)
+(cd bench/baselines/uws && npm install --silent --no-audit --no-fund)
 SB="dotnet src/Switchboard.Cli/bin/Release/net10.0/switchboard.dll"
 
 start_server() { # name port -> sets PID
@@ -31,6 +32,7 @@ start_server() { # name port -> sets PID
     switchboard-kestrel) rm -f "$OUT"/bench.db*; Switchboard__Transport=kestrel Switchboard__Hub__PublishRateLimit=0 Switchboard__Hub__NewRoomsPerConnectionPerMinute=0 Switchboard__Hub__NewRoomsPerMinute=0 taskset -c 0 $SB serve --db "$OUT/bench.db" --urls "http://127.0.0.1:$2" >"$OUT/$1.log" 2>&1 & ;;
     aspnetcore)  taskset -c 0 dotnet bench/baselines/AspNetCoreChat/bin/Release/net10.0/AspNetCoreChat.dll --urls "http://127.0.0.1:$2" >"$OUT/$1.log" 2>&1 & ;;
     node-ws)     taskset -c 0 node bench/baselines/node-ws/server.mjs "$2" >"$OUT/$1.log" 2>&1 & ;;
+    uws)         taskset -c 0 node bench/baselines/uws/server.mjs "$2" >"$OUT/$1.log" 2>&1 & ;;
   esac
   PID=$!
   for _ in $(seq 1 100); do
