@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: Switchboard vs. the same chat contract on ASP.NET Core's built-in WebSockets, on Node `ws`
-# and on uWebSockets (C++, through its Node binding: the native anchor). Each server is pinned to core 0 and the load generator (`switchboard bench`) to core 1; every
-# scenario runs RUNS times per server and the median server-CPU-per-unit is reported (docs/benchmarks.md).
+# and on uWebSockets (C++, through its Node binding: the native anchor). Each server is pinned to core 0 and the load
+# generator (`switchboard bench`) to core 1; every scenario runs RUNS times per server and the median
+# server-CPU-per-unit is reported (docs/benchmarks.md).
 # Switchboard runs with its defaults (SQLite store in a fresh file, compression on, its runtime configuration),
 # except the per-connection publish rate limit (20/s by default) and the new-room allowances, which are off: these
 # scenarios measure capacity.

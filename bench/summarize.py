@@ -23,20 +23,25 @@ for r in rows:
     extra[key].append((x["throughput"], x["p99Us"] / 1000, x["lost"], x.get("generatorCpuShare")))
 
 servers = ["switchboard", "aspnetcore", "node-ws", "uws"]
+baselines = servers[1:]
+
+
+def row(sc, unit, values):
+    """One table row: each server's median, then Switchboard's against each baseline."""
+    med = {s: statistics.median(values[(sc, s)]) for s in servers if values[(sc, s)]}
+    cells = [f"{med[s]:.2f}" if s in med else "-" for s in servers]
+    ratios = [f"{med['switchboard'] / med[b]:.2f}" if "switchboard" in med and b in med else "-" for b in baselines]
+    print(f"| {sc} | {unit} | " + " | ".join(cells + ratios) + " |")
+
+
 scenarios = sorted({k[0] for k in cpu}, key=lambda s: [r["scenario"] for r in rows].index(s))
-print("| scenario | unit | " + " | ".join(servers) + " | vs aspnetcore | vs node-ws | vs uws |")
-print("|---|---|" + "---:|" * (len(servers) + 3))
+print("| scenario | unit | " + " | ".join(servers) + " | " + " | ".join(f"vs {b}" for b in baselines) + " |")
+print("|---|---|" + "---:|" * (len(servers) + len(baselines)))
 for sc in scenarios:
     unit = next(r["result"]["unit"] for r in rows if r["scenario"] == sc and r.get("result"))
-    med = {s: statistics.median(cpu[(sc, s)]) for s in servers if cpu[(sc, s)]}
-    cells = [f"{med[s]:.2f}" if s in med else "-" for s in servers]
-    ratio = lambda b: f"{med['switchboard'] / med[b]:.2f}" if "switchboard" in med and b in med else "-"
-    print(f"| {sc} | µs CPU per {unit} | " + " | ".join(cells) + f" | {ratio('aspnetcore')} | {ratio('node-ws')} | {ratio('uws')} |")
+    row(sc, f"µs CPU per {unit}", cpu)
     if any(rss[(sc, s)] for s in servers):
-        m = {s: statistics.median(rss[(sc, s)]) for s in servers if rss[(sc, s)]}
-        cells = [f"{m[s]:.2f}" if s in m else "-" for s in servers]
-        r2 = lambda b: f"{m['switchboard'] / m[b]:.2f}" if "switchboard" in m and b in m else "-"
-        print(f"| {sc} | KiB RSS per connection | " + " | ".join(cells) + f" | {r2('aspnetcore')} | {r2('node-ws')} | {r2('uws')} |")
+        row(sc, "KiB RSS per connection", rss)
 print()
 for sc in scenarios:
     for s in servers:
