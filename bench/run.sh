@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: Switchboard vs. the same chat contract on ASP.NET Core's built-in WebSockets, on Node `ws`
 # and on uWebSockets (C++, through its Node binding: the native anchor). Each server is pinned to core 0 and the load
-# generator (`switchboard bench`) to core 1; every scenario runs RUNS times per server and the median
-# server-CPU-per-unit is reported (docs/benchmarks.md).
+# generator (`switchboard bench`) to core 1; every scenario runs RUNS times per server, on the servers in turn, and
+# the median server-CPU-per-unit is reported (docs/benchmarks.md).
 # Switchboard runs with its defaults (SQLite store in a fresh file, compression on, its runtime configuration),
 # except the per-connection publish rate limit (20/s by default) and the new-room allowances, which are off: these
 # scenarios measure capacity.
@@ -61,27 +61,33 @@ run() { # server scenario path args... -> appends JSON to $OUT/results.jsonl
   echo "$server $scenario $*: $result" >&2
 }
 
+# One scenario on every server in turn, so that a scenario's figures are seconds apart, not minutes: a VM's speed can
+# drift by a third within minutes (docs/benchmarks.md), and ratios of runs taken a server at a time then compare
+# phases, not servers. The servers' order rotates from one run to the next.
+each() {
+  for server in "${order[@]}"; do run "$server" "$@"; done
+}
+
 rm -f "$OUT/results.jsonl"
+read -r -a servers <<<"$SERVERS"
 for i in $(seq 1 "$RUNS"); do
+  shift_by=$(( (i - 1) % ${#servers[@]} ))
+  order=("${servers[@]:shift_by}" "${servers[@]:0:shift_by}")
   if [ "${ONLY:-}" = connections ]; then
-    for server in $SERVERS; do
-      run "$server" connections /echo --clients 10000 --duration 3
-      run "$server" connections /echo --clients 19000 --duration 3
-      run "$server" connections /ws --clients 19000 --duration 3 --warmup 0
-    done
+    each connections /echo --clients 10000 --duration 3
+    each connections /echo --clients 19000 --duration 3
+    each connections /ws --clients 19000 --duration 3 --warmup 0
     continue
   fi
   if [ "${ONLY:-}" != deflate ]; then
-    for server in $SERVERS; do
-      run "$server" echo /echo --clients 50 --duration "$DURATION"
-      run "$server" broadcast /ws --clients 100 --window 8 --duration "$DURATION"
-      run "$server" broadcast /ws --clients 100 --window 256 --duration "$DURATION"
-      run "$server" broadcast /ws --clients 1000 --rate 200 --duration "$DURATION"
-      run "$server" connections /echo --clients 10000 --duration 3
-      run "$server" connections /echo --clients 19000 --duration 3
-      # From a cold start: RSS before any connection is the baseline (no warm-up connections).
-      run "$server" connections /ws --clients 19000 --duration 3 --warmup 0
-    done
+    each echo /echo --clients 50 --duration "$DURATION"
+    each broadcast /ws --clients 100 --window 8 --duration "$DURATION"
+    each broadcast /ws --clients 100 --window 256 --duration "$DURATION"
+    each broadcast /ws --clients 1000 --rate 200 --duration "$DURATION"
+    each connections /echo --clients 10000 --duration 3
+    each connections /echo --clients 19000 --duration 3
+    # From a cold start: RSS before any connection is the baseline (no warm-up connections).
+    each connections /ws --clients 19000 --duration 3 --warmup 0
     # Switchboard's own scenarios: idle hub connections (each got its welcome), and durable publishing (SQLite,
     # one room, 16 publishers with 64 in flight each, every publish delivered to the 16).
     if [[ " $SERVERS " == *" switchboard "* ]]; then
