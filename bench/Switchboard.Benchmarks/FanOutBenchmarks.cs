@@ -9,12 +9,15 @@ namespace Switchboard.Benchmarks;
 /// A room's fan-out of a batch of messages to its members, with and without <see cref="SendBatch"/>: each member's
 /// writer started once per batch (on the fanning-out thread, the first 64) against once per member at its first
 /// message (a thread-pool work item). The transports discard what they are given, so this measures the engine's
-/// dispatch and writing, not a kernel's sends. One operation: 8 messages to 100 members, until every queue drained.
+/// dispatch and writing, not a kernel's sends. One operation: 8 messages to 100 or 1,000 members (1,000: the writers
+/// past End's own 64 go out in 15 thread-pool groups), until every queue drained.
 /// </summary>
 [MemoryDiagnoser]
 public class FanOutBenchmarks
 {
-    private const int Members = 100;
+    [Params(100, 1000)]
+    public int Members { get; set; }
+
     private const int Messages = 8;
     private WebSocketConnection[] _members = [];
     private PreparedFrame _message = null!;

@@ -11,7 +11,9 @@ namespace Switchboard.WebSockets;
 /// thread's); they nest. A connection's own read loop already writes its replies once per read and is unaffected.</para>
 /// <para>At End the first <see cref="InlineWriters"/> writers run on the calling thread — a direct-socket write that
 /// fits the socket buffer completes there, with no thread-pool hop — and the rest are handed to the thread pool in
-/// groups of that size, so a large room's writes still spread over the cores.</para>
+/// groups of that size, so a large room's writes still spread over the cores. At most one group per processor waits
+/// in the pool's queue at a time, and each queues the next when it is done: whatever is queued meanwhile (the store's
+/// writer picking up the next publish, another room's fan-out) waits for one group, not for the whole fan-out.</para>
 /// </remarks>
 public static class SendBatch
 {
@@ -21,6 +23,14 @@ public static class SendBatch
 
     [ThreadStatic]
     private static State? t_state;
+
+    /// <summary>Tests: where this thread's End queues its writer groups (default: the thread pool).</summary>
+    [ThreadStatic]
+    internal static Action<IThreadPoolWorkItem>? t_queueForTests;
+
+    /// <summary>Tests: the processors this thread's End plans its lanes for (0: <see cref="Environment.ProcessorCount"/>).</summary>
+    [ThreadStatic]
+    internal static int t_processorsForTests;
 
     /// <summary>Starts (or nests) a batch on the current thread.</summary>
     public static void Begin() => (t_state ??= new State()).Depth++;
@@ -46,9 +56,9 @@ public static class SendBatch
         state.Spare = null;
         state.Count = 0;
 
-        for (int start = InlineWriters; start < count; start += InlineWriters)
+        if (count > InlineWriters)
         {
-            ThreadPool.UnsafeQueueUserWorkItem(new WriterGroup(held[start..Math.Min(count, start + InlineWriters)]), preferLocal: false);
+            new WriterGroups(held[InlineWriters..count], t_queueForTests).Start(t_processorsForTests > 0 ? t_processorsForTests : Environment.ProcessorCount);
         }
 
         int inline = Math.Min(count, InlineWriters);
@@ -92,13 +102,44 @@ public static class SendBatch
         public OutboundQueue[]? Spare;
     }
 
-    private sealed class WriterGroup(OutboundQueue[] writers) : IThreadPoolWorkItem
+    /// <summary>
+    /// The writers End does not run itself, started <see cref="InlineWriters"/> at a time by thread-pool work items: one
+    /// item per lane, each starting one group and queueing itself again (at the back) while groups remain.
+    /// </summary>
+    internal sealed class WriterGroups(OutboundQueue[] writers, Action<IThreadPoolWorkItem>? queue = null) : IThreadPoolWorkItem
     {
+        private readonly Action<IThreadPoolWorkItem> _queue = queue ?? (static item => ThreadPool.UnsafeQueueUserWorkItem(item, preferLocal: false));
+        private int _next;
+
+        /// <summary>How many groups may wait in the queue at once: one per processor, and no more than there are groups.</summary>
+        public static int Lanes(int writers, int processors) => Math.Min((writers + InlineWriters - 1) / InlineWriters, Math.Max(1, processors));
+
+        /// <summary>Queues the first group of each lane.</summary>
+        public void Start(int processors)
+        {
+            for (int i = Lanes(writers.Length, processors); i > 0; i--)
+            {
+                _queue(this);
+            }
+        }
+
         public void Execute()
         {
-            foreach (OutboundQueue writer in writers)
+            int start = Interlocked.Add(ref _next, InlineWriters) - InlineWriters;
+            if (start >= writers.Length)
             {
-                writer.StartWriter();
+                return;
+            }
+
+            int end = Math.Min(writers.Length, start + InlineWriters);
+            for (int i = start; i < end; i++)
+            {
+                writers[i].StartWriter();
+            }
+
+            if (end < writers.Length)
+            {
+                _queue(this);
             }
         }
     }

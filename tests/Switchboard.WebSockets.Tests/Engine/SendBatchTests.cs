@@ -110,6 +110,61 @@ public class SendBatchTests
     }
 
     [Fact]
+    public async Task Writers_past_the_inline_share_go_out_a_group_at_a_time_each_group_queueing_the_next()
+    {
+        // 64 inline, then groups of 64, 64 and 10. All three queued at once, anything queued after the fan-out (the
+        // store's writer picking up the next publish) would wait for every one of them on a busy core.
+        var connections = Enumerable.Range(0, (SendBatch.InlineWriters * 3) + 10).Select(_ => Open()).ToArray();
+        var queued = new Queue<IThreadPoolWorkItem>();
+        await Task.Run(() =>
+        {
+            SendBatch.t_queueForTests = queued.Enqueue;
+            SendBatch.t_processorsForTests = 1;
+            try
+            {
+                SendBatch.Begin();
+                foreach (var c in connections)
+                {
+                    c.Connection.SendText("one");
+                }
+
+                SendBatch.End();
+            }
+            finally
+            {
+                SendBatch.t_queueForTests = null;
+                SendBatch.t_processorsForTests = 0;
+            }
+        });
+
+        int Written() => connections.Count(c => c.Writer.Flushes == 1);
+        Assert.Equal(SendBatch.InlineWriters, Written());
+        foreach (int expected in new[] { 128, 192, 202 })
+        {
+            Assert.Single(queued); // one lane: the next group is queued only when this one is done
+            queued.Dequeue().Execute();
+            Assert.Equal(expected, Written());
+        }
+
+        Assert.Empty(queued);
+        foreach (var c in connections)
+        {
+            Assert.Equal("one", (await c.Pipes.ReadServerFrameAsync())!.Text);
+            c.Connection.Abort();
+        }
+    }
+
+    [Theory]
+    [InlineData(0, 4, 0)]
+    [InlineData(10, 4, 1)]
+    [InlineData(138, 1, 1)] // a process on one core: one group in the queue at a time
+    [InlineData(138, 2, 2)]
+    [InlineData(138, 8, 3)] // never more lanes than groups
+    [InlineData(138, 0, 1)]
+    public void A_fan_out_keeps_at_most_one_group_per_processor_in_the_queue(int writers, int processors, int lanes) =>
+        Assert.Equal(lanes, SendBatch.WriterGroups.Lanes(writers, processors));
+
+    [Fact]
     public void End_without_Begin_is_refused() =>
         Assert.Throws<InvalidOperationException>(() => Task.Run(SendBatch.End).GetAwaiter().GetResult());
 }
